@@ -1,0 +1,119 @@
+// Every [gossip] key we read, with its type, bounds, default and a one-line doc. The parser,
+// the README table and `gossip config node` are all driven from this one table.
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type Dissemination = "plumtree" | "flood";
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  /** Where the config came from (a path), or null for built-in defaults. For messages. */
+  readonly file: string | null;
+  /** Global `hostkey`: path of the PEM RSA key, or null for an in-memory key. */
+  readonly hostkey: string | null;
+  readonly cacheSize: number;
+  readonly degree: number;
+  /** null: we are the first peer (absent, or equal to our own p2p_address). */
+  readonly bootstrapper: Address | null;
+  readonly p2pAddress: Address;
+  readonly apiAddress: Address;
+  readonly ttlCap: number;
+  readonly validationTimeoutS: number;
+  readonly suppressS: number;
+  readonly logLevel: LogLevel;
+  readonly maxPendingValidations: number;
+  readonly apiMaxConnections: number;
+  readonly apiSendBufferBytes: number;
+  readonly passiveSize: number;
+  readonly powBits: number;
+  readonly dissemination: Dissemination;
+  readonly handshakeTimeoutMs: number;
+  readonly keepaliveMs: number;
+  readonly shuffleIntervalMs: number;
+  readonly graftTimeoutMs: number;
+  readonly ihaveBatchMs: number;
+  readonly maxHandshakes: number;
+  readonly peerSendBufferBytes: number;
+  readonly peerItemsPerS: number;
+  readonly seenCacheSize: number;
+}
+
+type Kind =
+  | { readonly type: "int"; readonly min: number; readonly max: number }
+  | { readonly type: "enum"; readonly values: readonly string[] }
+  | { readonly type: "address"; readonly optional: boolean };
+
+export interface KeySpec {
+  /** INI key in [gossip]. */
+  readonly key: string;
+  /** Config field it fills. */
+  readonly field: keyof Config;
+  readonly kind: Kind;
+  /** Default as it would be written in the INI; undefined = required unless optional. */
+  readonly default: string | undefined;
+  readonly doc: string;
+  /** Part of the VoidPhone specification (as opposed to our own additions). */
+  readonly spec: boolean;
+}
+
+const int = (min: number, max: number): Kind => ({ type: "int", min, max });
+
+export const GOSSIP_KEYS: readonly KeySpec[] = [
+  { key: "cache_size", field: "cacheSize", kind: int(1, 1_000_000), default: "50", spec: true,
+    doc: "max data items held in this peer's knowledge base (served to peers that GRAFT); oldest evicted first" },
+  { key: "degree", field: "degree", kind: int(1, 1000), default: "30", spec: true,
+    doc: "number of peers this peer exchanges information with (size of the active view)" },
+  { key: "bootstrapper", field: "bootstrapper", kind: { type: "address", optional: true }, default: undefined, spec: true,
+    doc: "host:port of a peer to join through; absent, or our own p2p_address: we are the first peer" },
+  { key: "p2p_address", field: "p2pAddress", kind: { type: "address", optional: false }, default: "127.0.0.1:6001", spec: true,
+    doc: "where Gossip listens for other Gossip peers (port 0: any free port)" },
+  { key: "api_address", field: "apiAddress", kind: { type: "address", optional: false }, default: "127.0.0.1:7001", spec: true,
+    doc: "where Gossip listens for local modules (port 0: any free port)" },
+  { key: "ttl_cap", field: "ttlCap", kind: int(1, 255), default: "32", spec: false,
+    doc: "most hops any item travels; a TTL of 0 (unlimited) or above the cap is lowered to it" },
+  { key: "validation_timeout_s", field: "validationTimeoutS", kind: int(1, 3600), default: "10", spec: false,
+    doc: "seconds to wait for every subscriber's VALIDATION before the item is dropped" },
+  { key: "suppress_s", field: "suppressS", kind: int(1, 86400), default: "300", spec: false,
+    doc: "seconds an item id is remembered so that copies of it are neither delivered nor spread again" },
+  { key: "log_level", field: "logLevel", kind: { type: "enum", values: LOG_LEVELS }, default: "info", spec: false,
+    doc: "stderr log threshold: debug, info, warn, error or silent" },
+  { key: "max_pending_validations", field: "maxPendingValidations", kind: int(1, 65536), default: "4096", spec: false,
+    doc: "items from peers awaiting local verdicts at once; more are dropped (logged) until some complete" },
+  { key: "api_max_connections", field: "apiMaxConnections", kind: int(1, 100_000), default: "256", spec: false,
+    doc: "local module connections accepted at once; more are refused" },
+  { key: "api_send_buffer_bytes", field: "apiSendBufferBytes", kind: int(65_536, 1 << 30), default: "4194304", spec: false,
+    doc: "bytes queued for a module that is not reading before it is disconnected" },
+  { key: "passive_size", field: "passiveSize", kind: int(1, 100_000), default: "180", spec: false,
+    doc: "known peer addresses kept in reserve (HyParView passive view)" },
+  { key: "pow_bits", field: "powBits", kind: int(0, 40), default: "18", spec: false,
+    doc: "leading zero bits of the proof of work a joining peer must present" },
+  { key: "dissemination", field: "dissemination", kind: { type: "enum", values: ["plumtree", "flood"] }, default: "plumtree", spec: false,
+    doc: "plumtree (eager tree push, lazy IHAVE) or flood (full item to every neighbour)" },
+  { key: "handshake_timeout_ms", field: "handshakeTimeoutMs", kind: int(100, 600_000), default: "10000", spec: false,
+    doc: "a peer connection that has not finished its handshake by then is dropped" },
+  { key: "keepalive_ms", field: "keepaliveMs", kind: int(50, 3_600_000), default: "5000", spec: false,
+    doc: "PING interval on idle peer links; a link silent for 3 intervals is dropped" },
+  { key: "shuffle_interval_ms", field: "shuffleIntervalMs", kind: int(50, 3_600_000), default: "10000", spec: false,
+    doc: "interval of the SHUFFLE random walk that refreshes the passive view" },
+  { key: "graft_timeout_ms", field: "graftTimeoutMs", kind: int(10, 600_000), default: "400", spec: false,
+    doc: "how long an IHAVE may go unanswered by the item before we GRAFT the announcer" },
+  { key: "ihave_batch_ms", field: "ihaveBatchMs", kind: int(0, 60_000), default: "50", spec: false,
+    doc: "IHAVE announcements to a lazy peer are batched over this window" },
+  { key: "max_handshakes", field: "maxHandshakes", kind: int(1, 10_000), default: "64", spec: false,
+    doc: "peer connections allowed in the handshake at once; more are refused" },
+  { key: "peer_send_buffer_bytes", field: "peerSendBufferBytes", kind: int(65_536, 1 << 30), default: "8388608", spec: false,
+    doc: "bytes queued for a peer that is not reading before it is dropped" },
+  { key: "peer_items_per_s", field: "peerItemsPerS", kind: int(1, 1_000_000), default: "2000", spec: false,
+    doc: "items per second accepted from one peer (token bucket, burst of the same size); excess is dropped" },
+  { key: "seen_cache_size", field: "seenCacheSize", kind: int(16, 10_000_000), default: "100000", spec: false,
+    doc: "hard bound on remembered item ids (besides suppress_s expiry)" },
+];
+
+/** Built-in defaults: `gossip run` without -c. */
+export const DEFAULT_CONFIG_TEXT = GOSSIP_KEYS.filter((k) => k.default !== undefined)
+  .map((k) => `${k.key} = ${k.default}`)
+  .join("\n");

@@ -1,0 +1,67 @@
+// Structured logs on stderr: `TIME LEVEL scope message key=value ...`.
+// stdout is reserved for what scripts read (the `ready` line, JSON notifications).
+
+export const LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+export type Level = (typeof LEVELS)[number];
+const RANK: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
+
+export type Fields = Record<string, string | number | boolean | bigint | null | undefined>;
+export type Sink = (line: string) => void;
+
+const stderrSink: Sink = (line) => {
+  process.stderr.write(line + "\n");
+};
+
+function formatValue(v: Fields[string]): string {
+  const s = String(v);
+  return /^[^\s"=]+$/.test(s) ? s : JSON.stringify(s);
+}
+
+export class Logger {
+  constructor(
+    readonly level: Level = "info",
+    readonly scope = "gossip",
+    private readonly sink: Sink = stderrSink,
+    private readonly base: Fields = {},
+  ) {}
+
+  child(scope: string, fields: Fields = {}): Logger {
+    return new Logger(this.level, scope, this.sink, { ...this.base, ...fields });
+  }
+
+  enabled(level: Level): boolean {
+    return RANK[level] >= RANK[this.level];
+  }
+
+  debug(msg: string, fields?: Fields): void {
+    this.write("debug", msg, fields);
+  }
+  info(msg: string, fields?: Fields): void {
+    this.write("info", msg, fields);
+  }
+  warn(msg: string, fields?: Fields): void {
+    this.write("warn", msg, fields);
+  }
+  error(msg: string, fields?: Fields): void {
+    this.write("error", msg, fields);
+  }
+
+  private write(level: Level, msg: string, fields?: Fields): void {
+    if (!this.enabled(level)) return;
+    let line = `${new Date().toISOString()} ${level.toUpperCase()} ${this.scope} ${msg}`;
+    const all = fields ? { ...this.base, ...fields } : this.base;
+    for (const k in all) {
+      const v = all[k];
+      if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
+    }
+    this.sink(line);
+  }
+}
+
+/** A logger that keeps its lines in memory: for tests that assert on what was logged. */
+export function memoryLogger(level: Level = "debug"): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { log: new Logger(level, "gossip", (l) => lines.push(l)), lines };
+}
+
+export const silentLogger = new Logger("silent");

@@ -1,0 +1,42 @@
+// Byte helpers shared by the codecs: hex, bounds-checked reads, concatenation.
+
+export class HexError extends Error {
+  readonly code = "ERR_HEX";
+}
+
+/** Parses hex (whitespace and a leading 0x tolerated, as humans type it). */
+export function fromHex(text: string): Uint8Array {
+  let s = text.replace(/\s+/g, "");
+  if (s.startsWith("0x") || s.startsWith("0X")) s = s.slice(2);
+  if (s.length % 2 !== 0) throw new HexError(`odd number of hex digits (${s.length})`);
+  if (!/^[0-9a-fA-F]*$/.test(s)) throw new HexError(`not hex: ${JSON.stringify(text.slice(0, 40))}`);
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+export function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

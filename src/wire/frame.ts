@@ -1,0 +1,98 @@
+// Resumable frame decoder: fed arbitrary chunks, yields whole frames (header included).
+// A frame starts with its total size (u16 or u32, big-endian, header included). The
+// declared size is checked as soon as it is readable, before waiting for the body, so a
+// peer cannot make us buffer a frame we would refuse anyway.
+
+import { WireCode, WireError } from "./errors.ts";
+
+export interface FrameSpec {
+  /** Width of the leading size field. */
+  readonly sizeBytes: 2 | 4;
+  /** Smallest legal total size (at least the fixed header). */
+  readonly minSize: number;
+  /** Largest legal total size. */
+  readonly maxSize: number;
+}
+
+export class FrameDecoder {
+  private chunks: Uint8Array[] = [];
+  private head = 0; // bytes of chunks[0] already consumed
+  private buffered = 0;
+  private need = 0; // total size of the frame being read; 0 while reading the size field
+
+  constructor(readonly spec: FrameSpec) {}
+
+  /** Bytes held that do not yet form a whole frame. */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  /** Appends a chunk and returns every frame it completes, in order. Throws WireError. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    if (chunk.byteLength === 0) return frames;
+    this.chunks.push(chunk);
+    this.buffered += chunk.byteLength;
+    for (;;) {
+      if (this.need === 0) {
+        if (this.buffered < this.spec.sizeBytes) break;
+        const size = this.peekSize();
+        if (size < this.spec.minSize) {
+          throw new WireError(WireCode.FrameTooSmall, `declared frame size ${size} is below the minimum ${this.spec.minSize}`);
+        }
+        if (size > this.spec.maxSize) {
+          throw new WireError(WireCode.FrameTooLarge, `declared frame size ${size} is above the maximum ${this.spec.maxSize}`);
+        }
+        this.need = size;
+      }
+      if (this.buffered < this.need) break;
+      frames.push(this.consume(this.need));
+      this.need = 0;
+    }
+    return frames;
+  }
+
+  private peekSize(): number {
+    let size = 0;
+    let ci = 0;
+    let off = this.head;
+    for (let i = 0; i < this.spec.sizeBytes; i++) {
+      let c = this.chunks[ci]!;
+      while (off >= c.byteLength) {
+        c = this.chunks[++ci]!;
+        off = 0;
+      }
+      size = size * 256 + c[off++]!;
+    }
+    return size;
+  }
+
+  /** Takes exactly n buffered bytes; without copying when they sit in one chunk. */
+  private consume(n: number): Uint8Array {
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.byteLength - this.head >= n) {
+      const out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.byteLength) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const take = Math.min(c.byteLength - this.head, n - filled);
+      out.set(c.subarray(this.head, this.head + take), filled);
+      filled += take;
+      this.head += take;
+      if (this.head === c.byteLength) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    return out;
+  }
+}
