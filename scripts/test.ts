@@ -1,0 +1,76 @@
+// The test command (`npm test`): typecheck, unit + node tests, build, then the e2e scripts
+// against the compiled binary. Ends with one line `N passed, M failed` for CI.
+//
+//   bun scripts/test.ts [--skip-e2e] [bun test filters...]
+
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const args = process.argv.slice(2);
+const skipE2e = args.includes("--skip-e2e");
+const filters = args.filter((a) => a !== "--skip-e2e");
+let passed = 0;
+let failed = 0;
+const failures: string[] = [];
+
+function record(name: string, ok: boolean): void {
+  if (ok) passed++;
+  else {
+    failed++;
+    failures.push(name);
+  }
+  console.log(`${ok ? "PASS" : "FAIL"} ${name}`);
+}
+
+async function run(cmd: string[], env: Record<string, string> = {}): Promise<number> {
+  const p = Bun.spawn(cmd, { cwd: root, stdout: "inherit", stderr: "inherit", env: { ...process.env, ...env } });
+  return await p.exited;
+}
+
+const bin = join(root, "node_modules", ".bin");
+
+console.log("== typecheck");
+record("typecheck (tsc --noEmit)", (await run([join(bin, "tsc"), "--noEmit", "-p", "."])) === 0);
+
+console.log("== unit and node tests (bun test)");
+const tmp = mkdtempSync(join(tmpdir(), "gossip-test-"));
+const junit = join(tmp, "junit.xml");
+const code = await run([process.execPath, "test", "--reporter=junit", `--reporter-outfile=${junit}`, ...filters]);
+let counted = false;
+try {
+  const xml = readFileSync(junit, "utf8");
+  const top = /<testsuites[^>]*>/.exec(xml)?.[0] ?? "";
+  const num = (attr: string) => Number(new RegExp(`${attr}="(\\d+)"`).exec(top)?.[1] ?? "0");
+  const tests = num("tests");
+  const bad = num("failures") + num("errors");
+  const skipped = num("skipped");
+  passed += tests - bad - skipped;
+  failed += bad;
+  counted = tests > 0;
+  if (bad > 0) failures.push(`bun test: ${bad} failed`);
+  console.log(`bun test: ${tests - bad - skipped} passed, ${bad} failed, ${skipped} skipped`);
+} catch {
+  /* no report: counted below */
+}
+if (!counted || (code !== 0 && failures.every((f) => !f.startsWith("bun test")))) {
+  record("bun test (exit code / report)", false);
+}
+
+if (!skipE2e && filters.length === 0) {
+  console.log("== build");
+  const built = (await run([process.execPath, "build", "--compile", "src/main.ts", "--outfile", "dist/gossip"])) === 0;
+  record("build dist/gossip", built);
+  const e2eDir = join(root, "test", "e2e");
+  for (const f of readdirSync(e2eDir).filter((n) => n.endsWith(".sh")).sort()) {
+    console.log(`== e2e ${f}`);
+    const ok = built && (await run(["bash", join(e2eDir, f)], { GOSSIP: join(root, "dist", "gossip") })) === 0;
+    record(`e2e ${f}`, ok);
+  }
+}
+
+rmSync(tmp, { recursive: true, force: true });
+if (failures.length > 0) console.log(`failed: ${failures.join("; ")}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,255 @@
+// `gossip config keygen|node|network|check`: make and check the shared VoidPhone INI files.
+// Bad options or configs are usage errors (exit 2); failing file I/O is a failure (exit 1).
+
+import type { Command } from "commander";
+import { formatAddress } from "../config/address.ts";
+import { nodeIni, writeNetwork, writeNewFile, API_PORT_OFFSET } from "../config/generate.ts";
+import { DEFAULT_HOSTKEY_BITS, generateHostkeyPem, hostkeyFromPem, loadHostkey } from "../config/hostkey.ts";
+import { ConfigError, loadConfig, osReason, parseConfig } from "../config/load.ts";
+import { GOSSIP_KEYS } from "../config/schema.ts";
+import { failure, intOption, usage, type CliIo } from "./io.ts";
+
+const MIN_BITS = 1024;
+const MAX_BITS = 16384;
+
+/** [gossip] keys that have their own option in `config node`; --set may not touch them. */
+const ADDRESS_OPTIONS: Readonly<Record<string, string>> = {
+  p2p_address: "--p2p",
+  api_address: "--api",
+  bootstrapper: "--bootstrapper",
+};
+
+// No default array for --set: commander would print "(default: [])" in the help.
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+export function registerConfig(program: Command, io: CliIo): void {
+  const config = program
+    .command("config")
+    .description("create and check configuration files and hostkeys")
+    .addHelpText("after", "\nRun `gossip config <command> --help` for the options of each command.");
+  registerKeygen(config, io);
+  registerNode(config, io);
+  registerNetwork(config, io);
+  registerCheck(config, io);
+}
+
+function registerKeygen(config: Command, io: CliIo): void {
+  config
+    .command("keygen")
+    .description("generate an RSA hostkey (PKCS#8 PEM, mode 0600) and print its identity")
+    .requiredOption("--out <file>", "where to write the key")
+    .option("--bits <n>", `RSA modulus size in bits, ${MIN_BITS}-${MAX_BITS}`, String(DEFAULT_HOSTKEY_BITS))
+    .option("--force", "overwrite an existing file")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Prints one line: id=<SHA-256 of the public key, hex> file=<path>",
+        "",
+        "Examples:",
+        "  $ gossip config keygen --out hostkey.pem",
+        "  $ gossip config keygen --out /tmp/test.pem --bits 1024 --force",
+      ].join("\n"),
+    )
+    .action(async (opts: { out: string; bits: string; force?: boolean }) => {
+      const bits = intOption("--bits", opts.bits, MIN_BITS, MAX_BITS);
+      const pem = await generateHostkeyPem(bits);
+      await writeOrFail(opts.out, pem, opts.force ?? false, 0o600);
+      io.out(`id=${hostkeyFromPem(pem).idHex} file=${opts.out}`);
+    });
+}
+
+interface NodeOptions {
+  p2p: string;
+  api: string;
+  bootstrapper?: string;
+  hostkey?: string;
+  set?: string[];
+  out?: string;
+  force?: boolean;
+}
+
+function registerNode(config: Command, io: CliIo): void {
+  config
+    .command("node")
+    .description("print (or write) a commented config for one node")
+    .option("--p2p <host:port>", "p2p_address: where Gossip listens for peers", "127.0.0.1:6001")
+    .option("--api <host:port>", "api_address: where Gossip listens for local modules", "127.0.0.1:7001")
+    .option("--bootstrapper <host:port>", "peer to join through (omit on the first peer)")
+    .option("--hostkey <path>", "PEM RSA key, relative to the config file (omit: in-memory key)")
+    .option("--set <key=value>", "any other [gossip] key; repeatable", collect)
+    .option("--out <file>", "write the config here instead of stdout")
+    .option("--force", "overwrite an existing --out file")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Keys for --set:",
+        ...wrap(GOSSIP_KEYS.filter((k) => !(k.key in ADDRESS_OPTIONS)).map((k) => k.key), 90),
+        "",
+        "Examples:",
+        "  $ gossip config node --hostkey node2.pem --p2p 127.0.0.1:6002 --api 127.0.0.1:7002 \\",
+        "      --bootstrapper 127.0.0.1:6001 --set degree=8 --out node2.ini",
+        "  $ gossip config node --p2p '[::1]:6001' --api '[::1]:7001' --set log_level=debug",
+      ].join("\n"),
+    )
+    .action(async (opts: NodeOptions) => {
+      if (opts.hostkey !== undefined && opts.hostkey.trim() === "") throw usage(`--hostkey: expected a path, got ""`);
+      const extra = parseSets(opts.set ?? []);
+      const text = buildIni(() =>
+        nodeIni({
+          p2p: opts.p2p,
+          api: opts.api,
+          ...(opts.bootstrapper === undefined ? {} : { bootstrapper: opts.bootstrapper }),
+          ...(opts.hostkey === undefined ? {} : { hostkey: opts.hostkey }),
+          extra,
+        }),
+      );
+      // The text we print is checked by the same parser that will read it.
+      await asUsage(() => parseConfig(text, opts.out ?? null), {
+        ...ADDRESS_OPTIONS,
+        hostkey: "--hostkey",
+        ...setOptions(extra),
+      });
+      if (opts.out === undefined) {
+        for (const line of text.replace(/\n$/, "").split("\n")) io.out(line);
+        return;
+      }
+      await writeOrFail(opts.out, text, opts.force ?? false);
+      io.out(`config=${opts.out}`);
+    });
+}
+
+function registerNetwork(config: Command, io: CliIo): void {
+  config
+    .command("network")
+    .description("write configs and hostkeys for a local test network of N nodes")
+    .requiredOption("--nodes <n>", `number of nodes, 1-${API_PORT_OFFSET}`)
+    .requiredOption("--dir <dir>", "directory for node<k>.ini and node<k>.pem (created if missing)")
+    .option("--base-port <p>", `p2p port of node1; api ports start at base+${API_PORT_OFFSET}`, "6001")
+    .option("--bits <n>", `RSA modulus size in bits, ${MIN_BITS}-${MAX_BITS}`, String(DEFAULT_HOSTKEY_BITS))
+    .option("--set <key=value>", "another [gossip] key for every node; repeatable", collect)
+    .option("--force", "overwrite existing files")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "node<k> listens on p2p 127.0.0.1:<base+k-1> and api 127.0.0.1:<base+1000+k-1>; node1 is the",
+        "bootstrapper of all others; degree is lowered to nodes-1 when the network is that small.",
+        "Prints one line per node: node<k> p2p=HOST:PORT api=HOST:PORT config=PATH",
+        "",
+        "Examples:",
+        "  $ gossip config network --nodes 5 --dir ./net",
+        "  $ gossip config network --nodes 20 --dir /tmp/net --base-port 16001 --bits 1024 --set pow_bits=4",
+      ].join("\n"),
+    )
+    .action(
+      async (opts: { nodes: string; dir: string; basePort: string; bits: string; set?: string[]; force?: boolean }) => {
+        const nodes = intOption("--nodes", opts.nodes, 1, API_PORT_OFFSET);
+        const basePort = intOption("--base-port", opts.basePort, 1, 65535 - API_PORT_OFFSET - (nodes - 1));
+        const bits = intOption("--bits", opts.bits, MIN_BITS, MAX_BITS);
+        const extra = parseSets(opts.set ?? []);
+        const written = await asUsage(async () => {
+          try {
+            return await writeNetwork({ nodes, dir: opts.dir, basePort, bits, extra, force: opts.force ?? false });
+          } catch (e) {
+            if (e instanceof ConfigError) throw e;
+            if ((e as NodeJS.ErrnoException).code === "EEXIST") throw failure((e as Error).message);
+            throw failure(`cannot write the network into ${opts.dir}: ${osReason(e)}`);
+          }
+        }, setOptions(extra));
+        for (const n of written) io.out(`${n.name} p2p=${n.p2p} api=${n.api} config=${n.configPath}`);
+      },
+    );
+}
+
+function registerCheck(config: Command, io: CliIo): void {
+  config
+    .command("check")
+    .description("load and validate a config file and its hostkey")
+    .requiredOption("-c, --config <file>", "the INI file to check")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Warnings (e.g. unknown [gossip] keys) go to stderr. On success prints one line:",
+        "  ok id=<hex, or in-memory without hostkey> p2p=HOST:PORT api=HOST:PORT",
+        "Exit status 2 if the config or hostkey is invalid.",
+        "",
+        "Example:",
+        "  $ gossip config check -c net/node1.ini",
+      ].join("\n"),
+    )
+    .action(async (opts: { config: string }) => {
+      const { config, warnings } = await asUsage(() => loadConfig(opts.config));
+      for (const w of warnings) io.err(`gossip: warning: ${w}`);
+      const id =
+        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config))).idHex;
+      io.out(`ok id=${id} p2p=${formatAddress(config.p2pAddress)} api=${formatAddress(config.apiAddress)}`);
+    });
+}
+
+/** `--set key=value` pairs; keys must be [gossip] keys without an option of their own. */
+function parseSets(sets: readonly string[]): Record<string, string> {
+  const extra: Record<string, string> = {};
+  for (const s of sets) {
+    const eq = s.indexOf("=");
+    if (eq <= 0) throw usage(`--set: expected key=value, got ${JSON.stringify(s)}`);
+    const key = s.slice(0, eq).trim();
+    const own = ADDRESS_OPTIONS[key];
+    if (own !== undefined) throw usage(`--set ${key}: use ${own} instead`);
+    if (!GOSSIP_KEYS.some((k) => k.key === key)) {
+      throw usage(`--set: unknown [gossip] key ${JSON.stringify(key)} (see gossip config node --help)`);
+    }
+    extra[key] = s.slice(eq + 1).trim();
+  }
+  return extra;
+}
+
+function buildIni(build: () => string): string {
+  try {
+    return build();
+  } catch (e) {
+    throw usage((e as Error).message);
+  }
+}
+
+function wrap(words: readonly string[], width: number): string[] {
+  const lines: string[] = [];
+  let line = " ";
+  for (const w of words) {
+    if (line.length + w.length + 2 > width) {
+      lines.push(line);
+      line = " ";
+    }
+    line += ` ${w}`;
+  }
+  return [...lines, line];
+}
+
+function setOptions(extra: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, `--set ${k}=${v}`]));
+}
+
+/**
+ * Runs a config step; a ConfigError becomes a usage error. `options` maps [gossip] keys to the
+ * option that supplied them, so errors in generated configs name what the user typed.
+ */
+async function asUsage<T>(step: () => T | Promise<T>, options: Readonly<Record<string, string>> = {}): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const option = e.key === null ? undefined : options[e.key];
+    throw usage(option === undefined ? e.message : `${option}: ${e.detail}`);
+  }
+}
+
+async function writeOrFail(path: string, text: string, force: boolean, mode?: number): Promise<void> {
+  try {
+    await writeNewFile(path, text, { force, ...(mode === undefined ? {} : { mode }) });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw failure((e as Error).message);
+    throw failure(`cannot write ${path}: ${osReason(e)}`);
+  }
+}

@@ -1,0 +1,91 @@
+// `gossip run`: run a node until SIGINT/SIGTERM.
+
+import type { Command } from "commander";
+import { generateHostkey, loadHostkey, type Hostkey } from "../config/hostkey.ts";
+import { ConfigError, defaultConfig, loadConfig } from "../config/load.ts";
+import { LOG_LEVELS, type Config, type LogLevel } from "../config/schema.ts";
+import { NetError } from "../net/tcp.ts";
+import { GossipNode } from "../node/node.ts";
+import { Logger } from "../util/log.ts";
+import { failure, usage, type CliIo } from "./io.ts";
+
+interface RunOptions {
+  config?: string;
+  logLevel?: string;
+}
+
+/** RSA size of the throwaway key used when no hostkey is configured (fast to generate). */
+const EPHEMERAL_BITS = 2048;
+
+export function registerRun(program: Command, io: CliIo): void {
+  program
+    .command("run")
+    .description("run a Gossip node; prints `ready api=HOST:PORT p2p=HOST:PORT` once listening")
+    .option("-c, --config <file>", "VoidPhone INI config (default: built-in defaults, first peer on 127.0.0.1:6001/7001)")
+    .option("--log-level <level>", `override log_level: ${LOG_LEVELS.join(", ")}`)
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Logs go to stderr; stdout carries only the ready line. SIGINT/SIGTERM stop the node cleanly.",
+        "",
+        "Examples:",
+        "  $ gossip run                       # first peer on defaults, in-memory hostkey",
+        "  $ gossip run -c node1.ini",
+        "  $ gossip run -c node2.ini --log-level debug",
+      ].join("\n"),
+    )
+    .action(async (opts: RunOptions) => {
+      let config: Config;
+      let warnings: string[] = [];
+      try {
+        if (opts.config === undefined) config = defaultConfig();
+        else ({ config, warnings } = await loadConfig(opts.config));
+      } catch (e) {
+        if (e instanceof ConfigError) throw usage(e.message);
+        throw e;
+      }
+      let level: LogLevel = config.logLevel;
+      if (opts.logLevel !== undefined) {
+        if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
+          throw usage(`--log-level: expected one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`);
+        }
+        level = opts.logLevel as LogLevel;
+      }
+      const log = new Logger(level, "gossip", (line) => io.err(line));
+      for (const w of warnings) log.warn(w);
+
+      let hostkey: Hostkey;
+      if (config.hostkey === null) {
+        hostkey = await generateHostkey(EPHEMERAL_BITS);
+        log.info("no hostkey configured: using an in-memory key (identity changes on every start)", {
+          id: hostkey.idHex,
+          bits: EPHEMERAL_BITS,
+        });
+      } else {
+        try {
+          hostkey = await loadHostkey(config.hostkey, config.file);
+        } catch (e) {
+          if (e instanceof ConfigError) throw usage(e.message);
+          throw e;
+        }
+      }
+
+      let node: GossipNode;
+      try {
+        node = GossipNode.start({ config, hostkey, log });
+      } catch (e) {
+        if (e instanceof NetError) throw failure(e.message);
+        throw e;
+      }
+      log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, mode: config.dissemination });
+      io.out(`ready api=${node.apiAddress} p2p=${node.p2pAddress}`);
+      await new Promise<void>((resolve) => {
+        if (io.signal.aborted) return resolve();
+        io.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      log.info("shutting down", { signal: String(io.signal.reason ?? "abort") });
+      node.stop();
+      log.info("stopped");
+    });
+}

@@ -1,0 +1,174 @@
+// Config files for humans and for local test networks. nodeIni is pure; writeNetwork writes a
+// directory of configs and hostkeys that reference each other by relative name, so it can move.
+
+import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { generateHostkeyPem, hostkeyFromPem, DEFAULT_HOSTKEY_BITS } from "./hostkey.ts";
+import { parseConfig } from "./load.ts";
+import { GOSSIP_KEYS, type KeySpec } from "./schema.ts";
+
+export interface NodeIniOptions {
+  /** Written as given: relative paths are resolved against the config file's directory. */
+  readonly hostkey?: string;
+  readonly p2p: string;
+  readonly api: string;
+  readonly bootstrapper?: string;
+  readonly degree?: number;
+  readonly cacheSize?: number;
+  /** More [gossip] keys, written as given; they win over the options above. */
+  readonly extra?: Readonly<Record<string, string>>;
+}
+
+/** A commented INI: global hostkey, then [gossip] with spec keys, then our own keys. */
+export function nodeIni(o: NodeIniOptions): string {
+  const values = new Map<string, string>([
+    ["cache_size", String(o.cacheSize ?? defaultOf("cache_size"))],
+    ["degree", String(o.degree ?? defaultOf("degree"))],
+    ["p2p_address", o.p2p],
+    ["api_address", o.api],
+  ]);
+  if (o.bootstrapper !== undefined) values.set("bootstrapper", o.bootstrapper);
+  for (const [k, v] of Object.entries(o.extra ?? {})) values.set(k, v);
+
+  const lines = [
+    "; VoidPhone configuration, shared by all modules. Gossip reads the global hostkey and [gossip].",
+    "",
+    "; the peer's RSA key (PEM); identity = SHA-256 of its public key",
+    o.hostkey === undefined
+      ? "; hostkey = PATH    (absent: an in-memory key, i.e. a new identity on every start)"
+      : entry("hostkey", o.hostkey),
+    "",
+    "[gossip]",
+  ];
+  const spec = GOSSIP_KEYS.filter((s) => s.spec);
+  const own = GOSSIP_KEYS.filter((s) => !s.spec);
+  for (const s of spec) lines.push(...documented(s, values.get(s.key)));
+  lines.push("", "; Our own keys (see README); commented out ones are at their default.");
+  for (const s of own) lines.push(...documented(s, values.get(s.key)));
+  const unknown = [...values.keys()].filter((k) => !GOSSIP_KEYS.some((s) => s.key === k));
+  if (unknown.length > 0) {
+    lines.push("", "; Not known to this version of gossip (it warns about them and ignores them).");
+    for (const k of unknown) lines.push(entry(k, values.get(k) ?? ""));
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export interface NetworkOptions {
+  readonly nodes: number;
+  readonly dir: string;
+  /** p2p ports are basePort.., api ports basePort+1000.. */
+  readonly basePort?: number;
+  readonly bits?: number;
+  readonly extra?: Readonly<Record<string, string>>;
+  readonly force?: boolean;
+}
+
+export interface NetworkNode {
+  readonly name: string;
+  readonly p2p: string;
+  readonly api: string;
+  readonly configPath: string;
+  readonly hostkeyPath: string;
+  readonly idHex: string;
+}
+
+/** api ports sit this far above p2p ports, so at most this many nodes fit without overlap. */
+export const API_PORT_OFFSET = 1000;
+
+/**
+ * Writes DIR/node{k}.ini and DIR/node{k}.pem for k = 1..nodes; node 1 is the bootstrapper of
+ * the others. Validates every config (ConfigError) and refuses existing files (unless force)
+ * before spending time on keys.
+ */
+export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
+  const basePort = o.basePort ?? 6001;
+  const maxPort = basePort + API_PORT_OFFSET + o.nodes - 1;
+  if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > API_PORT_OFFSET) {
+    throw new RangeError(`nodes must be 1-${API_PORT_OFFSET}, got ${o.nodes}`);
+  }
+  if (!Number.isInteger(basePort) || basePort < 1 || maxPort > 65535) {
+    throw new RangeError(`base port must leave room for ${o.nodes} p2p and api ports, got ${basePort}`);
+  }
+  // A network smaller than the default degree cannot fill it; ask only for what exists.
+  const degree = Math.max(1, Math.min(Number(defaultOf("degree")), o.nodes - 1));
+  const plan = Array.from({ length: o.nodes }, (_, i) => {
+    const name = `node${i + 1}`;
+    const p2p = `127.0.0.1:${basePort + i}`;
+    const api = `127.0.0.1:${basePort + API_PORT_OFFSET + i}`;
+    const configPath = join(o.dir, `${name}.ini`);
+    const text = nodeIni({
+      hostkey: `${name}.pem`,
+      p2p,
+      api,
+      ...(i === 0 ? {} : { bootstrapper: `127.0.0.1:${basePort}` }),
+      degree,
+      ...(o.extra ? { extra: o.extra } : {}),
+    });
+    parseConfig(text, configPath);
+    return { name, p2p, api, configPath, hostkeyPath: join(o.dir, `${name}.pem`), text };
+  });
+  if (!o.force) {
+    for (const n of plan) for (const p of [n.configPath, n.hostkeyPath]) await refuseExisting(p);
+  }
+  await mkdir(o.dir, { recursive: true });
+  const pems = await Promise.all(plan.map(() => generateHostkeyPem(o.bits ?? DEFAULT_HOSTKEY_BITS)));
+  return Promise.all(
+    plan.map(async (n, i) => {
+      const pem = pems[i] ?? "";
+      await writeNewFile(n.hostkeyPath, pem, { force: o.force ?? false, mode: 0o600 });
+      await writeNewFile(n.configPath, n.text, { force: o.force ?? false });
+      const { text: _text, ...node } = n;
+      return { ...node, idHex: hostkeyFromPem(pem).idHex };
+    }),
+  );
+}
+
+/**
+ * Writes a file that must not exist yet unless `force`. `mode` is also applied to a file that
+ * is overwritten, since open(2) only uses it when it creates the file.
+ */
+export async function writeNewFile(
+  path: string,
+  text: string,
+  o: { readonly force: boolean; readonly mode?: number },
+): Promise<void> {
+  try {
+    await writeFile(path, text, { flag: o.force ? "w" : "wx", ...(o.mode === undefined ? {} : { mode: o.mode }) });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw existsError(path);
+    throw e;
+  }
+  if (o.force && o.mode !== undefined) await chmod(path, o.mode);
+}
+
+async function refuseExisting(path: string): Promise<void> {
+  const found = await stat(path).then(
+    () => true,
+    () => false,
+  );
+  if (found) throw existsError(path);
+}
+
+function existsError(path: string): Error {
+  return Object.assign(new Error(`${path} already exists (pass --force to overwrite)`), { code: "EEXIST" });
+}
+
+function defaultOf(key: string): string {
+  return GOSSIP_KEYS.find((s) => s.key === key)?.default ?? "";
+}
+
+function documented(s: KeySpec, value: string | undefined): string[] {
+  const doc = `; ${s.doc}`;
+  if (value !== undefined) return [doc, entry(s.key, value)];
+  // Absent keys are shown commented out, so the file doubles as a reference of what exists.
+  return [doc, `;${s.key} = ${s.default ?? "HOST:PORT"}`];
+}
+
+function entry(key: string, value: string): string {
+  if (/[\r\n]/.test(key + value) || /[=[\]]/.test(key) || key.trim() !== key || key === "") {
+    throw new Error(`cannot write ${JSON.stringify(key)} = ${JSON.stringify(value)} as an INI line`);
+  }
+  // ini cuts unquoted values at ; or # and reads \ as an escape: quote such values whole.
+  const quote = /[;#\\"']/.test(value) || value.trim() !== value;
+  return `${key} = ${quote ? JSON.stringify(value) : value}`;
+}

@@ -1,0 +1,88 @@
+// The peer's RSA hostkey (global `hostkey` in the shared VoidPhone config). Identity, as the
+// spec defines it: SHA-256 of the public key, which we take in its SPKI DER encoding.
+//
+// Keys we generate are written as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`): it is what
+// `openssl genpkey` writes and what other modules' libraries read by default. We read both
+// PKCS#8 and PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`, from `openssl genrsa -traditional`).
+
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { ConfigError, osReason } from "./load.ts";
+
+export interface Hostkey {
+  readonly privateKey: KeyObject;
+  /** Public key, SPKI DER. */
+  readonly publicKeyDer: Uint8Array;
+  /** SHA-256 of publicKeyDer (32 bytes): the peer identity. */
+  readonly id: Uint8Array;
+  readonly idHex: string;
+  readonly bits: number;
+}
+
+/** Smallest modulus accepted; tests use it for speed. */
+export const MIN_HOSTKEY_BITS = 1024;
+export const DEFAULT_HOSTKEY_BITS = 4096;
+
+/** Builds the identity from a PEM private key; throws an Error whose message is the reason. */
+export function hostkeyFromPem(pem: string): Hostkey {
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey({ key: pem, format: "pem" });
+  } catch (e) {
+    throw new Error(pemReason(pem, e));
+  }
+  if (privateKey.asymmetricKeyType !== "rsa") {
+    throw new Error(`not an RSA key (${privateKey.asymmetricKeyType ?? "unknown type"})`);
+  }
+  const bits = privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < MIN_HOSTKEY_BITS) throw new Error(`RSA key too small (${bits} bits, at least ${MIN_HOSTKEY_BITS})`);
+  const publicKeyDer = new Uint8Array(createPublicKey(privateKey).export({ type: "spki", format: "der" }));
+  const id = new Uint8Array(createHash("sha256").update(publicKeyDer).digest());
+  return { privateKey, publicKeyDer, id, idHex: Buffer.from(id).toString("hex"), bits };
+}
+
+/** Loads the hostkey named by a config; errors name the config, the key path and the fix. */
+export async function loadHostkey(path: string, configFile: string | null): Promise<Hostkey> {
+  const where = `${configFile ?? "<defaults>"} [global] hostkey`;
+  const fix = `create one with: gossip config keygen --out ${path}`;
+  let pem: string;
+  try {
+    pem = await readFile(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`${where}: cannot read ${JSON.stringify(path)}: ${osReason(e)} (${fix})`, "global", "hostkey");
+  }
+  try {
+    return hostkeyFromPem(pem);
+  } catch (e) {
+    throw new ConfigError(`${where}: ${JSON.stringify(path)}: ${(e as Error).message} (${fix})`, "global", "hostkey");
+  }
+}
+
+/** A new RSA key as PKCS#8 PEM. Async so a 4096-bit key does not block the event loop. */
+export function generateHostkeyPem(bits = DEFAULT_HOSTKEY_BITS): Promise<string> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair(
+      "rsa",
+      {
+        modulusLength: bits,
+        publicKeyEncoding: { type: "spki", format: "pem" },
+        privateKeyEncoding: { type: "pkcs8", format: "pem" },
+      },
+      (err, _publicKey, privateKey) => (err ? reject(err) : resolve(privateKey)),
+    );
+  });
+}
+
+export async function generateHostkey(bits = DEFAULT_HOSTKEY_BITS): Promise<Hostkey> {
+  return hostkeyFromPem(await generateHostkeyPem(bits));
+}
+
+function pemReason(pem: string, e: unknown): string {
+  if (/-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)) return "a public key, not a private key";
+  if (pem.includes("-----BEGIN CERTIFICATE-----")) return "a certificate, not a private key";
+  if ((e as NodeJS.ErrnoException)?.code === "ERR_MISSING_PASSPHRASE" || pem.includes("ENCRYPTED")) {
+    return "an encrypted key (passphrases are not supported)";
+  }
+  if (!pem.includes("-----BEGIN")) return "not a PEM private key";
+  return `not a valid PEM private key (${(e as Error)?.message ?? String(e)})`;
+}

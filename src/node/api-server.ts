@@ -1,0 +1,197 @@
+// The local API: modules connect, subscribe (NOTIFY), announce (ANNOUNCE) and answer
+// notifications (VALIDATION). Items from peers reach modules through `validate()`, which
+// resolves with the verdict the contract defines; the overlay forwards only on "valid".
+
+import type { Address } from "../config/schema.ts";
+import type { Conn } from "../net/conn.ts";
+import { listen, type Listener } from "../net/tcp.ts";
+import type { Logger } from "../util/log.ts";
+import { API_FRAME, encodeNotification, decodeModuleMessage, type ModuleMessage } from "../wire/api.ts";
+import { isWireError } from "../wire/errors.ts";
+import { FrameDecoder } from "../wire/frame.ts";
+import { VerdictTable, type Subscriber, type Verdict } from "./verdicts.ts";
+
+export interface ApiServerOptions {
+  readonly address: Address;
+  readonly validationTimeoutMs: number;
+  readonly maxPending: number;
+  readonly maxConnections: number;
+  readonly sendBufferBytes: number;
+  readonly log: Logger;
+}
+
+/** Where a local ANNOUNCE goes once it is accepted: the overlay. */
+export type AnnounceSink = (ttl: number, dataType: number, data: Uint8Array) => void;
+
+class ModuleConn implements Subscriber {
+  readonly decoder = new FrameDecoder(API_FRAME);
+  readonly types = new Set<number>();
+  constructor(
+    readonly conn: Conn,
+    readonly log: Logger,
+  ) {}
+  get id(): number {
+    return this.conn.id;
+  }
+}
+
+export class ApiServer {
+  private readonly listener: Listener;
+  private readonly clients = new Set<ModuleConn>();
+  private readonly subscribers = new Map<number, Set<ModuleConn>>();
+  private readonly verdicts: VerdictTable;
+  private readonly log: Logger;
+  private onAnnounce: AnnounceSink = () => {};
+
+  constructor(private readonly opts: ApiServerOptions) {
+    this.log = opts.log;
+    this.verdicts = new VerdictTable(opts.validationTimeoutMs, opts.maxPending);
+    this.listener = listen(opts.address.host, opts.address.port, { highWater: opts.sendBufferBytes }, (conn) =>
+      this.accept(conn),
+    );
+  }
+
+  /** The bound address (the real port when 0 was asked for). */
+  get address(): string {
+    return this.listener.address;
+  }
+  get port(): number {
+    return this.listener.port;
+  }
+  get connectionCount(): number {
+    return this.clients.size;
+  }
+  get pendingCount(): number {
+    return this.verdicts.size;
+  }
+
+  setAnnounceSink(sink: AnnounceSink): void {
+    this.onAnnounce = sink;
+  }
+
+  /** Number of local connections subscribed to `dataType`. */
+  subscriberCount(dataType: number): number {
+    return this.subscribers.get(dataType)?.size ?? 0;
+  }
+
+  /**
+   * Hands an item received from a peer to every subscriber of its type and resolves with
+   * the verdict: "valid" only when every notified subscriber still connected said valid.
+   */
+  validate(dataType: number, data: Uint8Array): Promise<Verdict> {
+    const subs = this.subscribers.get(dataType);
+    if (!subs || subs.size === 0) return Promise.resolve("unsubscribed");
+    const targets = [...subs];
+    const slot = this.verdicts.open(targets, true);
+    if (!slot) {
+      this.log.warn("item dropped: too many verdicts pending", { type: dataType, pending: this.verdicts.size });
+      return Promise.resolve("overloaded");
+    }
+    this.notifyAll(slot.id, targets, dataType, data);
+    return slot.verdict;
+  }
+
+  stop(): void {
+    this.listener.stop();
+    for (const c of [...this.clients]) c.conn.close("node shutting down");
+    this.verdicts.clear();
+  }
+
+  private notifyAll(id: number, targets: readonly ModuleConn[], dataType: number, data: Uint8Array): void {
+    const frame = encodeNotification({ id, dataType, data });
+    for (const t of targets) {
+      if (!t.conn.send(frame)) this.verdicts.withdraw(id, t);
+    }
+  }
+
+  private accept(conn: Conn) {
+    if (this.clients.size >= this.opts.maxConnections) {
+      this.log.warn("module connection refused: too many connections", { remote: conn.remote, max: this.opts.maxConnections });
+      return null;
+    }
+    const client = new ModuleConn(conn, this.log.child("api", { conn: conn.id }));
+    this.clients.add(client);
+    client.log.debug("module connected", { remote: conn.remote });
+    return {
+      data: (chunk: Uint8Array) => this.onData(client, chunk),
+      close: (reason: string) => this.onClose(client, reason),
+    };
+  }
+
+  private onData(client: ModuleConn, chunk: Uint8Array): void {
+    let frames: Uint8Array[];
+    try {
+      frames = client.decoder.push(chunk);
+    } catch (e) {
+      return this.violation(client, e);
+    }
+    for (const frame of frames) {
+      if (client.conn.closed) return;
+      let msg: ModuleMessage;
+      try {
+        msg = decodeModuleMessage(frame);
+      } catch (e) {
+        return this.violation(client, e);
+      }
+      this.handle(client, msg);
+    }
+  }
+
+  private handle(client: ModuleConn, msg: ModuleMessage): void {
+    switch (msg.kind) {
+      case "notify": {
+        client.types.add(msg.dataType);
+        let set = this.subscribers.get(msg.dataType);
+        if (!set) this.subscribers.set(msg.dataType, (set = new Set()));
+        set.add(client);
+        client.log.debug("subscribed", { type: msg.dataType });
+        return;
+      }
+      case "announce": {
+        // The frame's bytes belong to the socket's chunk; keep our own copy.
+        const data = msg.data.slice();
+        client.log.debug("announce", { type: msg.dataType, ttl: msg.ttl, bytes: data.byteLength });
+        this.deliverLocal(client, msg.dataType, data);
+        this.onAnnounce(msg.ttl, msg.dataType, data);
+        return;
+      }
+      case "validation": {
+        const r = this.verdicts.answer(msg.id, client, msg.valid);
+        if (r !== "accepted") client.log.info("validation ignored", { id: msg.id, valid: msg.valid, why: r });
+        return;
+      }
+    }
+  }
+
+  /** A local ANNOUNCE is shown to the other local subscribers; their answers gate nothing. */
+  private deliverLocal(from: ModuleConn, dataType: number, data: Uint8Array): void {
+    const subs = this.subscribers.get(dataType);
+    if (!subs) return;
+    const targets = [...subs].filter((s) => s !== from);
+    if (targets.length === 0) return;
+    const slot = this.verdicts.open(targets, false);
+    if (!slot) {
+      this.log.warn("local delivery skipped: too many verdicts pending", { type: dataType });
+      return;
+    }
+    this.notifyAll(slot.id, targets, dataType, data);
+  }
+
+  private violation(client: ModuleConn, e: unknown): void {
+    if (!isWireError(e)) throw e;
+    client.log.warn("protocol violation, closing module connection", { code: e.code, why: e.message });
+    client.conn.close(`protocol violation: ${e.message}`);
+  }
+
+  private onClose(client: ModuleConn, reason: string): void {
+    this.clients.delete(client);
+    for (const t of client.types) {
+      const set = this.subscribers.get(t);
+      if (!set) continue;
+      set.delete(client);
+      if (set.size === 0) this.subscribers.delete(t);
+    }
+    this.verdicts.forget(client);
+    client.log.debug("module disconnected", { reason });
+  }
+}

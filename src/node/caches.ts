@@ -1,0 +1,78 @@
+// The two bounded memories of dissemination: the seen-id cache (duplicate suppression,
+// expiring after suppress_s, hard-capped) and the knowledge base (the cache_size most recent
+// valid items, served to peers that GRAFT).
+
+export interface StoredItem {
+  readonly id: Uint8Array;
+  /** TTL carried by copies we send (already decremented for the next hop). */
+  readonly ttl: number;
+  /** Hop count carried by copies we send. */
+  readonly hops: number;
+  readonly dataType: number;
+  readonly data: Uint8Array;
+}
+
+export function idKey(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString("hex");
+}
+
+/** Remembers keys for `ttlMs`, at most `max` of them (oldest forgotten first). */
+export class SeenCache {
+  // Insertion order equals expiry order, since every entry lives equally long.
+  private readonly expiry = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly max: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  get size(): number {
+    return this.expiry.size;
+  }
+
+  has(key: string): boolean {
+    const t = this.expiry.get(key);
+    if (t === undefined) return false;
+    if (t > this.now()) return true;
+    this.expiry.delete(key);
+    return false;
+  }
+
+  add(key: string): void {
+    this.expiry.delete(key);
+    this.expiry.set(key, this.now() + this.ttlMs);
+    this.prune();
+  }
+
+  private prune(): void {
+    const now = this.now();
+    for (const [k, t] of this.expiry) {
+      if (t > now && this.expiry.size <= this.max) break;
+      this.expiry.delete(k);
+    }
+  }
+}
+
+/** The knowledge base: most recent items first to stay, oldest evicted. */
+export class ItemCache {
+  private readonly items = new Map<string, StoredItem>();
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  get(key: string): StoredItem | undefined {
+    return this.items.get(key);
+  }
+
+  add(key: string, item: StoredItem): void {
+    this.items.delete(key);
+    this.items.set(key, item);
+    while (this.items.size > this.max) {
+      const oldest = this.items.keys().next().value as string;
+      this.items.delete(oldest);
+    }
+  }
+}

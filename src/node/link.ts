@@ -1,0 +1,154 @@
+// One peer connection: frames in and out, the handshake while it runs, then decoded
+// messages for the overlay. A malformed frame or an unexpected message closes just this
+// link with a log line.
+
+import type { Conn } from "../net/conn.ts";
+import type { Logger } from "../util/log.ts";
+import { isWireError } from "../wire/errors.ts";
+import { FrameDecoder } from "../wire/frame.ts";
+import { P2P_FRAME, decodeP2p, encodeP2p, type P2pMessage } from "../wire/p2p.ts";
+import { Handshake, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
+
+export type LinkState = "handshake" | "open" | "closed";
+
+export interface LinkEvents {
+  /** The handshake succeeded; the peer's identity is known. */
+  established(link: PeerLink): void;
+  /** A decoded message after the handshake. */
+  message(link: PeerLink, msg: P2pMessage): void;
+  /** Once, when the link is gone. */
+  closed(link: PeerLink, reason: string): void;
+}
+
+/** Token bucket: `rate` tokens per second, holding at most `rate`. */
+export class TokenBucket {
+  private tokens: number;
+  private last = performance.now();
+  constructor(private readonly rate: number) {
+    this.tokens = rate;
+  }
+  take(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) * this.rate) / 1000);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export class PeerLink {
+  state: LinkState = "handshake";
+  peer: HandshakeResult | null = null;
+  lastReceived = performance.now();
+  lastSent = performance.now();
+  /** Set when this link is being replaced or evicted on purpose: its close is expected. */
+  retired = false;
+  readonly items: TokenBucket;
+  readonly log: Logger;
+  private readonly decoder = new FrameDecoder(P2P_FRAME);
+  private readonly handshake: Handshake;
+  /** Messages that arrived after the handshake settled but before `established` ran. */
+  private early: P2pMessage[] = [];
+
+  constructor(
+    readonly conn: Conn,
+    readonly initiator: boolean,
+    hsOpts: HandshakeOptions,
+    itemsPerS: number,
+    log: Logger,
+    private readonly events: LinkEvents,
+  ) {
+    this.log = log.child("peer", { link: conn.id, remote: conn.remote });
+    this.items = new TokenBucket(itemsPerS);
+    this.handshake = new Handshake(initiator ? "initiator" : "acceptor", hsOpts, (m) => this.send(m));
+    this.handshake.result.then(
+      (r) => {
+        if (this.state !== "handshake") return;
+        this.peer = r;
+        this.state = "open";
+        this.events.established(this);
+        const early = this.early;
+        this.early = [];
+        for (const m of early) if (this.state === "open") this.events.message(this, m);
+      },
+      (e: Error) => this.close(`handshake failed: ${e.message}`),
+    );
+    this.handshake.start();
+  }
+
+  get idHex(): string {
+    return this.peer?.peerIdHex ?? "";
+  }
+  /** The peer's advertised p2p address (known after the handshake). */
+  get addr(): string {
+    return this.peer?.peerAddr ?? "";
+  }
+
+  send(msg: P2pMessage): boolean {
+    return this.sendFrame(encodeP2p(msg));
+  }
+
+  sendFrame(frame: Uint8Array): boolean {
+    if (this.state === "closed") return false;
+    this.lastSent = performance.now();
+    return this.conn.send(frame);
+  }
+
+  /** Sends a last message, then closes once it is flushed. */
+  async goodbye(msg: P2pMessage | null, reason: string): Promise<void> {
+    this.retired = true;
+    if (msg) this.send(msg);
+    await this.conn.end(reason);
+  }
+
+  close(reason: string): void {
+    if (this.state === "closed") return;
+    this.conn.close(reason);
+  }
+
+  // --- from the connection ---
+
+  onData(chunk: Uint8Array): void {
+    this.lastReceived = performance.now();
+    let frames: Uint8Array[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (e) {
+      return this.violation(e);
+    }
+    for (const frame of frames) {
+      if (this.state === "closed") return;
+      let msg: P2pMessage;
+      try {
+        msg = decodeP2p(frame);
+      } catch (e) {
+        return this.violation(e);
+      }
+      if (this.state === "open") this.events.message(this, msg);
+      else if (!this.handshake.settled) this.handshake.receive(msg);
+      // The result callback runs a microtask later; keep what the peer sent meanwhile.
+      else if (this.early.length < 64) this.early.push(msg);
+      else this.close("too many messages before the handshake completed");
+    }
+  }
+
+  onClose(reason: string): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.handshake.abort(reason);
+    this.events.closed(this, reason);
+  }
+
+  /** Closes for a message that is not allowed here. */
+  unexpected(msg: P2pMessage, where: string): void {
+    this.log.warn("protocol violation, closing peer link", { why: `unexpected ${msg.kind} ${where}` });
+    this.close(`protocol violation: unexpected ${msg.kind} ${where}`);
+  }
+
+  private violation(e: unknown): void {
+    if (!isWireError(e)) throw e;
+    this.log.warn("protocol violation, closing peer link", { code: e.code, why: e.message });
+    this.close(`protocol violation: ${e.message}`);
+  }
+}

@@ -1,0 +1,99 @@
+// A Gossip node: the API server for local modules, the membership overlay and dissemination,
+// wired together. The same class runs in the binary, in tests and in benchmarks.
+
+import { formatAddress } from "../config/address.ts";
+import type { Hostkey } from "../config/hostkey.ts";
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../util/log.ts";
+import { ApiServer } from "./api-server.ts";
+import { Dissemination } from "./dissemination.ts";
+import { Membership } from "./membership.ts";
+
+export interface NodeOptions {
+  readonly config: Config;
+  readonly hostkey: Hostkey;
+  readonly log: Logger;
+}
+
+export class GossipNode {
+  readonly api: ApiServer;
+  readonly membership: Membership;
+  readonly dissemination: Dissemination;
+  readonly log: Logger;
+  private stopped = false;
+
+  private constructor(readonly opts: NodeOptions) {
+    const c = opts.config;
+    this.log = opts.log;
+    this.api = new ApiServer({
+      address: c.apiAddress,
+      validationTimeoutMs: c.validationTimeoutS * 1000,
+      maxPending: c.maxPendingValidations,
+      maxConnections: c.apiMaxConnections,
+      sendBufferBytes: c.apiSendBufferBytes,
+      log: opts.log.child("api"),
+    });
+    this.dissemination = new Dissemination({
+      mode: c.dissemination,
+      ttlCap: c.ttlCap,
+      cacheSize: c.cacheSize,
+      suppressMs: c.suppressS * 1000,
+      seenMax: c.seenCacheSize,
+      graftTimeoutMs: c.graftTimeoutMs,
+      ihaveBatchMs: c.ihaveBatchMs,
+      log: opts.log.child("spread"),
+      validate: (t, d) => this.api.validate(t, d),
+    });
+    this.api.setAnnounceSink((ttl, t, d) => this.dissemination.announce(ttl, t, d));
+    this.membership = new Membership({
+      listenHost: c.p2pAddress.host,
+      listenPort: c.p2pAddress.port,
+      bootstrapper: c.bootstrapper ? formatAddress(c.bootstrapper) : null,
+      degree: c.degree,
+      passiveSize: c.passiveSize,
+      keepaliveMs: c.keepaliveMs,
+      shuffleIntervalMs: c.shuffleIntervalMs,
+      handshakeTimeoutMs: c.handshakeTimeoutMs,
+      maxHandshakes: c.maxHandshakes,
+      sendBufferBytes: c.peerSendBufferBytes,
+      itemsPerS: c.peerItemsPerS,
+      powBits: c.powBits,
+      hostkey: opts.hostkey,
+      log: opts.log.child("overlay"),
+      up: (l) => this.dissemination.neighborUp(l),
+      down: (l) => this.dissemination.neighborDown(l),
+      message: (l, m) => this.dissemination.handle(l, m),
+    });
+  }
+
+  /** Binds both listeners (throws NetError if either cannot) and starts joining. */
+  static start(opts: NodeOptions): GossipNode {
+    const node = new GossipNode(opts);
+    try {
+      node.membership.start();
+    } catch (e) {
+      node.api.stop();
+      throw e;
+    }
+    return node;
+  }
+
+  get apiAddress(): string {
+    return this.api.address;
+  }
+  get p2pAddress(): string {
+    return this.membership.address;
+  }
+  get id(): string {
+    return this.opts.hostkey.idHex;
+  }
+
+  /** Closes listeners and every connection; pending verdicts are dropped. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.dissemination.stop();
+    this.membership.stop();
+    this.api.stop();
+  }
+}

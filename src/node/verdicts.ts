@@ -1,0 +1,117 @@
+// Pending verdicts: items handed to local subscribers as NOTIFICATIONs, waiting for their
+// VALIDATIONs. The contract's rules live here:
+// - the message id is a 16-bit id unique among pending verdicts (not the p2p item id);
+// - an item from a peer passes only when every notified subscriber still connected has
+//   answered valid; any invalid verdict fails it; no verdict in time fails it; a subscriber
+//   that disconnects no longer counts, and if none is left the item is dropped;
+// - notifications for a locally announced item get ids too, so their replies are accepted,
+//   but they gate nothing.
+
+export type Verdict = "valid" | "invalid" | "unsubscribed" | "timeout" | "abandoned" | "overloaded";
+
+/** Something that can be notified and can answer: one API connection. */
+export interface Subscriber {
+  readonly id: number;
+}
+
+interface Pending {
+  readonly id: number;
+  readonly gating: boolean;
+  /** Notified subscribers that still count and have not answered valid. */
+  readonly waiting: Set<Subscriber>;
+  /** Notified subscribers that answered valid and are still connected. */
+  readonly approved: Set<Subscriber>;
+  readonly timer: ReturnType<typeof setTimeout>;
+  readonly settle: (v: Verdict) => void;
+}
+
+export type AnswerResult = "accepted" | "unknown-id" | "not-asked" | "already-answered";
+
+export class VerdictTable {
+  private readonly byId = new Map<number, Pending>();
+  private nextId = 0;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly maxPending: number,
+  ) {}
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /**
+   * Reserves an id for an item about to be notified to `subscribers`. Returns null when the
+   * table is full. `gating` false: a local announce's copy, whose answers decide nothing.
+   * The returned promise settles once with the verdict.
+   */
+  open(subscribers: Iterable<Subscriber>, gating: boolean): { id: number; verdict: Promise<Verdict> } | null {
+    if (this.byId.size >= this.maxPending) return null;
+    const id = this.allocateId();
+    let settle!: (v: Verdict) => void;
+    const verdict = new Promise<Verdict>((resolve) => (settle = resolve));
+    const timer = setTimeout(() => this.finish(id, "timeout"), this.timeoutMs);
+    this.byId.set(id, { id, gating, waiting: new Set(subscribers), approved: new Set(), timer, settle });
+    return { id, verdict };
+  }
+
+  /** The notification to `sub` could not be sent: it does not count for this item. */
+  withdraw(id: number, sub: Subscriber): void {
+    const p = this.byId.get(id);
+    if (!p) return;
+    p.waiting.delete(sub);
+    this.check(p);
+  }
+
+  /** Records a VALIDATION from `sub`. */
+  answer(id: number, sub: Subscriber, valid: boolean): AnswerResult {
+    const p = this.byId.get(id);
+    if (!p) return "unknown-id";
+    if (p.approved.has(sub)) return "already-answered";
+    if (!p.waiting.has(sub)) return "not-asked";
+    if (!valid && p.gating) {
+      this.finish(id, "invalid");
+      return "accepted";
+    }
+    p.waiting.delete(sub);
+    p.approved.add(sub);
+    this.check(p);
+    return "accepted";
+  }
+
+  /** A subscriber went away: it no longer counts for any pending item. */
+  forget(sub: Subscriber): void {
+    for (const p of [...this.byId.values()]) {
+      const was = p.waiting.delete(sub) || p.approved.delete(sub);
+      if (was) this.check(p);
+    }
+  }
+
+  /** Settles everything (shutdown). */
+  clear(verdict: Verdict = "abandoned"): void {
+    for (const id of [...this.byId.keys()]) this.finish(id, verdict);
+  }
+
+  private check(p: Pending): void {
+    if (p.waiting.size > 0) return;
+    this.finish(p.id, p.approved.size > 0 ? "valid" : "abandoned");
+  }
+
+  private finish(id: number, v: Verdict): void {
+    const p = this.byId.get(id);
+    if (!p) return;
+    this.byId.delete(id);
+    clearTimeout(p.timer);
+    p.settle(v);
+  }
+
+  private allocateId(): number {
+    // The table never holds more than 65536 entries (maxPending <= 65536 and full tables
+    // are refused above), so a free id exists and this loop ends.
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = (this.nextId + 1) & 0xffff;
+      if (!this.byId.has(id)) return id;
+    }
+  }
+}

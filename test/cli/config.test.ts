@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "../../src/cli/program.ts";
+import { hostkeyFromPem } from "../../src/config/hostkey.ts";
+import { parseConfig } from "../../src/config/load.ts";
+
+interface Run {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+async function gossip(...args: string[]): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l), signal: new AbortController().signal });
+  return { code, out, err };
+}
+
+let dir = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gossip-cli-config-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("gossip config keygen", () => {
+  test("writes a 0600 PKCS#8 key and prints its identity", async () => {
+    const out = join(dir, "k1.pem");
+    const r = await gossip("config", "keygen", "--out", out, "--bits", "1024");
+    expect(r.code).toBe(0);
+    const pem = await readFile(out, "utf8");
+    expect(pem.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    expect(r.out).toEqual([`id=${hostkeyFromPem(pem).idHex} file=${out}`]);
+  });
+
+  test("refuses to overwrite unless --force", async () => {
+    const out = join(dir, "k2.pem");
+    await writeFile(out, "keep");
+    const r = await gossip("config", "keygen", "--out", out, "--bits", "1024");
+    expect(r.code).toBe(1);
+    expect(r.err).toEqual([`gossip: ${out} already exists (pass --force to overwrite)`]);
+    expect(await readFile(out, "utf8")).toBe("keep");
+    const forced = await gossip("config", "keygen", "--out", out, "--bits", "1024", "--force");
+    expect(forced.code).toBe(0);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+  });
+
+  test("bad --bits is a usage error; an unwritable path a failure", async () => {
+    const bits = await gossip("config", "keygen", "--out", join(dir, "k3.pem"), "--bits", "512");
+    expect([bits.code, bits.err]).toEqual([2, [`gossip: --bits: expected an integer 1024-16384, got "512"`]]);
+    const missing = await gossip("config", "keygen", "--bits", "1024");
+    expect(missing.code).toBe(2);
+    const nodir = join(dir, "no", "k.pem");
+    const io = await gossip("config", "keygen", "--out", nodir, "--bits", "1024");
+    expect([io.code, io.err]).toEqual([1, [`gossip: cannot write ${nodir}: no such file (ENOENT)`]]);
+  });
+});
+
+describe("gossip config node", () => {
+  test("prints a config that parses back to the options", async () => {
+    const r = await gossip(
+      "config", "node", "--p2p", "[::1]:6002", "--api", "127.0.0.1:7002", "--bootstrapper", "127.0.0.1:6001",
+      "--hostkey", "n2.pem", "--set", "degree=5", "--set", "log_level=debug",
+    );
+    expect(r.code).toBe(0);
+    const { config, warnings } = parseConfig(r.out.join("\n"), "/x/n2.ini");
+    expect(warnings).toEqual([]);
+    expect(config.p2pAddress).toEqual({ host: "::1", port: 6002 });
+    expect(config.bootstrapper).toEqual({ host: "127.0.0.1", port: 6001 });
+    expect([config.hostkey, config.degree, config.logLevel]).toEqual(["/x/n2.pem", 5, "debug"]);
+  });
+
+  test("--out writes the file and refuses to overwrite it", async () => {
+    const out = join(dir, "n1.ini");
+    const r = await gossip("config", "node", "--out", out);
+    expect([r.code, r.out]).toEqual([0, [`config=${out}`]]);
+    expect(parseConfig(await readFile(out, "utf8"), out).config.apiAddress).toEqual({ host: "127.0.0.1", port: 7001 });
+    expect((await gossip("config", "node", "--out", out)).code).toBe(1);
+    expect((await gossip("config", "node", "--out", out, "--force")).code).toBe(0);
+  });
+
+  const bad: [string[], string][] = [
+    [["--p2p", "127.0.0.1"], `--p2p: expected host:port or [IPv6]:port (missing port), got "127.0.0.1"`],
+    [["--api", "::1:7001"], `--api: expected host:port or [IPv6]:port (IPv6 address must be in brackets), got "::1:7001"`],
+    [["--api", "127.0.0.1:6001"], `--api: expected an address other than p2p_address, got "127.0.0.1:6001"`],
+    [["--bootstrapper", "10.0.0.1:0"], `--bootstrapper: expected a port 1-65535, got "10.0.0.1:0"`],
+    [["--set", "degree=abc"], `--set degree=abc: expected an integer 1-1000, got "abc"`],
+    [["--set", "dissemination=push"], `--set dissemination=push: expected one of plumtree, flood, got "push"`],
+    [["--set", "degree"], `--set: expected key=value, got "degree"`],
+    [["--set", "degre=3"], `--set: unknown [gossip] key "degre" (see gossip config node --help)`],
+    [["--set", "p2p_address=127.0.0.1:1"], `--set p2p_address: use --p2p instead`],
+    [["--hostkey", ""], `--hostkey: expected a path, got ""`],
+  ];
+  for (const [args, message] of bad) {
+    test(`usage error: ${args.join(" ")}`, async () => {
+      const r = await gossip("config", "node", ...args);
+      expect([r.code, r.out, r.err]).toEqual([2, [], [`gossip: ${message}`]]);
+    });
+  }
+});
+
+describe("gossip config network + check", () => {
+  test("writes N nodes, prints one line each, and every config checks ok", async () => {
+    const net = join(dir, "net");
+    const r = await gossip("config", "network", "--nodes", "3", "--dir", net, "--base-port", "16001", "--bits", "1024",
+      "--set", "pow_bits=2");
+    expect(r.code).toBe(0);
+    expect(r.out).toEqual([1, 2, 3].map((k) =>
+      `node${k} p2p=127.0.0.1:${16000 + k} api=127.0.0.1:${17000 + k} config=${join(net, `node${k}.ini`)}`));
+    const ids = new Set<string>();
+    for (const k of [1, 2, 3]) {
+      const c = await gossip("config", "check", "-c", join(net, `node${k}.ini`));
+      expect([c.code, c.err]).toEqual([0, []]);
+      const m = /^ok id=([0-9a-f]{64}) p2p=127\.0\.0\.1:(\d+) api=127\.0\.0\.1:(\d+)$/.exec(c.out[0] ?? "");
+      expect(m?.slice(2)).toEqual([String(16000 + k), String(17000 + k)]);
+      ids.add(m?.[1] ?? "");
+    }
+    expect(ids.size).toBe(3);
+    const again = await gossip("config", "network", "--nodes", "3", "--dir", net, "--bits", "1024");
+    expect(again.code).toBe(1);
+    expect(again.err[0]).toContain("already exists (pass --force to overwrite)");
+  });
+
+  const bad: [string[], string][] = [
+    [["--nodes", "0"], `--nodes: expected an integer 1-1000, got "0"`],
+    [["--nodes", "2", "--base-port", "65000"], `--base-port: expected an integer 1-64534, got "65000"`],
+    [["--nodes", "2", "--set", "degree=0"], `--set degree=0: expected an integer 1-1000, got "0"`],
+  ];
+  for (const [args, message] of bad) {
+    test(`network usage error: ${args.join(" ")}`, async () => {
+      const r = await gossip("config", "network", "--dir", join(dir, "never"), "--bits", "1024", ...args);
+      expect([r.code, r.err]).toEqual([2, [`gossip: ${message}`]]);
+    });
+  }
+});
+
+describe("gossip config check", () => {
+  test("without hostkey: in-memory; unknown keys warn on stderr", async () => {
+    const path = join(dir, "plain.ini");
+    await writeFile(path, "[gossip]\np2p_address = [::1]:0\napi_address = [::1]:0\nfoo = 1\n");
+    const r = await gossip("config", "check", "-c", path);
+    expect(r).toEqual({
+      code: 0,
+      out: ["ok id=in-memory p2p=[::1]:0 api=[::1]:0"],
+      err: [`gossip: warning: ${path} [gossip] foo: unknown key (ignored)`],
+    });
+  });
+
+  test("config errors exit 2 with the file, section, key and value", async () => {
+    const path = join(dir, "bad.ini");
+    await writeFile(path, "[gossip]\ndegree = abc\n");
+    const r = await gossip("config", "check", "--config", path);
+    expect([r.code, r.out, r.err]).toEqual([2, [], [`gossip: ${path} [gossip] degree: expected an integer 1-1000, got "abc"`]]);
+  });
+
+  test("a missing config file or hostkey exits 2", async () => {
+    const gone = join(dir, "gone.ini");
+    const r = await gossip("config", "check", "-c", gone);
+    expect([r.code, r.err]).toEqual([2, [`gossip: ${gone}: cannot read config file: no such file (ENOENT)`]]);
+    const sub = join(dir, "sub");
+    await mkdir(sub);
+    await writeFile(join(sub, "n.ini"), "hostkey = n.pem\n");
+    const k = await gossip("config", "check", "-c", join(sub, "n.ini"));
+    expect(k.code).toBe(2);
+    expect(k.err).toEqual([
+      `gossip: ${join(sub, "n.ini")} [global] hostkey: cannot read "${join(sub, "n.pem")}": no such file (ENOENT) ` +
+        `(create one with: gossip config keygen --out ${join(sub, "n.pem")})`,
+    ]);
+  });
+});
+
+describe("help", () => {
+  for (const sub of ["keygen", "node", "network", "check"]) {
+    test(`config ${sub} --help shows examples`, async () => {
+      const r = await gossip("config", sub, "--help");
+      expect(r.code).toBe(0);
+      expect(r.out.join("\n")).toContain("Example");
+    });
+  }
+});

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash, createPrivateKey, generateKeyPairSync } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateHostkey, generateHostkeyPem, hostkeyFromPem, loadHostkey } from "../../src/config/hostkey.ts";
+import { ConfigError } from "../../src/config/load.ts";
+
+let dir = "";
+let pem = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gossip-hostkey-"));
+  pem = await generateHostkeyPem(1024);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const reasonOf = async (path: string, text?: string): Promise<ConfigError> => {
+  if (text !== undefined) await writeFile(path, text);
+  const e = await loadHostkey(path, "node1.ini").catch((x: unknown) => x);
+  expect(e).toBeInstanceOf(ConfigError);
+  return e as ConfigError;
+};
+
+describe("hostkeyFromPem", () => {
+  test("generated keys are PKCS#8 PEM", () => {
+    expect(pem.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+  });
+
+  test("identity is SHA-256 of the SPKI DER public key", () => {
+    const key = hostkeyFromPem(pem);
+    expect(key.bits).toBe(1024);
+    expect(key.id.length).toBe(32);
+    expect(key.id).toEqual(new Uint8Array(createHash("sha256").update(key.publicKeyDer).digest()));
+    expect(key.idHex).toBe(Buffer.from(key.id).toString("hex"));
+    expect(key.publicKeyDer[0]).toBe(0x30); // DER SEQUENCE
+  });
+
+  test("PKCS#1 and PKCS#8 encodings of one key give one identity", () => {
+    const pkcs1 = createPrivateKey(pem).export({ type: "pkcs1", format: "pem" }).toString();
+    expect(pkcs1.startsWith("-----BEGIN RSA PRIVATE KEY-----")).toBe(true);
+    expect(hostkeyFromPem(pkcs1).idHex).toBe(hostkeyFromPem(pem).idHex);
+  });
+
+  test("generateHostkey makes distinct identities", async () => {
+    const [a, b] = await Promise.all([generateHostkey(1024), generateHostkey(1024)]);
+    expect(a.idHex).not.toBe(b.idHex);
+    expect(a.idHex).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe("loadHostkey errors name the config, the key, the path and the fix", () => {
+  const fix = (path: string) => `(create one with: gossip config keygen --out ${path})`;
+
+  test("loads a good key", async () => {
+    const path = join(dir, "good.pem");
+    await writeFile(path, pem);
+    expect((await loadHostkey(path, "node1.ini")).idHex).toBe(hostkeyFromPem(pem).idHex);
+  });
+
+  test("missing file", async () => {
+    const path = join(dir, "missing.pem");
+    const e = await reasonOf(path);
+    expect(e.message).toBe(`node1.ini [global] hostkey: cannot read "${path}": no such file (ENOENT) ${fix(path)}`);
+    expect([e.section, e.key, e.code]).toEqual(["global", "hostkey", "ERR_CONFIG"]);
+  });
+
+  test("unreadable (a directory)", async () => {
+    const e = await reasonOf(dir);
+    expect(e.message).toBe(`node1.ini [global] hostkey: cannot read "${dir}": is a directory (EISDIR) ${fix(dir)}`);
+  });
+
+  test("without a config file it says <defaults>", async () => {
+    const path = join(dir, "missing.pem");
+    const e = await loadHostkey(path, null).then(
+      () => new Error("expected a rejection"),
+      (x: unknown) => x as Error,
+    );
+    expect(e.message.startsWith("<defaults> [global] hostkey: ")).toBe(true);
+  });
+
+  const bad: [string, () => string, string][] = [
+    ["text.pem", () => "hello\n", "not a PEM private key"],
+    ["garbage.pem", () => "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "not a valid PEM private key"],
+    ["public.pem", () => rsaPem(1024, "public"), "a public key, not a private key"],
+    ["small.pem", () => rsaPem(512, "private"), "RSA key too small (512 bits, at least 1024)"],
+    [
+      "ec.pem",
+      () => generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      "not an RSA key (ec)",
+    ],
+    [
+      "ed.pem",
+      () => generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      "not an RSA key (ed25519)",
+    ],
+    [
+      "encrypted.pem",
+      () =>
+        createPrivateKey(pem).export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "x" }).toString(),
+      "an encrypted key (passphrases are not supported)",
+    ],
+  ];
+  for (const [name, make, reason] of bad) {
+    test(`${name}: ${reason}`, async () => {
+      const path = join(dir, name);
+      const e = await reasonOf(path, make());
+      expect(e.message.startsWith(`node1.ini [global] hostkey: "${path}": ${reason}`)).toBe(true);
+      expect(e.message.endsWith(fix(path))).toBe(true);
+    });
+  }
+
+  function rsaPem(bits: number, part: "public" | "private"): string {
+    const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: bits });
+    return part === "public"
+      ? publicKey.export({ type: "spki", format: "pem" }).toString()
+      : privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+  }
+});

@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { ConfigError, defaultConfig, loadConfig, parseConfig } from "../../src/config/load.ts";
+import { GOSSIP_KEYS, type Config } from "../../src/config/schema.ts";
+
+const SPEC_EXAMPLE = `hostkey = /path/hostkey.pem   ; global: the peer's RSA key (PEM); identity = SHA-256 of its public key
+[gossip]
+cache_size = 50               ; max data items held in this peer's knowledge base; oldest evicted first
+degree = 30                   ; number of peers this peer exchanges information with
+bootstrapper = 127.0.0.1:6001 ; host:port of a peer to join through; absent (or our own p2p_address): we are the first peer
+p2p_address = 127.0.0.1:6002  ; where Gossip listens for other Gossip peers
+api_address = 127.0.0.1:7001  ; where Gossip listens for local modules
+`;
+
+const gossip = (body: string): string => `[gossip]\n${body}\n`;
+const errorOf = (text: string, file: string | null = "node1.ini"): ConfigError => {
+  try {
+    parseConfig(text, file);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+};
+
+describe("parseConfig: the spec's example", () => {
+  test("inline ; comments are stripped from every value", () => {
+    const { config, warnings } = parseConfig(SPEC_EXAMPLE, "node1.ini");
+    expect(warnings).toEqual([]);
+    expect(config.hostkey).toBe("/path/hostkey.pem");
+    expect(config.cacheSize).toBe(50);
+    expect(config.degree).toBe(30);
+    expect(config.bootstrapper).toEqual({ host: "127.0.0.1", port: 6001 });
+    expect(config.p2pAddress).toEqual({ host: "127.0.0.1", port: 6002 });
+    expect(config.apiAddress).toEqual({ host: "127.0.0.1", port: 7001 });
+    expect(config.file).toBe("node1.ini");
+  });
+
+  test("# comments, whole-line comments, CRLF and a BOM", () => {
+    const text = "\uFEFF# top comment\r\n; another\r\n[gossip]\r\n  # indented\r\ndegree = 7 # seven\r\ncache_size=9;nine\r\n";
+    const { config, warnings } = parseConfig(text, "x.ini");
+    expect(warnings).toEqual([]);
+    expect(config.degree).toBe(7);
+    expect(config.cacheSize).toBe(9);
+  });
+
+  test("quoted values, with or without a trailing comment", () => {
+    const { config } = parseConfig(
+      gossip(`p2p_address = "127.0.0.1:6005"\napi_address = "[::1]:7005" ; api\nlog_level = 'debug'`),
+      "x.ini",
+    );
+    expect(config.p2pAddress).toEqual({ host: "127.0.0.1", port: 6005 });
+    expect(config.apiAddress).toEqual({ host: "::1", port: 7005 });
+    expect(config.logLevel).toBe("debug");
+  });
+});
+
+describe("parseConfig: defaults", () => {
+  const fromTable = (c: Config) =>
+    GOSSIP_KEYS.filter((k) => k.kind.type !== "address").map((k) => [k.key, String(c[k.field]), k.default]);
+
+  test("no [gossip] section: every key at its table default", () => {
+    const { config, warnings } = parseConfig("hostkey = k.pem\n[onion]\nx = 1\n", "/etc/voidphone/a.ini");
+    expect(warnings).toEqual([]);
+    for (const [key, got, want] of fromTable(config)) expect([key, got]).toEqual([key, want]);
+    expect(config.bootstrapper).toBeNull();
+    expect(config.p2pAddress).toEqual({ host: "127.0.0.1", port: 6001 });
+    expect(config.apiAddress).toEqual({ host: "127.0.0.1", port: 7001 });
+  });
+
+  test("defaultConfig equals an empty file and has no file or hostkey", () => {
+    const d = defaultConfig();
+    expect(d).toEqual(parseConfig("", null).config);
+    expect(d.file).toBeNull();
+    expect(d.hostkey).toBeNull();
+    for (const [key, got, want] of fromTable(d)) expect([key, got]).toEqual([key, want]);
+  });
+
+  test("a partial [gossip] keeps defaults for the rest", () => {
+    const { config } = parseConfig(gossip("degree = 4"), "x.ini");
+    expect(config.degree).toBe(4);
+    expect(config.cacheSize).toBe(50);
+    expect(config.dissemination).toBe("plumtree");
+  });
+});
+
+describe("parseConfig: keys and sections", () => {
+  test("unknown [gossip] keys warn with file, section and key", () => {
+    const { warnings } = parseConfig(gossip("degre = 3\nflag"), "node1.ini");
+    expect(warnings).toEqual([
+      "node1.ini [gossip] degre: unknown key (ignored)",
+      "node1.ini [gossip] flag: unknown key (ignored)",
+    ]);
+  });
+
+  test("other sections and unknown globals are ignored, even with bad values", () => {
+    const text = `nse_thing = 1\n[onion]\ndegree = abc\n[gossip]\ndegree = 5\n[rps]\ncache_size = -1\n[gossip.extra]\nq = 1\n`;
+    const { config, warnings } = parseConfig(text, "x.ini");
+    expect(warnings).toEqual([]);
+    expect(config.degree).toBe(5);
+    expect(config.cacheSize).toBe(50);
+  });
+
+  test("bootstrapper equal to p2p_address means we are the first peer", () => {
+    const same = parseConfig(gossip("p2p_address = 127.0.0.1:6001\nbootstrapper = 127.0.0.1:6001"), "x.ini");
+    expect(same.config.bootstrapper).toBeNull();
+    const v6 = parseConfig(gossip("p2p_address = [::1]:6001\nbootstrapper = [0:0:0:0:0:0:0:1]:6001"), "x.ini");
+    expect(v6.config.bootstrapper).toBeNull();
+    const other = parseConfig(gossip("p2p_address = 127.0.0.1:6002\nbootstrapper = 127.0.0.1:6001"), "x.ini");
+    expect(other.config.bootstrapper).toEqual({ host: "127.0.0.1", port: 6001 });
+    expect(parseConfig(gossip("bootstrapper ="), "x.ini").config.bootstrapper).toBeNull();
+  });
+
+  test("api and p2p may share port 0 (any free port)", () => {
+    const { config } = parseConfig(gossip("p2p_address = 127.0.0.1:0\napi_address = 127.0.0.1:0"), "x.ini");
+    expect(config.p2pAddress.port).toBe(0);
+    expect(config.apiAddress.port).toBe(0);
+  });
+});
+
+describe("parseConfig: hostkey", () => {
+  test("absent: null (in-memory key)", () => {
+    expect(parseConfig(gossip("degree = 3"), "/a/b/c.ini").config.hostkey).toBeNull();
+  });
+  test("relative: resolved against the config file's directory", () => {
+    expect(parseConfig("hostkey = keys/n1.pem\n", "/etc/vp/node1.ini").config.hostkey).toBe("/etc/vp/keys/n1.pem");
+    expect(parseConfig("hostkey = n1.pem\n", "net/node1.ini").config.hostkey).toBe(resolve("net", "n1.pem"));
+  });
+  test("absolute: kept; no config file: resolved against the working directory", () => {
+    expect(parseConfig("hostkey = /k/n1.pem\n", "/etc/vp/node1.ini").config.hostkey).toBe("/k/n1.pem");
+    expect(parseConfig("hostkey = n1.pem\n", null).config.hostkey).toBe(resolve("n1.pem"));
+  });
+  test("a hostkey inside [gossip] is not the global one", () => {
+    const { config, warnings } = parseConfig(gossip("hostkey = x.pem"), "c.ini");
+    expect(config.hostkey).toBeNull();
+    expect(warnings).toEqual(["c.ini [gossip] hostkey: unknown key (ignored)"]);
+  });
+});
+
+describe("parseConfig: error messages", () => {
+  const cases: [string, string][] = [
+    ["degree = abc", `node1.ini [gossip] degree: expected an integer 1-1000, got "abc"`],
+    ["degree = 0", `node1.ini [gossip] degree: expected an integer 1-1000, got "0"`],
+    ["degree = 1001", `node1.ini [gossip] degree: expected an integer 1-1000, got "1001"`],
+    ["degree = -5", `node1.ini [gossip] degree: expected an integer 1-1000, got "-5"`],
+    ["degree = 1e2", `node1.ini [gossip] degree: expected an integer 1-1000, got "1e2"`],
+    ["degree = 0x10", `node1.ini [gossip] degree: expected an integer 1-1000, got "0x10"`],
+    ["degree = 3.5", `node1.ini [gossip] degree: expected an integer 1-1000, got "3.5"`],
+    ["degree =", `node1.ini [gossip] degree: expected an integer 1-1000, got ""`],
+    ["degree", `node1.ini [gossip] degree: expected an integer 1-1000, got "true"`],
+    ["passive_size = 0", `node1.ini [gossip] passive_size: expected an integer 1-100000, got "0"`],
+    ["cache_size = 99999999999999999999", `node1.ini [gossip] cache_size: expected an integer 1-1000000, got "99999999999999999999"`],
+    ["log_level = verbose", `node1.ini [gossip] log_level: expected one of debug, info, warn, error, silent, got "verbose"`],
+    ["dissemination = gossip", `node1.ini [gossip] dissemination: expected one of plumtree, flood, got "gossip"`],
+    ["p2p_address = 127.0.0.1", `node1.ini [gossip] p2p_address: expected host:port or [IPv6]:port (missing port), got "127.0.0.1"`],
+    ["api_address = ::1:7001", `node1.ini [gossip] api_address: expected host:port or [IPv6]:port (IPv6 address must be in brackets), got "::1:7001"`],
+    ["bootstrapper = 10.0.0.1:70000", `node1.ini [gossip] bootstrapper: expected host:port or [IPv6]:port (port must be 0-65535), got "10.0.0.1:70000"`],
+    ["bootstrapper = 10.0.0.1:0", `node1.ini [gossip] bootstrapper: expected a port 1-65535, got "10.0.0.1:0"`],
+    ["api_address = 127.0.0.1:6001", `node1.ini [gossip] api_address: expected an address other than p2p_address, got "127.0.0.1:6001"`],
+  ];
+  for (const [line, message] of cases) {
+    test(line, () => {
+      const e = errorOf(gossip(line));
+      expect(e.message).toBe(message);
+      expect(e.code).toBe("ERR_CONFIG");
+      expect(e.section).toBe("gossip");
+      expect(e.key).toBe(line.split(/\s|=/)[0] ?? "");
+    });
+  }
+
+  test("without a file, messages say <defaults>", () => {
+    expect(errorOf(gossip("degree = x"), null).message).toBe(`<defaults> [gossip] degree: expected an integer 1-1000, got "x"`);
+  });
+
+  test("global hostkey errors say [global]", () => {
+    const e = errorOf("hostkey =\n");
+    expect(e.message).toBe(`node1.ini [global] hostkey: expected a path to a PEM RSA private key, got ""`);
+    expect([e.section, e.key]).toEqual(["global", "hostkey"]);
+  });
+
+  test("a global key named gossip cannot hide the section", () => {
+    expect(errorOf("gossip = 1\n[gossip]\ndegree = 2\n").message).toBe(
+      `node1.ini [global] gossip: expected no global key named like the [gossip] section, got "1"`,
+    );
+  });
+});
+
+describe("loadConfig", () => {
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "gossip-load-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("reads a file and names it in messages", async () => {
+    const path = join(dir, "node1.ini");
+    await writeFile(path, "hostkey = node1.pem\n[gossip]\ndegree = 2\nzzz = 1\n");
+    const { config, warnings } = await loadConfig(path);
+    expect(config.file).toBe(path);
+    expect(config.hostkey).toBe(join(dir, "node1.pem"));
+    expect(config.degree).toBe(2);
+    expect(warnings).toEqual([`${path} [gossip] zzz: unknown key (ignored)`]);
+  });
+
+  test("a missing file is a ConfigError with the path and OS reason", async () => {
+    const path = join(dir, "nope.ini");
+    const e = await loadConfig(path).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).message).toBe(`${path}: cannot read config file: no such file (ENOENT)`);
+  });
+
+  test("a directory is a ConfigError too", async () => {
+    const e = await loadConfig(dir).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).message).toBe(`${dir}: cannot read config file: is a directory (EISDIR)`);
+  });
+});

@@ -1,0 +1,178 @@
+// In-process test networks: N real nodes on 127.0.0.1 with ephemeral ports and short timers
+// (the Holepunch `testnet` habit). The first node is the bootstrapper.
+
+import { generateHostkey, type Hostkey } from "../../src/config/hostkey.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { ApiClient, type Incoming } from "../../src/net/api-client.ts";
+import { GossipNode } from "../../src/node/node.ts";
+import { Logger, type Level } from "../../src/util/log.ts";
+import type { Notification } from "../../src/wire/api.ts";
+
+/** Short timers so multi-node tests run in well under a second per phase. */
+export const FAST: Record<string, string> = {
+  pow_bits: "4",
+  keepalive_ms: "200",
+  shuffle_interval_ms: "300",
+  graft_timeout_ms: "100",
+  ihave_batch_ms: "5",
+  handshake_timeout_ms: "3000",
+  validation_timeout_s: "2",
+};
+
+const keyPool: Hostkey[] = [];
+/** 1024-bit keys, generated once per test process and reused. */
+export async function testKeys(n: number): Promise<Hostkey[]> {
+  while (keyPool.length < n) keyPool.push(...(await Promise.all(Array.from({ length: Math.min(8, n - keyPool.length) }, () => generateHostkey(1024)))));
+  return keyPool.slice(0, n);
+}
+
+export function testLogger(): Logger {
+  const level = (process.env.GOSSIP_TEST_LOG ?? "silent") as Level;
+  return new Logger(level, "test");
+}
+
+export interface TestNodeOptions {
+  bootstrapper?: string | null;
+  keys?: Record<string, string>;
+  hostkey: Hostkey;
+  log?: Logger;
+}
+
+export function startNode(o: TestNodeOptions): GossipNode {
+  const settings: Record<string, string> = {
+    p2p_address: "127.0.0.1:0",
+    api_address: "127.0.0.1:0",
+    ...FAST,
+    ...o.keys,
+  };
+  if (o.bootstrapper) settings.bootstrapper = o.bootstrapper;
+  const text = "[gossip]\n" + Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join("\n") + "\n";
+  const { config } = parseConfig(text, "test.ini");
+  return GossipNode.start({ config, hostkey: o.hostkey, log: (o.log ?? testLogger()).child("node") });
+}
+
+export class Testnet {
+  readonly nodes: GossipNode[] = [];
+  private readonly clients: ApiClient[] = [];
+
+  static async start(n: number, keys: Record<string, string> = {}): Promise<Testnet> {
+    const net = new Testnet();
+    const hostkeys = await testKeys(n + 4);
+    net.keyPool = hostkeys;
+    net.keys = keys;
+    const first = startNode({ hostkey: hostkeys[0]!, keys });
+    net.nodes.push(first);
+    for (let i = 1; i < n; i++) net.nodes.push(startNode({ hostkey: hostkeys[i]!, keys, bootstrapper: first.p2pAddress }));
+    return net;
+  }
+
+  private keyPool: Hostkey[] = [];
+  private keys: Record<string, string> = {};
+
+  /** Adds a node that joins through node 0 (keys beyond the initial n are spare ones). */
+  async addNode(): Promise<GossipNode> {
+    const keys = await testKeys(this.nodes.length + 1);
+    const node = startNode({ hostkey: keys[this.nodes.length]!, keys: this.keys, bootstrapper: this.nodes[0]!.p2pAddress });
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Waits until every live node has at least `min` neighbours. */
+  async settled(min = 1, deadlineMs = 10_000, nodes = this.nodes): Promise<void> {
+    await until(() => nodes.every((n) => n.membership.active.size >= min), deadlineMs, `every node has >= ${min} neighbour(s)`);
+  }
+
+  /** Waits until the overlay is connected: every live node reaches every other by active links. */
+  async connected(nodes = this.nodes, deadlineMs = 10_000): Promise<void> {
+    await until(() => isConnected(nodes), deadlineMs, "the overlay is connected");
+  }
+
+  async subscribe(node: GossipNode, dataType: number, reply: "valid" | "invalid" | "none" = "valid"): Promise<Subscriber> {
+    const sub = new Subscriber(reply);
+    const [host, port] = splitHostPort(node.apiAddress);
+    const client = await ApiClient.connect(host, port, { onFrame: (f) => sub.onFrame(f) });
+    sub.client = client;
+    this.clients.push(client);
+    client.notify(dataType);
+    await client.flushed();
+    await until(() => node.api.subscriberCount(dataType) > 0, 2000, "subscription registered");
+    return sub;
+  }
+
+  async module(node: GossipNode): Promise<ApiClient> {
+    const [host, port] = splitHostPort(node.apiAddress);
+    const client = await ApiClient.connect(host, port);
+    this.clients.push(client);
+    return client;
+  }
+
+  stop(): void {
+    for (const c of this.clients) c.close();
+    for (const n of this.nodes) n.stop();
+  }
+}
+
+export class Subscriber {
+  client!: ApiClient;
+  readonly received: Notification[] = [];
+  constructor(public reply: "valid" | "invalid" | "none") {}
+  onFrame(f: Incoming): void {
+    if (!("msg" in f) || f.msg.kind !== "notification") return;
+    const m = f.msg;
+    this.received.push({ ...m, data: m.data.slice() });
+    if (this.reply !== "none") this.client.validate(m.id, this.reply === "valid");
+  }
+  count(data?: Uint8Array): number {
+    if (!data) return this.received.length;
+    return this.received.filter((r) => Buffer.compare(r.data, data) === 0).length;
+  }
+}
+
+export function splitHostPort(addr: string): [string, number] {
+  const i = addr.lastIndexOf(":");
+  return [addr.slice(0, i).replace(/^\[|\]$/g, ""), Number(addr.slice(i + 1))];
+}
+
+/** Polls `cond` until true or the deadline passes (then throws naming what was awaited). */
+export async function until(cond: () => boolean, deadlineMs: number, what: string): Promise<void> {
+  const end = performance.now() + deadlineMs;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for: ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+/** Connectivity of the active-view graph over `nodes` (BFS from the first). */
+export function isConnected(nodes: readonly GossipNode[]): boolean {
+  if (nodes.length === 0) return true;
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const seen = new Set<string>([nodes[0]!.id]);
+  const queue = [nodes[0]!];
+  while (queue.length > 0) {
+    const n = queue.pop()!;
+    for (const id of n.membership.active.keys()) {
+      if (!seen.has(id) && byId.has(id)) {
+        seen.add(id);
+        queue.push(byId.get(id)!);
+      }
+    }
+  }
+  return seen.size === nodes.length;
+}
+
+/** Hop distance from `from` to every node over active links. */
+export function distances(nodes: readonly GossipNode[], from: GossipNode): Map<string, number> {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const dist = new Map<string, number>([[from.id, 0]]);
+  const queue = [from];
+  while (queue.length > 0) {
+    const n = queue.shift()!;
+    for (const id of n.membership.active.keys()) {
+      if (!dist.has(id) && byId.has(id)) {
+        dist.set(id, dist.get(n.id)! + 1);
+        queue.push(byId.get(id)!);
+      }
+    }
+  }
+  return dist;
+}
