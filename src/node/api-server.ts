@@ -6,7 +6,7 @@ import type { Address } from "../config/schema.ts";
 import type { Conn } from "../net/conn.ts";
 import { listen, type Listener } from "../net/tcp.ts";
 import type { Logger } from "../util/log.ts";
-import { API_FRAME, encodeNotification, decodeModuleMessage, type ModuleMessage } from "../wire/api.ts";
+import { API_FRAME, decodeModuleMessage, encodeNotification, type ModuleMessage } from "../wire/api.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
 import { VerdictTable, type Subscriber, type Verdict } from "./verdicts.ts";
@@ -119,21 +119,13 @@ export class ApiServer {
   }
 
   private onData(client: ModuleConn, chunk: Uint8Array): void {
-    let frames: Uint8Array[];
     try {
-      frames = client.decoder.push(chunk);
+      client.decoder.feed(chunk, (frame) => {
+        this.handle(client, decodeModuleMessage(frame));
+        return !client.conn.closed;
+      });
     } catch (e) {
-      return this.violation(client, e);
-    }
-    for (const frame of frames) {
-      if (client.conn.closed) return;
-      let msg: ModuleMessage;
-      try {
-        msg = decodeModuleMessage(frame);
-      } catch (e) {
-        return this.violation(client, e);
-      }
-      this.handle(client, msg);
+      this.violation(client, e);
     }
   }
 
@@ -178,7 +170,12 @@ export class ApiServer {
   }
 
   private violation(client: ModuleConn, e: unknown): void {
-    if (!isWireError(e)) throw e;
+    if (!isWireError(e)) {
+      // A bug of ours, not the module's: keep the node up, drop just this connection.
+      client.log.error("internal error while handling module input, closing connection", { why: String((e as Error)?.stack ?? e) });
+      client.conn.close("internal error");
+      return;
+    }
     client.log.warn("protocol violation, closing module connection", { code: e.code, why: e.message });
     client.conn.close(`protocol violation: ${e.message}`);
   }

@@ -241,6 +241,7 @@ export class Handshake {
   private peerAddr = "";
   private peerEphemeral: Uint8Array | undefined;
   private challenge: Challenge | undefined;
+
   constructor(
     readonly role: "initiator" | "acceptor",
     private readonly opts: HandshakeOptions,

@@ -111,26 +111,22 @@ export class PeerLink {
 
   onData(chunk: Uint8Array): void {
     this.lastReceived = performance.now();
-    let frames: Uint8Array[];
     try {
-      frames = this.decoder.push(chunk);
+      this.decoder.feed(chunk, (frame) => {
+        this.dispatch(decodeP2p(frame));
+        return this.state !== "closed";
+      });
     } catch (e) {
-      return this.violation(e);
+      this.violation(e);
     }
-    for (const frame of frames) {
-      if (this.state === "closed") return;
-      let msg: P2pMessage;
-      try {
-        msg = decodeP2p(frame);
-      } catch (e) {
-        return this.violation(e);
-      }
-      if (this.state === "open") this.events.message(this, msg);
-      else if (!this.handshake.settled) this.handshake.receive(msg);
-      // The result callback runs a microtask later; keep what the peer sent meanwhile.
-      else if (this.early.length < 64) this.early.push(msg);
-      else this.close("too many messages before the handshake completed");
-    }
+  }
+
+  private dispatch(msg: P2pMessage): void {
+    if (this.state === "open") this.events.message(this, msg);
+    else if (!this.handshake.settled) this.handshake.receive(msg);
+    // The result callback runs a microtask later; keep what the peer sent meanwhile.
+    else if (this.early.length < 64) this.early.push(msg);
+    else this.close("too many messages before the handshake completed");
   }
 
   onClose(reason: string): void {
@@ -147,7 +143,12 @@ export class PeerLink {
   }
 
   private violation(e: unknown): void {
-    if (!isWireError(e)) throw e;
+    if (!isWireError(e)) {
+      // A bug of ours, not the peer's: keep the node up, drop just this link.
+      this.log.error("internal error while handling peer input, closing link", { why: String((e as Error)?.stack ?? e) });
+      this.close("internal error");
+      return;
+    }
     this.log.warn("protocol violation, closing peer link", { code: e.code, why: e.message });
     this.close(`protocol violation: ${e.message}`);
   }

@@ -30,12 +30,25 @@ export class FrameDecoder {
   /** Appends a chunk and returns every frame it completes, in order. Throws WireError. */
   push(chunk: Uint8Array): Uint8Array[] {
     const frames: Uint8Array[] = [];
-    if (chunk.byteLength === 0) return frames;
+    this.feed(chunk, (f) => {
+      frames.push(f);
+      return true;
+    });
+    return frames;
+  }
+
+  /**
+   * Appends a chunk and hands each frame it completes to `onFrame`, in order; `onFrame`
+   * returns false to stop (e.g. the connection was closed). Frames before a bad size field
+   * are still handed over; then the WireError is thrown.
+   */
+  feed(chunk: Uint8Array, onFrame: (frame: Uint8Array) => boolean): void {
+    if (chunk.byteLength === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.byteLength;
     for (;;) {
       if (this.need === 0) {
-        if (this.buffered < this.spec.sizeBytes) break;
+        if (this.buffered < this.spec.sizeBytes) return;
         const size = this.peekSize();
         if (size < this.spec.minSize) {
           throw new WireError(WireCode.FrameTooSmall, `declared frame size ${size} is below the minimum ${this.spec.minSize}`);
@@ -45,11 +58,11 @@ export class FrameDecoder {
         }
         this.need = size;
       }
-      if (this.buffered < this.need) break;
-      frames.push(this.consume(this.need));
+      if (this.buffered < this.need) return;
+      const frame = this.consume(this.need);
       this.need = 0;
+      if (!onFrame(frame)) return;
     }
-    return frames;
   }
 
   private peekSize(): number {

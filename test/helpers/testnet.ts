@@ -176,3 +176,54 @@ export function distances(nodes: readonly GossipNode[], from: GossipNode): Map<s
   }
   return dist;
 }
+
+/** A port that was free a moment ago (listen on 0, read it, stop): for tests that need a fixed port. */
+export function freePort(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}
+
+/** True when every active link is mirrored: A has B in its active view iff B has A. */
+export function isSymmetric(nodes: readonly GossipNode[]): boolean {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  return nodes.every((n) => [...n.membership.active.keys()].every((id) => byId.get(id)?.membership.active.has(n.id) === true));
+}
+
+/** The active-view graph as a comparable string (sorted adjacency lists). */
+export function overlaySignature(nodes: readonly GossipNode[]): string {
+  return nodes
+    .map((n) => `${n.id}:${[...n.membership.active.keys()].sort().join(",")}`)
+    .sort()
+    .join(" ");
+}
+
+/** Waits until `probe()` has returned the same value for `quietMs` in a row. */
+export async function steady(probe: () => string, quietMs: number, deadlineMs: number, what: string): Promise<void> {
+  let last = probe();
+  let since = performance.now();
+  await until(
+    () => {
+      const now = probe();
+      if (now !== last) {
+        last = now;
+        since = performance.now();
+      }
+      return performance.now() - since >= quietMs;
+    },
+    deadlineMs,
+    what,
+  );
+}
+
+/** Waits until the overlay is connected and symmetric and its active views stay unchanged for `quietMs`. */
+export async function stableOverlay(nodes: readonly GossipNode[], quietMs = 600, deadlineMs = 15_000): Promise<void> {
+  await until(() => isConnected(nodes) && isSymmetric(nodes), deadlineMs, "a connected, symmetric overlay");
+  await steady(() => overlaySignature(nodes), quietMs, deadlineMs, `active views unchanged for ${quietMs} ms`);
+}
+
+/** Waits until no dissemination counter moves on any node for `quietMs` (nothing left in flight). */
+export async function quiet(nodes: readonly GossipNode[], quietMs = 300, deadlineMs = 10_000): Promise<void> {
+  await steady(() => JSON.stringify(nodes.map((n) => n.dissemination.stats)), quietMs, deadlineMs, `dissemination quiet for ${quietMs} ms`);
+}

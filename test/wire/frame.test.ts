@@ -220,3 +220,29 @@ describe("FrameDecoder bookkeeping", () => {
     expect(f!.byteLength).toBe(12);
   });
 });
+
+describe("feed: frames before a bad size field are still handed over", () => {
+  test("a good NOTIFY followed by size 0 in the same chunk: NOTIFY delivered, then the error", () => {
+    const d = new FrameDecoder(API_FRAME);
+    const got: string[] = [];
+    const code = codeOf(() =>
+      d.feed(fromHex("0008 01f5 0000 0539 0000"), (f) => {
+        got.push(toHex(f));
+        return true;
+      }),
+    );
+    expect(got).toEqual(["000801f500000539"]);
+    expect(code).toBe(WireCode.FrameTooSmall);
+  });
+
+  test("onFrame returning false stops at once, leaving the rest buffered", () => {
+    const d = new FrameDecoder(API_FRAME);
+    const got: string[] = [];
+    d.feed(fromHex("0008 01f5 0000 0539 0008 01f5 0000 053a"), (f) => {
+      got.push(toHex(f));
+      return false;
+    });
+    expect(got).toEqual(["000801f500000539"]);
+    expect(d.pending).toBe(8);
+  });
+});
