@@ -25,6 +25,16 @@ export interface DisseminationOptions {
   readonly log: Logger;
   /** Local validation: the API server's verdict machinery. */
   readonly validate: (dataType: number, data: Uint8Array) => Promise<Verdict>;
+  /** Told of every item from a peer that local modules accepted (benchmarks, tests). */
+  readonly onDelivered?: (d: Delivered) => void;
+}
+
+export interface Delivered {
+  readonly key: string;
+  /** Hops the item made to reach us (1: straight from its origin). */
+  readonly hops: number;
+  readonly dataType: number;
+  readonly data: Uint8Array;
 }
 
 /** Counters for logs, tests and benchmarks. */
@@ -171,6 +181,7 @@ export class Dissemination {
         return;
       }
       this.stats.delivered++;
+      this.opts.onDelivered?.({ key, hops, dataType: msg.dataType, data });
       // TTL 1 reached its last hop here; the hop limit bounds even a lying peer's TTL.
       if (ttl <= 1 || hops >= this.opts.ttlCap) return;
       const item: StoredItem = { id, ttl: ttl - 1, hops: hops + 1, dataType: msg.dataType, data };

@@ -267,6 +267,12 @@ export class Handshake {
     this.state = role === "acceptor" ? "await-hello" : "idle";
   }
 
+  /**
+   * The result, set synchronously the moment the handshake succeeds: the link switches to
+   * sealed frames at exactly that frame boundary, before the promise callbacks run.
+   */
+  outcome: HandshakeResult | null = null;
+
   get settled(): boolean {
     return this.state === "done" || this.state === "failed";
   }
@@ -416,14 +422,14 @@ export class Handshake {
     this.state = "done";
     this.stop();
     const peer = this.peer!;
-    this.resolve({
+    this.resolve((this.outcome = {
       peerId: peer.id,
       peerIdHex: peer.idHex,
       peerAddr: this.peerAddr,
       peerKeyDer: peer.der,
       sessionKey,
       initiator: this.role === "initiator",
-    });
+    }));
   }
 
   private fail(e: unknown, tellPeer = true): void {

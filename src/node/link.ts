@@ -7,6 +7,7 @@ import type { Logger } from "../util/log.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
 import { P2P_FRAME, decodeP2p, encodeP2p, type P2pMessage } from "../wire/p2p.ts";
+import { SEALED_FRAME, SecureChannel } from "./channel.ts";
 import { Handshake, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
 
 export type LinkState = "handshake" | "open" | "closed";
@@ -48,8 +49,8 @@ export class PeerLink {
   readonly log: Logger;
   private readonly decoder = new FrameDecoder(P2P_FRAME);
   private readonly handshake: Handshake;
-  /** Messages that arrived after the handshake settled but before `established` ran. */
-  private early: P2pMessage[] = [];
+  /** Set when the handshake succeeds; from then on every frame is sealed. */
+  private channel: SecureChannel | null = null;
 
   constructor(
     readonly conn: Conn,
@@ -62,19 +63,9 @@ export class PeerLink {
     this.log = log.child("peer", { link: conn.id, remote: conn.remote });
     this.items = new TokenBucket(itemsPerS);
     this.handshake = new Handshake(initiator ? "initiator" : "acceptor", hsOpts, (m) => this.send(m));
-    this.handshake.result.then(
-      (r) => {
-        if (this.state !== "handshake") return;
-        this.peer = r;
-        this.state = "open";
-        this.events.established(this);
-        const early = this.early;
-        this.early = [];
-        for (const m of early) if (this.state === "open") this.events.message(this, m);
-      },
-      (e: Error) => this.close(`handshake failed: ${e.message}`),
-    );
+    this.handshake.result.catch((e: Error) => this.close(`handshake failed: ${e.message}`));
     this.handshake.start();
+    this.openIfDone();
   }
 
   get idHex(): string {
@@ -89,10 +80,11 @@ export class PeerLink {
     return this.sendFrame(encodeP2p(msg));
   }
 
+  /** Sends a plaintext p2p frame (sealed once the handshake is done). */
   sendFrame(frame: Uint8Array): boolean {
     if (this.state === "closed") return false;
     this.lastSent = performance.now();
-    return this.conn.send(frame);
+    return this.conn.send(this.channel ? this.channel.seal(frame) : frame);
   }
 
   /** Sends a last message, then closes once it is flushed. */
@@ -113,7 +105,7 @@ export class PeerLink {
     this.lastReceived = performance.now();
     try {
       this.decoder.feed(chunk, (frame) => {
-        this.dispatch(decodeP2p(frame));
+        this.dispatch(decodeP2p(this.channel ? this.channel.open(frame) : frame));
         return this.state !== "closed";
       });
     } catch (e) {
@@ -122,11 +114,20 @@ export class PeerLink {
   }
 
   private dispatch(msg: P2pMessage): void {
-    if (this.state === "open") this.events.message(this, msg);
-    else if (!this.handshake.settled) this.handshake.receive(msg);
-    // The result callback runs a microtask later; keep what the peer sent meanwhile.
-    else if (this.early.length < 64) this.early.push(msg);
-    else this.close("too many messages before the handshake completed");
+    if (this.state === "open") return this.events.message(this, msg);
+    this.handshake.receive(msg);
+    this.openIfDone();
+  }
+
+  /** Switches to the sealed channel at the exact frame boundary where the handshake ended. */
+  private openIfDone(): void {
+    const r = this.handshake.outcome;
+    if (!r || this.state !== "handshake") return;
+    this.peer = r;
+    this.channel = new SecureChannel(r.sessionKey, this.initiator);
+    this.decoder.spec = SEALED_FRAME;
+    this.state = "open";
+    this.events.established(this);
   }
 
   onClose(reason: string): void {

@@ -6,13 +6,15 @@ import type { Hostkey } from "../config/hostkey.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../util/log.ts";
 import { ApiServer } from "./api-server.ts";
-import { Dissemination } from "./dissemination.ts";
+import { Dissemination, type Delivered } from "./dissemination.ts";
 import { Membership } from "./membership.ts";
 
 export interface NodeOptions {
   readonly config: Config;
   readonly hostkey: Hostkey;
   readonly log: Logger;
+  /** Told of every item from a peer that local modules accepted. */
+  readonly onDelivered?: (d: Delivered) => void;
 }
 
 export class GossipNode {
@@ -43,6 +45,7 @@ export class GossipNode {
       ihaveBatchMs: c.ihaveBatchMs,
       log: opts.log.child("spread"),
       validate: (t, d) => this.api.validate(t, d),
+      onDelivered: opts.onDelivered,
     });
     this.api.setAnnounceSink((ttl, t, d) => this.dissemination.announce(ttl, t, d));
     this.membership = new Membership({

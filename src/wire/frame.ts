@@ -20,7 +20,8 @@ export class FrameDecoder {
   private buffered = 0;
   private need = 0; // total size of the frame being read; 0 while reading the size field
 
-  constructor(readonly spec: FrameSpec) {}
+  /** `spec` may change between frames (a peer link switches to sealed frames after its handshake). */
+  constructor(public spec: FrameSpec) {}
 
   /** Bytes held that do not yet form a whole frame. */
   get pending(): number {
