@@ -38,6 +38,8 @@ export function registerNotify(program: Command, io: CliIo): void {
     ].join("\n"),
   );
   cmd.action(async (opts: NotifyOptions) => {
+    // commander's `required` is satisfied by the [] default, so check the count here.
+    if (opts.type.length === 0) throw usage("--type: at least one data type is required (e.g. --type 540)");
     const types = opts.type.map((t) => intOption("--type", t, 0, 0xffff));
     const count = opts.count === undefined ? null : intOption("--count", opts.count, 1, 1_000_000_000);
     const timeoutS = opts.timeout === undefined ? null : intOption("--timeout", opts.timeout, 1, 1_000_000);

@@ -25,7 +25,7 @@ export function registerSend(program: Command, io: CliIo): void {
       "",
       "Examples:",
       "  $ gossip send --hex '0008 01f5 0000 0539'      # a NOTIFY, then wait 1 s",
-      "  $ gossip send --hex 0007 --timeout 2           # a malformed frame: expect {\"kind\":\"closed\"}",
+      "  $ gossip send --hex 0003 --timeout 2           # size below 4: expect {\"kind\":\"closed\"}",
     ].join("\n"),
   );
   cmd.action(async (opts: SendOptions) => {

@@ -102,7 +102,9 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
       api,
       ...(i === 0 ? {} : { bootstrapper: `127.0.0.1:${basePort}` }),
       degree,
-      ...(o.extra ? { extra: o.extra } : {}),
+      // Every peer of a local network shares 127.0.0.1: the per-address limits meant
+      // against one host posing as many peers would cut it apart.
+      extra: { max_conns_per_ip: "0", view_prefix_limit: "0", ...o.extra },
     });
     parseConfig(text, configPath);
     return { name, p2p, api, configPath, hostkeyPath: join(o.dir, `${name}.pem`), text };

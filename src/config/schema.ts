@@ -40,6 +40,12 @@ export interface Config {
   readonly peerSendBufferBytes: number;
   readonly peerItemsPerS: number;
   readonly seenCacheSize: number;
+  readonly peerControlPerS: number;
+  readonly banScore: number;
+  readonly banS: number;
+  readonly maxConnsPerIp: number;
+  readonly viewPrefixLimit: number;
+  readonly apiAnnouncesPerS: number;
 }
 
 type Kind =
@@ -111,6 +117,18 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
     doc: "items per second accepted from one peer (token bucket, burst of the same size); excess is dropped" },
   { key: "seen_cache_size", field: "seenCacheSize", kind: int(16, 10_000_000), default: "100000", spec: false,
     doc: "hard bound on remembered item ids (besides suppress_s expiry)" },
+  { key: "peer_control_per_s", field: "peerControlPerS", kind: int(1, 1_000_000), default: "200", spec: false,
+    doc: "membership and IHAVE/GRAFT/PRUNE messages per second accepted from one peer; excess is dropped and costs score" },
+  { key: "ban_score", field: "banScore", kind: int(1, 1_000_000), default: "100", spec: false,
+    doc: "a peer whose score falls to -ban_score is disconnected and banned (invalid item -20, protocol violation -60, flooding -2 per message, valid item +1 up to +50)" },
+  { key: "ban_s", field: "banS", kind: int(1, 86_400), default: "300", spec: false,
+    doc: "seconds a banned peer (identity and address) is refused and kept out of both views" },
+  { key: "max_conns_per_ip", field: "maxConnsPerIp", kind: int(0, 100_000), default: "16", spec: false,
+    doc: "peer connections accepted at once from one source IP; 0: no limit (local test networks)" },
+  { key: "view_prefix_limit", field: "viewPrefixLimit", kind: int(0, 100_000), default: "3", spec: false,
+    doc: "most entries of each view whose addresses share a /24 (IPv4) or /48 (IPv6) prefix, against one host filling our views; 0: no limit (local test networks)" },
+  { key: "api_announces_per_s", field: "apiAnnouncesPerS", kind: int(1, 1_000_000), default: "5000", spec: false,
+    doc: "ANNOUNCEs per second accepted from one module connection (burst of the same size); excess is dropped and logged" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */

@@ -115,5 +115,10 @@ export async function connect(
   } finally {
     clearTimeout(timer);
   }
-  return conn!;
+  // Bun may resolve the connect for a socket the remote closed before `open` ran (e.g. a
+  // server at its connection limit): there is no connection to hand out.
+  if (conn === null) {
+    throw new NetError("ERR_CONNECT", `cannot connect to ${formatHostPort(host, port)}: closed by the remote at once`);
+  }
+  return conn;
 }

@@ -5,6 +5,7 @@
 import type { Address } from "../config/schema.ts";
 import type { Conn } from "../net/conn.ts";
 import { listen, type Listener } from "../net/tcp.ts";
+import { LogThrottle, TokenBucket } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import { API_FRAME, decodeModuleMessage, encodeNotification, type ModuleMessage } from "../wire/api.ts";
 import { isWireError } from "../wire/errors.ts";
@@ -17,6 +18,8 @@ export interface ApiServerOptions {
   readonly maxPending: number;
   readonly maxConnections: number;
   readonly sendBufferBytes: number;
+  /** ANNOUNCEs per second accepted from one connection (burst of the same size). */
+  readonly announcesPerS?: number;
   readonly log: Logger;
 }
 
@@ -26,10 +29,15 @@ export type AnnounceSink = (ttl: number, dataType: number, data: Uint8Array) => 
 class ModuleConn implements Subscriber {
   readonly decoder = new FrameDecoder(API_FRAME);
   readonly types = new Set<number>();
+  readonly announces: TokenBucket;
+  readonly announceLog = new LogThrottle();
   constructor(
     readonly conn: Conn,
     readonly log: Logger,
-  ) {}
+    announcesPerS: number,
+  ) {
+    this.announces = new TokenBucket(announcesPerS);
+  }
   get id(): number {
     return this.conn.id;
   }
@@ -109,7 +117,7 @@ export class ApiServer {
       this.log.warn("module connection refused: too many connections", { remote: conn.remote, max: this.opts.maxConnections });
       return null;
     }
-    const client = new ModuleConn(conn, this.log.child("api", { conn: conn.id }));
+    const client = new ModuleConn(conn, this.log.child("api", { conn: conn.id }), this.opts.announcesPerS ?? 5000);
     this.clients.add(client);
     client.log.debug("module connected", { remote: conn.remote });
     return {
@@ -140,6 +148,12 @@ export class ApiServer {
         return;
       }
       case "announce": {
+        if (!client.announces.take()) {
+          // A module announcing faster than we let it: drop, and say so (once a second).
+          const n = client.announceLog.hit();
+          if (n > 0) client.log.warn("announces dropped: module over api_announces_per_s", { dropped: n });
+          return;
+        }
         // The frame's bytes belong to the socket's chunk; keep our own copy.
         const data = msg.data.slice();
         client.log.debug("announce", { type: msg.dataType, ttl: msg.ttl, bytes: data.byteLength });

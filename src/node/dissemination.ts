@@ -8,10 +8,12 @@
 
 import { randomBytes } from "node:crypto";
 import type { Dissemination as Mode } from "../config/schema.ts";
+import { LogThrottle } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import { MAX_IHAVE, encodeP2p, type Gossip, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
 import { ItemCache, SeenCache, idKey, type StoredItem } from "./caches.ts";
 import type { PeerLink } from "./link.ts";
+import { Points } from "./scores.ts";
 import type { Verdict } from "./verdicts.ts";
 
 export interface DisseminationOptions {
@@ -25,6 +27,10 @@ export interface DisseminationOptions {
   readonly log: Logger;
   /** Local validation: the API server's verdict machinery. */
   readonly validate: (dataType: number, data: Uint8Array) => Promise<Verdict>;
+  /** Bytes queued to a peer above which items for it are dropped rather than queued. */
+  readonly softQueueBytes: number;
+  /** Score feedback on the peer an item came from. */
+  readonly penalize: (link: PeerLink, points: number, why: string) => void;
   /** Told of every item from a peer that local modules accepted (benchmarks, tests). */
   readonly onDelivered?: (d: Delivered) => void;
 }
@@ -50,6 +56,8 @@ export interface DisseminationStats {
   graftSent: number;
   pruneSent: number;
   rateLimited: number;
+  /** Item copies not sent because the peer's queue was over the soft limit. */
+  queueDropped: number;
 }
 
 interface Missing {
@@ -63,8 +71,10 @@ const MAX_ANNOUNCERS = 8;
 export class Dissemination {
   readonly stats: DisseminationStats = {
     announced: 0, received: 0, duplicates: 0, delivered: 0, rejected: 0, dropped: 0,
-    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0,
+    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, queueDropped: 0,
   };
+  private readonly queueLog = new LogThrottle();
+  private readonly rateLog = new LogThrottle();
   private readonly eager = new Set<PeerLink>();
   private readonly lazy = new Set<PeerLink>();
   private readonly seen: SeenCache;
@@ -150,6 +160,9 @@ export class Dissemination {
   private onGossip(link: PeerLink, msg: Gossip): void {
     if (!link.items.take()) {
       this.stats.rateLimited++;
+      const n = this.rateLog.hit();
+      if (n > 0) this.opts.log.warn("items dropped: peer over its rate limit", { peer: link.addr, dropped: n });
+      this.opts.penalize(link, Points.rateLimited, "item flood");
       return;
     }
     this.stats.received++;
@@ -175,12 +188,15 @@ export class Dissemination {
     this.opts.validate(msg.dataType, data).then((verdict) => {
       if (this.stopped) return;
       if (verdict !== "valid") {
-        if (verdict === "invalid") this.stats.rejected++;
-        else this.stats.dropped++;
+        if (verdict === "invalid") {
+          this.stats.rejected++;
+          this.opts.penalize(link, Points.invalidItem, "sent an item local modules judged invalid");
+        } else this.stats.dropped++;
         this.opts.log.debug("item not forwarded", { item: key, verdict, from: link.addr });
         return;
       }
       this.stats.delivered++;
+      this.opts.penalize(link, Points.validItem, "valid item");
       this.opts.onDelivered?.({ key, hops, dataType: msg.dataType, data });
       // TTL 1 reached its last hop here; the hop limit bounds even a lying peer's TTL.
       if (ttl <= 1 || hops >= this.opts.ttlCap) return;
@@ -205,6 +221,14 @@ export class Dissemination {
   }
 
   private sendFrame(link: PeerLink, frame: Uint8Array): void {
+    // A peer that reads slower than we produce (or a module announcing faster than the
+    // network carries) must not grow our memory: past the soft limit, copies are dropped.
+    if (link.conn.queuedBytes > this.opts.softQueueBytes) {
+      this.stats.queueDropped++;
+      const n = this.queueLog.hit();
+      if (n > 0) this.opts.log.warn("item copies dropped: peer send queue full", { peer: link.addr, dropped: n });
+      return;
+    }
     if (link.sendFrame(frame)) this.stats.gossipSent++;
   }
 

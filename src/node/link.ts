@@ -3,6 +3,7 @@
 // link with a log line.
 
 import type { Conn } from "../net/conn.ts";
+import { TokenBucket } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
@@ -19,23 +20,15 @@ export interface LinkEvents {
   message(link: PeerLink, msg: P2pMessage): void;
   /** Once, when the link is gone. */
   closed(link: PeerLink, reason: string): void;
+  /** The peer broke the protocol (the link is being closed): for its score. */
+  violated(link: PeerLink, why: string): void;
 }
 
-/** Token bucket: `rate` tokens per second, holding at most `rate`. */
-export class TokenBucket {
-  private tokens: number;
-  private last = performance.now();
-  constructor(private readonly rate: number) {
-    this.tokens = rate;
-  }
-  take(): boolean {
-    const now = performance.now();
-    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) * this.rate) / 1000);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
+export interface LinkLimits {
+  /** Items (GOSSIP) per second accepted from the peer. */
+  readonly itemsPerS: number;
+  /** Other messages per second accepted from the peer. */
+  readonly controlPerS: number;
 }
 
 export class PeerLink {
@@ -46,6 +39,7 @@ export class PeerLink {
   /** Set when this link is being replaced or evicted on purpose: its close is expected. */
   retired = false;
   readonly items: TokenBucket;
+  readonly control: TokenBucket;
   readonly log: Logger;
   private readonly decoder = new FrameDecoder(P2P_FRAME);
   private readonly handshake: Handshake;
@@ -56,12 +50,13 @@ export class PeerLink {
     readonly conn: Conn,
     readonly initiator: boolean,
     hsOpts: HandshakeOptions,
-    itemsPerS: number,
+    limits: LinkLimits,
     log: Logger,
     private readonly events: LinkEvents,
   ) {
     this.log = log.child("peer", { link: conn.id, remote: conn.remote });
-    this.items = new TokenBucket(itemsPerS);
+    this.items = new TokenBucket(limits.itemsPerS);
+    this.control = new TokenBucket(limits.controlPerS);
     this.handshake = new Handshake(initiator ? "initiator" : "acceptor", hsOpts, (m) => this.send(m));
     this.handshake.result.catch((e: Error) => this.close(`handshake failed: ${e.message}`));
     this.handshake.start();
@@ -139,8 +134,10 @@ export class PeerLink {
 
   /** Closes for a message that is not allowed here. */
   unexpected(msg: P2pMessage, where: string): void {
-    this.log.warn("protocol violation, closing peer link", { why: `unexpected ${msg.kind} ${where}` });
-    this.close(`protocol violation: unexpected ${msg.kind} ${where}`);
+    const why = `unexpected ${msg.kind} ${where}`;
+    this.log.warn("protocol violation, closing peer link", { why });
+    if (this.peer) this.events.violated(this, why);
+    this.close(`protocol violation: ${why}`);
   }
 
   private violation(e: unknown): void {
@@ -151,6 +148,7 @@ export class PeerLink {
       return;
     }
     this.log.warn("protocol violation, closing peer link", { code: e.code, why: e.message });
+    if (this.peer) this.events.violated(this, e.message);
     this.close(`protocol violation: ${e.message}`);
   }
 }

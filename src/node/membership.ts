@@ -12,6 +12,7 @@ import { connect, listen, type Listener } from "../net/tcp.ts";
 import type { Logger } from "../util/log.ts";
 import { MAX_SHUFFLE_ENTRIES, type P2pMessage, type PeerRef, type Shuffle } from "../wire/p2p.ts";
 import { PeerLink } from "./link.ts";
+import { PeerScores, Points, addressPrefix, remoteHost } from "./scores.ts";
 import { PassiveView, pickRandom, sample } from "./views.ts";
 
 /** Active and passive random walk lengths (the paper's values). */
@@ -33,6 +34,12 @@ export interface MembershipOptions {
   readonly maxHandshakes: number;
   readonly sendBufferBytes: number;
   readonly itemsPerS: number;
+  readonly controlPerS: number;
+  /** Per source IP, at once; 0: no limit. */
+  readonly maxConnsPerIp: number;
+  /** Entries per view sharing an address prefix; 0: no limit. */
+  readonly viewPrefixLimit: number;
+  readonly scores: PeerScores;
   readonly powBits: number;
   readonly hostkey: Hostkey;
   readonly log: Logger;
@@ -116,11 +123,18 @@ export class Membership {
       advertisedAddr: this.selfAddr,
       powBits: this.opts.powBits,
       timeoutMs: this.opts.handshakeTimeoutMs,
+      // Banned peers are refused before either side spends work on them.
+      admit: (id: string, addr: string) => {
+        const ms = Math.max(this.opts.scores.bannedFor(id), this.opts.scores.bannedFor(addr));
+        return ms > 0 ? `banned for another ${Math.ceil(ms / 1000)} s` : null;
+      },
     };
-    return new PeerLink(conn, initiator, hs, this.opts.itemsPerS, this.opts.log, {
+    const limits = { itemsPerS: this.opts.itemsPerS, controlPerS: this.opts.controlPerS };
+    return new PeerLink(conn, initiator, hs, limits, this.opts.log, {
       established: (l) => this.established(l),
       message: (l, m) => this.onMessage(l, m),
       closed: (l, reason) => this.onClosed(l, reason),
+      violated: (l, why) => this.penalize(l, Points.protocolViolation, why),
     });
   }
 
@@ -131,6 +145,15 @@ export class Membership {
     if (handshaking >= this.opts.maxHandshakes) {
       this.opts.log.warn("peer connection refused: too many handshakes in progress", { remote: conn.remote });
       return null;
+    }
+    if (this.opts.maxConnsPerIp > 0) {
+      const ip = remoteHost(conn.remote);
+      let fromIp = 0;
+      for (const l of this.roles.keys()) if (!l.initiator && remoteHost(l.conn.remote) === ip) fromIp++;
+      if (fromIp >= this.opts.maxConnsPerIp) {
+        this.opts.log.warn("peer connection refused: too many connections from one address", { remote: conn.remote, max: this.opts.maxConnsPerIp });
+        return null;
+      }
     }
     const link = this.newLink(conn, false);
     this.roles.set(link, { role: "incoming", since: performance.now() });
@@ -191,6 +214,12 @@ export class Membership {
       this.removeActive(existing);
       existing.close("replaced by a newer link");
     }
+    if (!this.prefixRoom(this.activeLinks().map((l) => l.addr), link.addr)) {
+      link.log.info("neighbour refused: too many neighbours share its address prefix", { addr: link.addr });
+      link.retired = true;
+      link.close("address prefix limit");
+      return false;
+    }
     if (this.active.size >= this.opts.degree) this.evictRandom();
     this.active.set(link.idHex, link);
     this.roles.set(link, { role: "active", since: performance.now() });
@@ -237,13 +266,38 @@ export class Membership {
   }
 
   private addPassive(addr: string, evictFirst: readonly string[] = []): void {
-    if (!addr || addr === this.selfAddr || this.activeByAddr(addr)) return;
+    if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.opts.scores.isBanned(addr)) return;
+    if (!this.passive.has(addr) && !this.prefixRoom(this.passive.list(), addr)) return;
     this.passive.add(addr, evictFirst);
+  }
+
+  /** Whether a view holding `addrs` may take one more entry with addr's prefix. */
+  private prefixRoom(addrs: readonly string[], addr: string): boolean {
+    const limit = this.opts.viewPrefixLimit;
+    if (limit === 0) return true;
+    const p = addressPrefix(addr);
+    let n = 0;
+    for (const a of addrs) if (a !== addr && addressPrefix(a) === p) n++;
+    return n < limit;
+  }
+
+  /** Lowers a peer's score; at the ban threshold it is disconnected and kept out of both views. */
+  penalize(link: PeerLink, points: number, why: string): void {
+    if (!link.idHex) return;
+    if (!this.opts.scores.adjust(link.idHex, link.addr, points)) return;
+    link.log.warn("peer banned", { peer: link.idHex.slice(0, 16), addr: link.addr, why });
+    this.passive.delete(link.addr);
+    link.close(`banned: ${why}`);
   }
 
   // --- messages ---
 
   private onMessage(link: PeerLink, msg: P2pMessage): void {
+    if (msg.kind !== "gossip" && !link.control.take()) {
+      // Flooding with control messages: drop, and let the score decide when to cut the peer.
+      this.penalize(link, Points.rateLimited, "control message flood");
+      return;
+    }
     const role = this.roles.get(link)?.role;
     if (role === "active") {
       if (this.opts.message(link, msg)) return;

@@ -8,6 +8,7 @@ import type { Logger } from "../util/log.ts";
 import { ApiServer } from "./api-server.ts";
 import { Dissemination, type Delivered } from "./dissemination.ts";
 import { Membership } from "./membership.ts";
+import { PeerScores } from "./scores.ts";
 
 export interface NodeOptions {
   readonly config: Config;
@@ -21,18 +22,21 @@ export class GossipNode {
   readonly api: ApiServer;
   readonly membership: Membership;
   readonly dissemination: Dissemination;
+  readonly scores: PeerScores;
   readonly log: Logger;
   private stopped = false;
 
   private constructor(readonly opts: NodeOptions) {
     const c = opts.config;
     this.log = opts.log;
+    this.scores = new PeerScores({ banScore: c.banScore, banMs: c.banS * 1000 });
     this.api = new ApiServer({
       address: c.apiAddress,
       validationTimeoutMs: c.validationTimeoutS * 1000,
       maxPending: c.maxPendingValidations,
       maxConnections: c.apiMaxConnections,
       sendBufferBytes: c.apiSendBufferBytes,
+      announcesPerS: c.apiAnnouncesPerS,
       log: opts.log.child("api"),
     });
     this.dissemination = new Dissemination({
@@ -45,6 +49,8 @@ export class GossipNode {
       ihaveBatchMs: c.ihaveBatchMs,
       log: opts.log.child("spread"),
       validate: (t, d) => this.api.validate(t, d),
+      softQueueBytes: Math.floor(c.peerSendBufferBytes / 2),
+      penalize: (l, pts, why) => this.membership.penalize(l, pts, why),
       onDelivered: opts.onDelivered,
     });
     this.api.setAnnounceSink((ttl, t, d) => this.dissemination.announce(ttl, t, d));
@@ -60,6 +66,10 @@ export class GossipNode {
       maxHandshakes: c.maxHandshakes,
       sendBufferBytes: c.peerSendBufferBytes,
       itemsPerS: c.peerItemsPerS,
+      controlPerS: c.peerControlPerS,
+      maxConnsPerIp: c.maxConnsPerIp,
+      viewPrefixLimit: c.viewPrefixLimit,
+      scores: this.scores,
       powBits: c.powBits,
       hostkey: opts.hostkey,
       log: opts.log.child("overlay"),

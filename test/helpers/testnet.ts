@@ -17,6 +17,9 @@ export const FAST: Record<string, string> = {
   ihave_batch_ms: "5",
   handshake_timeout_ms: "3000",
   validation_timeout_s: "2",
+  // Every test peer is on 127.0.0.1: per-address limits would cut the network apart.
+  max_conns_per_ip: "0",
+  view_prefix_limit: "0",
 };
 
 const keyPool: Hostkey[] = [];
@@ -226,4 +229,16 @@ export async function stableOverlay(nodes: readonly GossipNode[], quietMs = 600,
 /** Waits until no dissemination counter moves on any node for `quietMs` (nothing left in flight). */
 export async function quiet(nodes: readonly GossipNode[], quietMs = 300, deadlineMs = 10_000): Promise<void> {
   await steady(() => JSON.stringify(nodes.map((n) => n.dissemination.stats)), quietMs, deadlineMs, `dissemination quiet for ${quietMs} ms`);
+}
+
+/** For failure messages: each node's active view as indices into `all` ("x" marks a node not in `live`). */
+export function describeOverlay(all: readonly GossipNode[], live: readonly GossipNode[] = all): string {
+  const index = new Map(all.map((n, i) => [n.id, i]));
+  const alive = new Set(live.map((n) => n.id));
+  return live
+    .map((n) => {
+      const peers = [...n.membership.active.keys()].map((id) => `${alive.has(id) ? "" : "x"}${index.get(id) ?? "?"}`);
+      return `${index.get(n.id)}:[${peers.join(",")}] passive=${n.membership.passive.size}`;
+    })
+    .join("\n");
 }

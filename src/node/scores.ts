@@ -1,0 +1,116 @@
+// Peer scores: misbehaviour costs points, good items earn a few back (capped), and a peer
+// whose score falls to -banScore is disconnected and kept out of both views for banMs.
+// Scores are kept by identity and by advertised address (a banned peer cannot come back
+// under the same address with a fresh key), in a bounded table.
+
+export interface ScoreOptions {
+  readonly banScore: number;
+  readonly banMs: number;
+  readonly maxEntries?: number;
+  readonly now?: () => number;
+}
+
+/** Points for each kind of behaviour (negative: misbehaviour). */
+export const Points = {
+  validItem: 1,
+  invalidItem: -20,
+  protocolViolation: -60,
+  rateLimited: -2,
+  /** Cap on what good behaviour can bank. */
+  maxScore: 50,
+} as const;
+
+interface Entry {
+  score: number;
+  bannedUntil: number;
+}
+
+export class PeerScores {
+  private readonly entries = new Map<string, Entry>();
+  private readonly max: number;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: ScoreOptions) {
+    this.max = opts.maxEntries ?? 10_000;
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** Adds points to the peer (by id and address); true if this makes it banned. */
+  adjust(id: string, addr: string, points: number): boolean {
+    let banned = false;
+    for (const key of [id, addr]) {
+      if (!key) continue;
+      const e = this.entry(key);
+      e.score = Math.min(Points.maxScore, e.score + points);
+      if (e.score <= -this.opts.banScore && e.bannedUntil <= this.now()) {
+        e.bannedUntil = this.now() + this.opts.banMs;
+        e.score = 0; // a fresh start once the ban is served
+        banned = true;
+      }
+    }
+    return banned;
+  }
+
+  score(key: string): number {
+    return this.entries.get(key)?.score ?? 0;
+  }
+
+  /** Milliseconds of ban left for an id or address (0: not banned). */
+  bannedFor(key: string): number {
+    const e = this.entries.get(key);
+    if (!e) return 0;
+    return Math.max(0, e.bannedUntil - this.now());
+  }
+
+  isBanned(...keys: string[]): boolean {
+    return keys.some((k) => k !== "" && this.bannedFor(k) > 0);
+  }
+
+  private entry(key: string): Entry {
+    let e = this.entries.get(key);
+    if (e) {
+      // Refresh recency so active misbehavers are the last forgotten.
+      this.entries.delete(key);
+    } else {
+      e = { score: 0, bannedUntil: 0 };
+    }
+    this.entries.set(key, e);
+    if (this.entries.size > this.max) {
+      // Forget the least recently touched entry that is not serving a ban.
+      const now = this.now();
+      for (const [k, v] of this.entries) {
+        if (v.bannedUntil <= now) {
+          this.entries.delete(k);
+          break;
+        }
+      }
+      if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
+    }
+    return e;
+  }
+}
+
+/** The address prefix two peers share when they likely sit on one host or network:
+ *  /24 for IPv4, /48 for IPv6, the whole name for host names. */
+export function addressPrefix(addr: string): string {
+  const host = addr.startsWith("[") ? addr.slice(1, addr.indexOf("]")) : addr.slice(0, addr.lastIndexOf(":"));
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host.split(".").slice(0, 3).join(".") + ".0/24";
+  if (host.includes(":")) {
+    const groups = expandV6(host);
+    return groups.slice(0, 3).join(":") + "::/48";
+  }
+  return host.toLowerCase();
+}
+
+function expandV6(host: string): string[] {
+  const [head, tail] = host.split("::") as [string, string | undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const fill = tail === undefined ? [] : Array(Math.max(0, 8 - h.length - t.length)).fill("0");
+  return [...h, ...fill, ...t].map((g) => (g === "" ? "0" : g.toLowerCase().replace(/^0+(?=.)/, "")));
+}
+
+/** The IP part of a `host:port` remote address (for per-source connection limits). */
+export function remoteHost(remote: string): string {
+  return remote.startsWith("[") ? remote.slice(1, remote.indexOf("]")) : remote.slice(0, remote.lastIndexOf(":"));
+}
