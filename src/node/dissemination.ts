@@ -136,8 +136,8 @@ export class Dissemination {
         return true;
       case "graft":
         this.setEager(link);
-        for (const id of msg.ids) {
-          const item = this.cache.get(idKey(id));
+        for (const key of new Set(msg.ids.map(idKey))) {
+          const item = this.cache.get(key);
           if (item) this.sendItem(link, item);
         }
         return true;

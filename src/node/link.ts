@@ -66,6 +66,10 @@ export class PeerLink {
   get idHex(): string {
     return this.peer?.peerIdHex ?? "";
   }
+  /** Shared by both ends of this link: a tie-break both ends compute alike. */
+  get sessionKeyHex(): string {
+    return this.peer ? Buffer.from(this.peer.sessionKey).toString("hex") : "";
+  }
   /** The peer's advertised p2p address (known after the handshake). */
   get addr(): string {
     return this.peer?.peerAddr ?? "";

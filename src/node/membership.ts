@@ -66,7 +66,7 @@ export class Membership {
   private readonly declined = new Map<string, number>();
   private readonly dialing = new Set<string>();
   private readonly shuffleRoutes = new Map<bigint, PeerLink>();
-  private readonly myShuffles = new Map<bigint, string[]>();
+  private readonly myShuffles = new Map<bigint, { target: PeerLink; sent: string[] }>();
   private listener: Listener | null = null;
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private lastJoin = -Infinity;
@@ -189,6 +189,7 @@ export class Membership {
     const r = this.roles.get(link);
     if (!r) return;
     link.log.debug("handshake done", { peer: link.idHex.slice(0, 16), addr: link.addr });
+    r.since = performance.now(); // the JOIN/NEIGHBOR deadline runs from here
     if (r.role === "join") {
       link.send({ kind: "join" });
       this.activate(link);
@@ -203,9 +204,9 @@ export class Membership {
     if (dialed) this.dialing.delete(dialed);
     const existing = this.active.get(link.idHex);
     if (existing && existing !== link) {
-      // Both ends keep the link opened by the peer with the smaller id, so they agree.
-      const by = (l: PeerLink) => (l.initiator ? this.selfId : l.idHex);
-      if (by(link) >= by(existing)) {
+      // Both ends keep the link whose session key is smaller: the two ends of one link share
+      // its key, so they agree whoever dialed and in whatever order the links came up.
+      if (link.sessionKeyHex >= existing.sessionKeyHex) {
         link.retired = true;
         link.close("duplicate link");
         return false;
@@ -250,7 +251,12 @@ export class Membership {
   private onClosed(link: PeerLink, reason: string): void {
     const r = this.roles.get(link);
     this.roles.delete(link);
-    if (r?.dialed) this.dialing.delete(r.dialed);
+    if (r?.dialed) {
+      this.dialing.delete(r.dialed);
+      // A dial that never got through its handshake (refused, not a gossip peer, ourselves
+      // under another name) is no use in reserve either: do not pay for it again.
+      if (link.peer === null) this.passive.delete(r.dialed);
+    }
     const wasActive = this.active.get(link.idHex) === link;
     if (wasActive) this.removeActive(link);
     if (!link.retired) link.log.debug("link closed", { reason });
@@ -321,7 +327,9 @@ export class Membership {
       return;
     }
     if (msg.kind === "pong") return;
-    link.unexpected(msg, `on a ${role ?? "closed"} link`);
+    // A link we evicted or declined may still deliver what the peer sent before it knew.
+    if (role === undefined || link.retired) return;
+    link.unexpected(msg, `on a ${role} link`);
   }
 
   private onActiveMessage(link: PeerLink, msg: P2pMessage): void {
@@ -344,7 +352,7 @@ export class Membership {
       case "shuffle":
         return this.onShuffle(link, msg);
       case "shuffle_reply":
-        return this.onShuffleReply(msg.id, msg.peers);
+        return this.onShuffleReply(link, msg.id, msg.peers);
       default:
         link.unexpected(msg, "on an active link");
     }
@@ -389,7 +397,7 @@ export class Membership {
       ...this.passive.random(SHUFFLE_PASSIVE),
     ].map((addr) => ({ addr }));
     const id = randomBytes(8).readBigUInt64BE();
-    bounded(this.myShuffles, id, peers.map((p) => p.addr));
+    bounded(this.myShuffles, id, { target, sent: peers.map((p) => p.addr) });
     target.send({ kind: "shuffle", id, ttl: ARWL, peers });
   }
 
@@ -405,17 +413,20 @@ export class Membership {
     this.integrate(msg.peers, reply.map((p) => p.addr));
   }
 
-  private onShuffleReply(id: bigint, peers: readonly PeerRef[]): void {
+  private onShuffleReply(from: PeerLink, id: bigint, peers: readonly PeerRef[]): void {
     const back = this.shuffleRoutes.get(id);
     if (back) {
+      // Replies travel back the way the walk came, so it can only come from further along
+      // the walk; we do not know that link, but it cannot be the one we route back to.
+      if (back === from) return;
       this.shuffleRoutes.delete(id);
       if (back.state === "open") back.send({ kind: "shuffle_reply", id, peers });
       return;
     }
-    const sent = this.myShuffles.get(id);
-    if (!sent) return;
+    const mine = this.myShuffles.get(id);
+    if (!mine || mine.target !== from) return;
     this.myShuffles.delete(id);
-    this.integrate(peers, sent);
+    this.integrate(peers, mine.sent);
   }
 
   private integrate(peers: readonly PeerRef[], evictFirst: readonly string[]): void {
@@ -428,13 +439,13 @@ export class Membership {
   private refill(): void {
     if (this.stopped) return;
     const want = this.opts.degree - this.active.size;
-    let inFlight = 0;
-    for (const r of this.roles.values()) if (r.role === "neighbor") inFlight++;
+    // Dials still connecting or handshaking count as in flight too.
+    const inFlight = this.dialing.size;
     const now = performance.now();
     const candidates = this.passive
       .list()
       .filter((a) => !this.dialing.has(a) && !this.activeByAddr(a) && !((this.declined.get(a) ?? 0) > now));
-    for (const addr of sample(candidates, want - inFlight)) this.dial(addr, "neighbor", this.active.size === 0);
+    for (const addr of sample(candidates, Math.max(0, want - inFlight))) this.dial(addr, "neighbor", this.active.size === 0);
     if (this.active.size === 0) this.maybeRejoin();
   }
 
@@ -454,7 +465,8 @@ export class Membership {
     const now = performance.now();
     const silent = 3 * this.opts.keepaliveMs;
     for (const [link, r] of this.roles) {
-      if (now - link.lastReceived > silent) {
+      // A link in its handshake has its own deadline (the joiner may be solving work).
+      if (link.state === "open" && now - link.lastReceived > silent) {
         link.close(`keepalive timeout: silent for ${Math.round(now - link.lastReceived)} ms`);
       } else if (r.role !== "active" && link.state === "open" && now - r.since > this.opts.handshakeTimeoutMs) {
         link.close("no JOIN or NEIGHBOR after the handshake");

@@ -4,6 +4,7 @@
 
 import { checkBlob, checkFixed, checkU64, checkUint, Reader, utf8, Writer } from "./cursor.ts";
 import { WireCode, WireError } from "./errors.ts";
+import { MAX_API_DATA } from "./api.ts";
 import type { FrameSpec } from "./frame.ts";
 
 export const P2P_VERSION = 1;
@@ -170,8 +171,9 @@ export type P2pMessage =
 
 /** Fixed part of a GOSSIP frame: header, id, ttl, hops, data type. */
 export const GOSSIP_FIXED = P2P_HEADER + ITEM_ID_BYTES + 4;
-/** The most data one GOSSIP frame can carry. */
-export const MAX_GOSSIP_DATA = P2P_MAX_FRAME - GOSSIP_FIXED;
+/** The most data one GOSSIP frame can carry: what one API NOTIFICATION can deliver (every
+ *  item starts as an API ANNOUNCE, so anything larger could be neither announced nor delivered). */
+export const MAX_GOSSIP_DATA = MAX_API_DATA;
 const IHAVE_ENTRY = ITEM_ID_BYTES + 1;
 
 const KIND_TYPE = {
@@ -374,8 +376,8 @@ function encodeGossip(m: Gossip): Uint8Array {
   checkUint("GOSSIP hops", m.hops, 8);
   checkUint("GOSSIP data type", m.dataType, 16);
   const size = GOSSIP_FIXED + m.data.byteLength;
-  if (size > P2P_MAX_FRAME) {
-    throw new WireError(WireCode.FrameTooLarge, `GOSSIP of ${size} bytes exceeds ${P2P_MAX_FRAME}`);
+  if (m.data.byteLength > MAX_GOSSIP_DATA) {
+    throw new WireError(WireCode.FrameTooLarge, `GOSSIP data of ${m.data.byteLength} bytes exceeds ${MAX_GOSSIP_DATA}`);
   }
   const out = new Uint8Array(size);
   const v = new DataView(out.buffer);
@@ -392,6 +394,9 @@ function encodeGossip(m: Gossip): Uint8Array {
 function decodeGossip(f: Uint8Array): Gossip {
   if (f.byteLength < GOSSIP_FIXED) {
     throw new WireError(WireCode.Truncated, `GOSSIP needs at least ${GOSSIP_FIXED} bytes, got ${f.byteLength}`);
+  }
+  if (f.byteLength - GOSSIP_FIXED > MAX_GOSSIP_DATA) {
+    throw new WireError(WireCode.BadValue, `GOSSIP data of ${f.byteLength - GOSSIP_FIXED} bytes exceeds ${MAX_GOSSIP_DATA}`);
   }
   return {
     kind: "gossip",

@@ -198,11 +198,17 @@ describe("p2p fixtures", () => {
     });
   }
 
-  test("GOSSIP carrying the largest data fits P2P_MAX_FRAME exactly", () => {
+  test("GOSSIP carries at most what one API NOTIFICATION can deliver (65527 bytes)", () => {
+    expect(MAX_GOSSIP_DATA).toBe(65527);
     const m: P2pMessage = { kind: "gossip", id: b(ID), ttl: 1, hops: 1, dataType: 1, data: new Uint8Array(MAX_GOSSIP_DATA).fill(7) };
     const out = encodeP2p(m);
-    expect(out.length).toBe(P2P_MAX_FRAME);
+    expect(out.length).toBeLessThanOrEqual(P2P_MAX_FRAME);
     expect(show(decodeP2p(out))).toEqual(show(m));
+    // One byte more, framed by hand (the encoder refuses it): the decoder refuses it too.
+    const big = new Uint8Array(out.length + 1);
+    big.set(out);
+    new DataView(big.buffer).setUint32(0, big.length);
+    expect(codeOf(() => decodeP2p(big))).toBe(WireCode.BadValue);
   });
 
   test("decoded byte fields are views of the frame (callers copy what they keep)", () => {
