@@ -30,13 +30,14 @@ class ModuleConn implements Subscriber {
   readonly decoder = new FrameDecoder(API_FRAME);
   readonly types = new Set<number>();
   readonly announces: TokenBucket;
-  readonly announceLog = new LogThrottle();
+  readonly announceLog: LogThrottle;
   constructor(
     readonly conn: Conn,
     readonly log: Logger,
     announcesPerS: number,
   ) {
     this.announces = new TokenBucket(announcesPerS);
+    this.announceLog = new LogThrottle((n) => log.warn("announces dropped: module over api_announces_per_s", { dropped: n }));
   }
   get id(): number {
     return this.conn.id;
@@ -150,8 +151,7 @@ export class ApiServer {
       case "announce": {
         if (!client.announces.take()) {
           // A module announcing faster than we let it: drop, and say so (once a second).
-          const n = client.announceLog.hit();
-          if (n > 0) client.log.warn("announces dropped: module over api_announces_per_s", { dropped: n });
+          client.announceLog.hit();
           return;
         }
         // The frame's bytes belong to the socket's chunk; keep our own copy.
@@ -203,6 +203,8 @@ export class ApiServer {
       if (set.size === 0) this.subscribers.delete(t);
     }
     this.verdicts.forget(client);
-    client.log.debug("module disconnected", { reason });
+    // A module we cut off is news; one that just went away is not.
+    if (reason === "closed by remote") client.log.debug("module disconnected", { reason });
+    else client.log.info("module disconnected", { reason });
   }
 }

@@ -73,8 +73,14 @@ export class Dissemination {
     announced: 0, received: 0, duplicates: 0, delivered: 0, rejected: 0, dropped: 0,
     gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, queueDropped: 0,
   };
-  private readonly queueLog = new LogThrottle();
-  private readonly rateLog = new LogThrottle();
+  private lastQueueDrop = "";
+  private lastRateDrop = "";
+  private readonly queueLog = new LogThrottle((n) =>
+    this.opts.log.warn("item copies dropped: peer send queue full", { peer: this.lastQueueDrop, dropped: n }),
+  );
+  private readonly rateLog = new LogThrottle((n) =>
+    this.opts.log.warn("items dropped: peer over its rate limit", { peer: this.lastRateDrop, dropped: n }),
+  );
   private readonly eager = new Set<PeerLink>();
   private readonly lazy = new Set<PeerLink>();
   private readonly seen: SeenCache;
@@ -160,8 +166,8 @@ export class Dissemination {
   private onGossip(link: PeerLink, msg: Gossip): void {
     if (!link.items.take()) {
       this.stats.rateLimited++;
-      const n = this.rateLog.hit();
-      if (n > 0) this.opts.log.warn("items dropped: peer over its rate limit", { peer: link.addr, dropped: n });
+      this.lastRateDrop = link.addr;
+      this.rateLog.hit();
       this.opts.penalize(link, Points.rateLimited, "item flood");
       return;
     }
@@ -225,8 +231,8 @@ export class Dissemination {
     // network carries) must not grow our memory: past the soft limit, copies are dropped.
     if (link.conn.queuedBytes > this.opts.softQueueBytes) {
       this.stats.queueDropped++;
-      const n = this.queueLog.hit();
-      if (n > 0) this.opts.log.warn("item copies dropped: peer send queue full", { peer: link.addr, dropped: n });
+      this.lastQueueDrop = link.addr;
+      this.queueLog.hit();
       return;
     }
     if (link.sendFrame(frame)) this.stats.gossipSent++;

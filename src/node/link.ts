@@ -101,14 +101,22 @@ export class PeerLink {
   // --- from the connection ---
 
   onData(chunk: Uint8Array): void {
-    this.lastReceived = performance.now();
+    // Whether the frame being handled opened under the channel key: only then do we know the
+    // peer itself sent what we object to.
+    let authenticated = false;
     try {
       this.decoder.feed(chunk, (frame) => {
-        this.dispatch(decodeP2p(this.channel ? this.channel.open(frame) : frame));
+        // Only whole frames count as signs of life: a peer dribbling a frame it never
+        // finishes is as silent as one that sends nothing.
+        this.lastReceived = performance.now();
+        authenticated = false;
+        const plain = this.channel ? this.channel.open(frame) : frame;
+        authenticated = this.channel !== null;
+        this.dispatch(decodeP2p(plain));
         return this.state !== "closed";
       });
     } catch (e) {
-      this.violation(e);
+      this.violation(e, authenticated);
     }
   }
 
@@ -144,7 +152,7 @@ export class PeerLink {
     this.close(`protocol violation: ${why}`);
   }
 
-  private violation(e: unknown): void {
+  private violation(e: unknown, authenticated: boolean): void {
     if (!isWireError(e)) {
       // A bug of ours, not the peer's: keep the node up, drop just this link.
       this.log.error("internal error while handling peer input, closing link", { why: String((e as Error)?.stack ?? e) });
@@ -152,7 +160,9 @@ export class PeerLink {
       return;
     }
     this.log.warn("protocol violation, closing peer link", { code: e.code, why: e.message });
-    if (this.peer) this.events.violated(this, e.message);
+    // A frame that fails to open (or whose framing is broken) may have been damaged by anyone
+    // on the path: close, but hold against the peer's identity only what it provably sent.
+    if (authenticated) this.events.violated(this, e.message);
     this.close(`protocol violation: ${e.message}`);
   }
 }

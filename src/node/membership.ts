@@ -215,7 +215,10 @@ export class Membership {
       this.removeActive(existing);
       existing.close("replaced by a newer link");
     }
-    if (!this.prefixRoom(this.activeLinks().map((l) => l.addr), link.addr)) {
+    // The real source of the connection, not the address the peer claims: one host cannot
+    // fill our active view by advertising addresses from many prefixes.
+    const source = (l: PeerLink) => l.conn.remote;
+    if (!this.prefixRoom(this.activeLinks().filter((l) => l !== existing).map(source), source(link))) {
       link.log.info("neighbour refused: too many neighbours share its address prefix", { addr: link.addr });
       link.retired = true;
       link.close("address prefix limit");
@@ -259,7 +262,12 @@ export class Membership {
     }
     const wasActive = this.active.get(link.idHex) === link;
     if (wasActive) this.removeActive(link);
-    if (!link.retired) link.log.debug("link closed", { reason });
+    if (!link.retired) {
+      // Lost neighbours and failed handshakes are worth seeing at info; an unneeded spare
+      // link closing is not.
+      if (wasActive || link.peer === null) link.log.info("link closed", { reason });
+      else link.log.debug("link closed", { reason });
+    }
     if (this.stopped) return;
     if (wasActive && !link.retired) this.refill();
     if (r?.role === "join") this.maybeRejoin();

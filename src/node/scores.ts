@@ -76,15 +76,19 @@ export class PeerScores {
     }
     this.entries.set(key, e);
     if (this.entries.size > this.max) {
-      // Forget the least recently touched entry that is not serving a ban.
+      // Forget the least recently touched entry that is not serving a ban (never the one
+      // being updated, which is the most recent); if all are, the least recent of them.
       const now = this.now();
+      let victim: string | undefined;
       for (const [k, v] of this.entries) {
+        if (k === key) continue;
+        victim ??= k;
         if (v.bannedUntil <= now) {
-          this.entries.delete(k);
+          victim = k;
           break;
         }
       }
-      if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
+      if (victim !== undefined) this.entries.delete(victim);
     }
     return e;
   }

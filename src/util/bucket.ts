@@ -21,20 +21,40 @@ export class TokenBucket {
   }
 }
 
-/** Counts suppressed events and lets one log line through per interval. */
+/**
+ * One log line per interval for a stream of like events: the first is reported at once, the
+ * ones that follow within the interval are counted and reported together when it ends, so no
+ * count is lost even if the stream stops.
+ */
 export class LogThrottle {
-  private suppressed = 0;
+  private held = 0;
   private last = -Infinity;
-  constructor(private readonly intervalMs = 1000) {}
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
-  /** Returns the number of events to report (this one plus those suppressed), or 0 to stay quiet. */
-  hit(): number {
-    this.suppressed++;
+  constructor(
+    private readonly emit: (count: number) => void,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  hit(): void {
     const now = performance.now();
-    if (now - this.last < this.intervalMs) return 0;
-    this.last = now;
-    const n = this.suppressed;
-    this.suppressed = 0;
-    return n;
+    if (this.timer === null && now - this.last >= this.intervalMs) {
+      this.last = now;
+      this.emit(1);
+      return;
+    }
+    this.held++;
+    if (this.timer === null) {
+      this.timer = setTimeout(() => this.flush(), Math.max(0, this.last + this.intervalMs - now));
+      this.timer.unref?.();
+    }
+  }
+
+  private flush(): void {
+    this.timer = null;
+    this.last = performance.now();
+    const n = this.held;
+    this.held = 0;
+    if (n > 0) this.emit(n);
   }
 }
