@@ -238,14 +238,16 @@ export class Dissemination {
     if (link.sendFrame(frame)) this.stats.gossipSent++;
   }
 
+  // Only neighbours move between eager and lazy: an item that arrives on a link being retired
+  // must not make it a neighbour again.
   private setEager(link: PeerLink): void {
-    if (link.state !== "open") return;
+    if (link.state !== "open" || !(this.eager.has(link) || this.lazy.has(link))) return;
     this.lazy.delete(link);
     this.eager.add(link);
   }
 
   private setLazy(link: PeerLink): void {
-    if (link.state !== "open") return;
+    if (link.state !== "open" || !(this.eager.has(link) || this.lazy.has(link))) return;
     this.eager.delete(link);
     this.lazy.add(link);
   }

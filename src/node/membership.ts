@@ -172,6 +172,11 @@ export class Membership {
     this.dialing.add(addr);
     let link: PeerLink | null = null;
     connect(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
+      if (this.stopped) {
+        // The dial outlived the node: it must not bring a stopped node back into the overlay.
+        conn.close("node stopped");
+        return { data: () => {}, close: () => {} };
+      }
       const l = this.newLink(conn, true);
       link = l;
       this.roles.set(l, { role, since: performance.now(), dialed: addr, high });
@@ -187,7 +192,7 @@ export class Membership {
 
   private established(link: PeerLink): void {
     const r = this.roles.get(link);
-    if (!r) return;
+    if (!r || this.stopped) return;
     link.log.debug("handshake done", { peer: link.idHex.slice(0, 16), addr: link.addr });
     r.since = performance.now(); // the JOIN/NEIGHBOR deadline runs from here
     if (r.role === "join") {
@@ -206,14 +211,13 @@ export class Membership {
     if (existing && existing !== link) {
       // Both ends keep the link whose session key is smaller: the two ends of one link share
       // its key, so they agree whoever dialed and in whatever order the links came up.
+      // Closed gracefully: items the peer already sent on the losing link still arrive.
       if (link.sessionKeyHex >= existing.sessionKeyHex) {
-        link.retired = true;
-        link.close("duplicate link");
+        void link.goodbye(null, "duplicate link");
         return false;
       }
-      existing.retired = true;
       this.removeActive(existing);
-      existing.close("replaced by a newer link");
+      void existing.goodbye(null, "replaced by a newer link");
     }
     // The real source of the connection, not the address the peer claims: one host cannot
     // fill our active view by advertising addresses from many prefixes.
@@ -335,8 +339,12 @@ export class Membership {
       return;
     }
     if (msg.kind === "pong") return;
-    // A link we evicted or declined may still deliver what the peer sent before it knew.
-    if (role === undefined || link.retired) return;
+    // A link we evicted, declined or replaced may still deliver what the peer sent before it
+    // knew: items are kept (they may be all some part of the network gets), the rest ignored.
+    if (role === undefined || link.retired) {
+      if (msg.kind === "gossip") this.opts.message(link, msg);
+      return;
+    }
     link.unexpected(msg, `on a ${role} link`);
   }
 

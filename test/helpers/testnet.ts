@@ -220,10 +220,28 @@ export async function steady(probe: () => string, quietMs: number, deadlineMs: n
   );
 }
 
-/** Waits until the overlay is connected and symmetric and its active views stay unchanged for `quietMs`. */
-export async function stableOverlay(nodes: readonly GossipNode[], quietMs = 600, deadlineMs = 15_000): Promise<void> {
+/**
+ * Waits until the overlay is connected and symmetric and will not change by itself: every
+ * active view full (`degree`), or no view changed for `quietMs` (HyParView only adds links
+ * between two nodes that both have room, so full views stay as they are until a link fails).
+ */
+export async function stableOverlay(nodes: readonly GossipNode[], degree: number, quietMs = 1000, deadlineMs = 15_000): Promise<void> {
   await until(() => isConnected(nodes) && isSymmetric(nodes), deadlineMs, "a connected, symmetric overlay");
-  await steady(() => overlaySignature(nodes), quietMs, deadlineMs, `active views unchanged for ${quietMs} ms`);
+  let last = overlaySignature(nodes);
+  let since = performance.now();
+  await until(
+    () => {
+      if (nodes.every((n) => n.membership.active.size === degree) && isSymmetric(nodes)) return true;
+      const now = overlaySignature(nodes);
+      if (now !== last) {
+        last = now;
+        since = performance.now();
+      }
+      return performance.now() - since >= quietMs && isSymmetric(nodes);
+    },
+    deadlineMs,
+    `full active views, or none changed for ${quietMs} ms`,
+  );
 }
 
 /** Waits until no dissemination counter moves on any node for `quietMs` (nothing left in flight). */
@@ -237,8 +255,30 @@ export function describeOverlay(all: readonly GossipNode[], live: readonly Gossi
   const alive = new Set(live.map((n) => n.id));
   return live
     .map((n) => {
-      const peers = [...n.membership.active.keys()].map((id) => `${alive.has(id) ? "" : "x"}${index.get(id) ?? "?"}`);
+      const peers = [...n.membership.active].map(([id, l]) => {
+        if (alive.has(id)) return `${index.get(id) ?? "?"}`;
+        // A link to a stopped node: show why it is still there.
+        return `x${index.get(id) ?? "?"}(${l.state}${l.conn.closed ? ",conn closed" : ""},silent ${Math.round(performance.now() - l.lastReceived)} ms)`;
+      });
       return `${index.get(n.id)}:[${peers.join(",")}] passive=${n.membership.passive.size}`;
     })
     .join("\n");
+}
+
+/** Links added and removed between two overlaySignature() values (ids shortened): for failure messages. */
+export function overlayDiff(before: string, after: string): string {
+  const edges = (sig: string) =>
+    new Set(
+      sig
+        .split(" ")
+        .filter(Boolean)
+        .flatMap((entry) => {
+          const [id, peers] = entry.split(":") as [string, string];
+          return peers ? peers.split(",").map((p) => `${id.slice(0, 8)}->${p.slice(0, 8)}`) : [];
+        }),
+    );
+  const [b, a] = [edges(before), edges(after)];
+  const added = [...a].filter((e) => !b.has(e));
+  const removed = [...b].filter((e) => !a.has(e));
+  return added.length + removed.length === 0 ? "unchanged" : `added ${added.join(" ") || "-"}; removed ${removed.join(" ") || "-"}`;
 }
