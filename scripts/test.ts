@@ -37,7 +37,7 @@ record("typecheck (tsc --noEmit)", (await run([join(bin, "tsc"), "--noEmit", "-p
 console.log("== unit and node tests (bun test)");
 const tmp = mkdtempSync(join(tmpdir(), "gossip-test-"));
 const junit = join(tmp, "junit.xml");
-const code = await run([process.execPath, "test", "--reporter=junit", `--reporter-outfile=${junit}`, ...filters]);
+const code = await run([process.execPath, "test", "--timeout", "30000", "--reporter=junit", `--reporter-outfile=${junit}`, ...filters]);
 let counted = false;
 try {
   const xml = readFileSync(junit, "utf8");
