@@ -21,6 +21,7 @@ import {
 } from "../../src/wire/api.ts";
 import { fromHex, toHex } from "../../src/wire/bytes.ts";
 import { WireCode, WireError } from "../../src/wire/errors.ts";
+import { codeOf } from "../helpers/wire.ts";
 
 interface Fixture {
   readonly name: string;
@@ -158,16 +159,6 @@ const byKind = {
   validation: decodeValidation,
 } as const;
 
-/** The code of the WireError fn throws; anything else thrown is a test failure. */
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WireError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 describe("api fixtures", () => {
   for (const f of fixtures) {

@@ -6,16 +6,8 @@ import { API_FRAME, encodeApi } from "../../src/wire/api.ts";
 import { concat, fromHex, toHex } from "../../src/wire/bytes.ts";
 import { WireCode, WireError } from "../../src/wire/errors.ts";
 import { FrameDecoder, type FrameSpec } from "../../src/wire/frame.ts";
+import { codeOf } from "../helpers/wire.ts";
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WireError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 /** Feeds the chunks in order and returns every frame as hex. */
 function run(chunks: readonly Uint8Array[], spec: FrameSpec = API_FRAME): string[] {

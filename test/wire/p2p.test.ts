@@ -19,6 +19,7 @@ import {
   p2pKindType,
   p2pTypeName,
 } from "../../src/wire/p2p.ts";
+import { codeOf } from "../helpers/wire.ts";
 
 interface Fixture {
   readonly name: string;
@@ -144,16 +145,6 @@ function show(v: unknown): unknown {
   return v;
 }
 
-/** The code of the WireError fn throws; anything else thrown is a test failure. */
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WireError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 /** Copies a frame with its size field rewritten to its actual length. */
 function resized(frame: Uint8Array): Uint8Array {
