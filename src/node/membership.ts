@@ -170,7 +170,6 @@ export class Membership {
       return;
     }
     this.dialing.add(addr);
-    let link: PeerLink | null = null;
     connect(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
       if (this.stopped) {
         // The dial outlived the node: it must not bring a stopped node back into the overlay.
@@ -178,7 +177,6 @@ export class Membership {
         return { data: () => {}, close: () => {} };
       }
       const l = this.newLink(conn, true);
-      link = l;
       this.roles.set(l, { role, since: performance.now(), dialed: addr, high });
       return { data: (c) => l.onData(c), close: (r) => l.onClose(r) };
     }).catch((e: Error) => {

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { type ModuleMessage, API_FRAME, decodeModuleMessage, encodeApi } from "../../src/wire/api.ts";
 import { concat } from "../../src/wire/bytes.ts";
 import { FrameDecoder } from "../../src/wire/frame.ts";
-import { P2P_FRAME, P2pType, decodeP2p, encodeP2p } from "../../src/wire/p2p.ts";
+import { P2P_FRAME, decodeP2p, encodeP2p } from "../../src/wire/p2p.ts";
 import { FakePeer, Rng } from "../helpers/fake-peer.ts";
 import { RawModule, arena, defer, fakeKeys, logged, sizes, useCleanup } from "../helpers/fake-module.ts";
 import { until } from "../helpers/testnet.ts";

@@ -61,7 +61,6 @@ export class Testnet {
   static async start(n: number, keys: Record<string, string> = {}): Promise<Testnet> {
     const net = new Testnet();
     const hostkeys = await testKeys(n + 4);
-    net.keyPool = hostkeys;
     net.keys = keys;
     const first = startNode({ hostkey: hostkeys[0]!, keys });
     net.nodes.push(first);
@@ -69,7 +68,6 @@ export class Testnet {
     return net;
   }
 
-  private keyPool: Hostkey[] = [];
   private keys: Record<string, string> = {};
 
   /** Adds a node that joins through node 0 (keys beyond the initial n are spare ones). */

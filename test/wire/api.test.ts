@@ -20,7 +20,7 @@ import {
   encodeValidation,
 } from "../../src/wire/api.ts";
 import { fromHex, toHex } from "../../src/wire/bytes.ts";
-import { WireCode, WireError } from "../../src/wire/errors.ts";
+import { WireCode } from "../../src/wire/errors.ts";
 import { codeOf } from "../helpers/wire.ts";
 
 interface Fixture {

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { API_FRAME, encodeApi } from "../../src/wire/api.ts";
 import { concat, fromHex, toHex } from "../../src/wire/bytes.ts";
-import { WireCode, WireError } from "../../src/wire/errors.ts";
+import { WireCode } from "../../src/wire/errors.ts";
 import { FrameDecoder, type FrameSpec } from "../../src/wire/frame.ts";
 import { codeOf } from "../helpers/wire.ts";
 
