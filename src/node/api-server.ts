@@ -51,10 +51,17 @@ export class ApiServer {
   private readonly verdicts: VerdictTable;
   private readonly log: Logger;
   private onAnnounce: AnnounceSink = () => {};
+  private readonly perModulePending: number;
+  private readonly stuckLog: LogThrottle;
 
   constructor(private readonly opts: ApiServerOptions) {
     this.log = opts.log;
     this.verdicts = new VerdictTable(opts.validationTimeoutMs, opts.maxPending);
+    // Small tables (tests, tiny deployments) stay whole: the cap bites from 256 entries up.
+    this.perModulePending = Math.max(Math.floor(opts.maxPending / 4), Math.min(opts.maxPending, 64));
+    this.stuckLog = new LogThrottle((n) =>
+      this.log.warn("items dropped: a subscriber owes too many verdicts", { dropped: n, limit: this.perModulePending }),
+    );
     this.listener = listen(opts.address.host, opts.address.port, { highWater: opts.sendBufferBytes }, (conn) =>
       this.accept(conn),
     );
@@ -91,6 +98,13 @@ export class ApiServer {
     const subs = this.subscribers.get(dataType);
     if (!subs || subs.size === 0) return Promise.resolve("unsubscribed");
     const targets = [...subs];
+    // A module that stops answering may hold at most a quarter of the table, so it cannot
+    // starve the other modules' data types of verdict slots.
+    const stuck = this.perModulePending < this.opts.maxPending && targets.some((t) => this.verdicts.owedBy(t) >= this.perModulePending);
+    if (stuck) {
+      this.stuckLog.hit();
+      return Promise.resolve("overloaded");
+    }
     const slot = this.verdicts.open(targets, true);
     if (!slot) {
       this.log.warn("item dropped: too many verdicts pending", { type: dataType, pending: this.verdicts.size });

@@ -29,6 +29,8 @@ export type AnswerResult = "accepted" | "unknown-id" | "not-asked" | "already-an
 
 export class VerdictTable {
   private readonly byId = new Map<number, Pending>();
+  /** Unanswered notifications per subscriber. */
+  private readonly owed = new Map<Subscriber, number>();
   private nextId = 0;
 
   constructor(
@@ -38,6 +40,11 @@ export class VerdictTable {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Verdicts `sub` still owes (notifications it has not answered). */
+  owedBy(sub: Subscriber): number {
+    return this.owed.get(sub) ?? 0;
   }
 
   /**
@@ -51,7 +58,9 @@ export class VerdictTable {
     let settle!: (v: Verdict) => void;
     const verdict = new Promise<Verdict>((resolve) => (settle = resolve));
     const timer = setTimeout(() => this.finish(id, "timeout"), this.timeoutMs);
-    this.byId.set(id, { id, gating, waiting: new Set(subscribers), approved: new Set(), timer, settle });
+    const waiting = new Set(subscribers);
+    for (const s of waiting) this.owe(s, 1);
+    this.byId.set(id, { id, gating, waiting, approved: new Set(), timer, settle });
     return { id, verdict };
   }
 
@@ -59,7 +68,7 @@ export class VerdictTable {
   withdraw(id: number, sub: Subscriber): void {
     const p = this.byId.get(id);
     if (!p) return;
-    p.waiting.delete(sub);
+    if (p.waiting.delete(sub)) this.owe(sub, -1);
     this.check(p);
   }
 
@@ -74,6 +83,7 @@ export class VerdictTable {
       return "accepted";
     }
     p.waiting.delete(sub);
+    this.owe(sub, -1);
     p.approved.add(sub);
     this.check(p);
     return "accepted";
@@ -81,6 +91,7 @@ export class VerdictTable {
 
   /** A subscriber went away: it no longer counts for any pending item. */
   forget(sub: Subscriber): void {
+    this.owed.delete(sub);
     for (const p of [...this.byId.values()]) {
       const was = p.waiting.delete(sub) || p.approved.delete(sub);
       if (was) this.check(p);
@@ -102,7 +113,14 @@ export class VerdictTable {
     if (!p) return;
     this.byId.delete(id);
     clearTimeout(p.timer);
+    for (const s of p.waiting) this.owe(s, -1);
     p.settle(v);
+  }
+
+  private owe(sub: Subscriber, delta: number): void {
+    const n = (this.owed.get(sub) ?? 0) + delta;
+    if (n > 0) this.owed.set(sub, n);
+    else this.owed.delete(sub);
   }
 
   private allocateId(): number {

@@ -274,6 +274,27 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
   });
 });
 
+describe("a module that stops answering cannot starve the others", () => {
+  test("past a quarter of max_pending_validations owed by one subscriber, its types are dropped (logged); other types still get slots", async () => {
+    start({ maxPending: 256 });
+    const [silent] = await subs(T, "none");
+    const [other] = await subs(T + 1, "valid");
+    const owed = Array.from({ length: 64 }, (_, i) => server.validate(T, hex(i.toString(16).padStart(2, "0"))));
+    expect(await server.validate(T, hex("ff"))).toBe("overloaded");
+    await waitLog(/a subscriber owes too many verdicts/);
+    expect(server.pendingCount).toBe(64);
+    // The table has room, and another module's type still gets it.
+    expect(await server.validate(T + 1, hex("aa"))).toBe("valid");
+    // Once the silent module answers, its type flows again.
+    await until(() => silent!.received.length === 64, 2000, "64 notifications");
+    for (const n of silent!.received) silent!.client.validate(n.id, true);
+    expect(new Set(await Promise.all(owed))).toEqual(new Set(["valid"]));
+    silent!.reply = "valid";
+    expect(await server.validate(T, hex("bb"))).toBe("valid");
+    expect(other!.received.length).toBe(1);
+  });
+});
+
 describe("local ANNOUNCE", () => {
   test("ANNOUNCE hands (ttl, type, data) exactly to the overlay, without validation", async () => {
     start();

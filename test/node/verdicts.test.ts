@@ -229,4 +229,21 @@ describe("VerdictTable withdraw and clear", () => {
     await Bun.sleep(40);
     expect(t.size).toBe(0);
   });
+
+  test("owedBy counts each subscriber's unanswered notifications through every way out", async () => {
+    const t = new VerdictTable(30, 64);
+    const x = open(t, [A, B]);
+    const y = open(t, [A]);
+    open(t, [A, C]); // left to time out
+    expect([t.owedBy(A), t.owedBy(B), t.owedBy(C)]).toEqual([3, 1, 1]);
+    t.answer(x.id, A, true); // answered
+    expect(t.owedBy(A)).toBe(2);
+    t.withdraw(y.id, A); // could not be sent
+    expect(t.owedBy(A)).toBe(1);
+    t.forget(B); // disconnected
+    expect(t.owedBy(B)).toBe(0);
+    expect(await x.verdict).toBe("valid");
+    await Bun.sleep(60); // the last one times out
+    expect([t.owedBy(A), t.owedBy(C)]).toEqual([0, 0]);
+  });
 });
