@@ -7,34 +7,15 @@
 # Prints `ok - ...` per check; stops at the first failure with `not ok - ...` and exit 1.
 set -euo pipefail
 
-GOSSIP=${GOSSIP:-./dist/gossip}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gossip-e2e-api.XXXXXX")
-pids=()
+source "$(dirname "$0")/lib/common.bash"
 node_pid=""
-
-cleanup() {
-  # Only the processes this script started, by pid.
-  for p in ${pids[@]+"${pids[@]}"}; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in ${pids[@]+"${pids[@]}"}; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $*"; }
-fail() {
-  echo "not ok - $*" >&2
+show_logs() {
   if [ -s "$tmp/node.err" ]; then
-    echo "--- last node log lines:" >&2
-    tail -n 20 "$tmp/node.err" >&2
+    echo "--- last node log lines:"
+    tail -n 20 "$tmp/node.err"
   fi
-  exit 1
 }
-
-[ -x "$GOSSIP" ] || fail "GOSSIP=$GOSSIP is not an executable (build: bun build --compile src/main.ts --outfile dist/gossip)"
+e2e_init api
 
 # --- config and start -------------------------------------------------------------------
 "$GOSSIP" config node --p2p 127.0.0.1:0 --api 127.0.0.1:0 --set log_level=debug --out "$tmp/n.ini" >/dev/null \

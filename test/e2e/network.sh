@@ -8,38 +8,19 @@
 # Prints `ok - ...` per check; stops at the first failure with `not ok - ...` and exit 1.
 set -euo pipefail
 
-GOSSIP=${GOSSIP:-./dist/gossip}
+source "$(dirname "$0")/lib/common.bash"
 N=5
 TYPE=540
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gossip-e2e-network.XXXXXX")
-pids=()
 declare -A node_pid=()
-
-cleanup() {
-  # Only the processes this script started, by pid.
-  for p in ${pids[@]+"${pids[@]}"}; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in ${pids[@]+"${pids[@]}"}; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $*"; }
-fail() {
-  echo "not ok - $*" >&2
+show_logs() {
   for k in $(seq 1 "$N"); do
     if [ -s "$tmp/node$k.err" ]; then
-      echo "--- node$k: last log lines" >&2
-      grep -v ' DEBUG ' "$tmp/node$k.err" | tail -n 8 >&2 || true
+      echo "--- node$k: last log lines"
+      grep -v ' DEBUG ' "$tmp/node$k.err" | tail -n 8 || true
     fi
   done
-  exit 1
 }
-
-[ -x "$GOSSIP" ] || fail "GOSSIP=$GOSSIP is not an executable (build: bun build --compile src/main.ts --outfile dist/gossip)"
+e2e_init network
 
 # --- a free port range: p2p P..P+4, api P+1000..P+1004 ---------------------------------------
 # Below the kernel's ephemeral range: otherwise an outgoing connection (of these nodes or of
