@@ -19,6 +19,20 @@ export type Sock = Socket<SocketSlot>;
 
 let nextId = 1;
 
+/** Most bytes coalesced into one socket write. */
+const WRITE_MAX = 256 * 1024;
+
+/** The first k chunks of `parts` (n bytes in all) as one buffer. */
+function concatFirst(parts: readonly Uint8Array[], k: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (let i = 0; i < k; i++) {
+    out.set(parts[i]!, off);
+    off += parts[i]!.byteLength;
+  }
+  return out;
+}
+
 export function formatHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -31,6 +45,10 @@ export class Conn {
   private handler: ConnHandler | null = null;
   private ending = false;
   private flushWaiters: Array<() => void> = [];
+  /** A pump is queued for this turn's end. */
+  private pumpScheduled = false;
+  /** The kernel refused bytes: wait for `drain`. */
+  private blocked = false;
   private reason: string | null = null;
   closed = false;
 
@@ -53,25 +71,59 @@ export class Conn {
   /**
    * Queues bytes for sending. Returns false if the connection is closed, or if this send
    * pushed the queue past the high-water mark (the connection is then closed).
+   * Everything sent in one turn of the event loop goes to the kernel in one write: under load
+   * that is one syscall for many frames instead of one each.
    */
   send(bytes: Uint8Array): boolean {
     if (this.closed || this.ending) return false;
-    if (this.queued === 0) {
-      const n = this.sock.write(bytes);
-      if (n < 0) {
-        this.close("socket closed while writing");
-        return false;
-      }
-      if (n === bytes.byteLength) return true;
-      bytes = bytes.subarray(n);
-    }
     this.queue.push(bytes);
     this.queued += bytes.byteLength;
-    if (this.queued > this.highWater) {
-      this.close(`send queue over high-water mark (${this.queued} > ${this.highWater} bytes): remote is not reading`);
-      return false;
+    // Only a queue the kernel refused to take counts against the mark: what this turn sent is
+    // about to be written.
+    if (this.blocked && this.overHighWater()) return false;
+    if (!this.pumpScheduled && !this.blocked) {
+      this.pumpScheduled = true;
+      queueMicrotask(() => this.pump());
     }
     return true;
+  }
+
+  /** Closes the connection if the refused queue is past the mark; true if it did. */
+  private overHighWater(): boolean {
+    if (this.queued <= this.highWater) return false;
+    this.close(`send queue over high-water mark (${this.queued} > ${this.highWater} bytes): remote is not reading`);
+    return true;
+  }
+
+  /** Hands queued bytes to the kernel until it takes no more (then `drain` resumes). */
+  private pump(): void {
+    this.pumpScheduled = false;
+    while (this.queue.length > 0 && !this.closed) {
+      let chunk: Uint8Array;
+      if (this.queue.length === 1) chunk = this.queue[0]!;
+      else {
+        // Coalesce up to WRITE_MAX bytes into one write.
+        let n = 0;
+        let k = 0;
+        while (k < this.queue.length && (k === 0 || n + this.queue[k]!.byteLength <= WRITE_MAX)) n += this.queue[k++]!.byteLength;
+        chunk = k === 1 ? this.queue[0]! : concatFirst(this.queue, k, n);
+        this.queue.splice(0, k, chunk);
+      }
+      const n = this.sock.write(chunk);
+      if (n < 0) {
+        this.close("socket closed while writing");
+        return;
+      }
+      this.queued -= n;
+      if (n < chunk.byteLength) {
+        this.queue[0] = chunk.subarray(n);
+        this.blocked = true;
+        this.overHighWater();
+        return;
+      }
+      this.queue.shift();
+    }
+    this.wakeFlushWaiters();
   }
 
   /** Resolves once everything sent so far has been handed to the kernel (or the conn closed). */
@@ -106,18 +158,8 @@ export class Conn {
   }
 
   onDrain(): void {
-    while (this.queue.length > 0 && !this.closed) {
-      const head = this.queue[0]!;
-      const n = this.sock.write(head);
-      if (n < 0) return;
-      this.queued -= Math.max(n, 0);
-      if (n < head.byteLength) {
-        this.queue[0] = head.subarray(n);
-        return;
-      }
-      this.queue.shift();
-    }
-    this.wakeFlushWaiters();
+    this.blocked = false;
+    this.pump();
   }
 
   onClose(error?: Error): void {
