@@ -46,6 +46,7 @@ export interface Config {
   readonly maxConnsPerIp: number;
   readonly viewPrefixLimit: number;
   readonly apiAnnouncesPerS: number;
+  readonly offerRecentMs: number;
 }
 
 type Kind =
@@ -129,6 +130,8 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
     doc: "most entries of each view whose addresses share a /24 (IPv4) or /48 (IPv6) prefix, against one host filling our views; 0: no limit (local test networks)" },
   { key: "api_announces_per_s", field: "apiAnnouncesPerS", kind: int(1, 1_000_000), default: "5000", spec: false,
     doc: "ANNOUNCEs per second accepted from one module connection (burst of the same size); excess is dropped and logged" },
+  { key: "offer_recent_ms", field: "offerRecentMs", kind: int(0, 600_000), default: "2000", spec: false,
+    doc: "items spread within this window are offered to a new neighbour (IHAVE; flood: sent), so a broadcast made while links change is not lost; 0: off" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */

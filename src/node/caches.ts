@@ -10,6 +10,8 @@ export interface StoredItem {
   readonly hops: number;
   readonly dataType: number;
   readonly data: Uint8Array;
+  /** When we stored it (performance.now()). */
+  readonly at: number;
 }
 
 export function idKey(id: Uint8Array): string {
@@ -65,6 +67,15 @@ export class ItemCache {
 
   get(key: string): StoredItem | undefined {
     return this.items.get(key);
+  }
+
+  /** Items stored at or after `since`, oldest first. */
+  since(since: number): StoredItem[] {
+    const out: StoredItem[] = [];
+    // Insertion order is storage order: walk back from the newest.
+    const all = [...this.items.values()];
+    for (let i = all.length - 1; i >= 0 && all[i]!.at >= since; i--) out.push(all[i]!);
+    return out.reverse();
   }
 
   add(key: string, item: StoredItem): void {

@@ -24,6 +24,8 @@ export interface DisseminationOptions {
   readonly seenMax: number;
   readonly graftTimeoutMs: number;
   readonly ihaveBatchMs: number;
+  /** Items stored within this window are offered to a new neighbour; 0: off. */
+  readonly offerRecentMs: number;
   readonly log: Logger;
   /** Local validation: the API server's verdict machinery. */
   readonly validate: (dataType: number, data: Uint8Array) => Promise<Verdict>;
@@ -105,6 +107,27 @@ export class Dissemination {
   neighborUp(link: PeerLink): void {
     this.eager.add(link);
     this.lazy.delete(link);
+    this.offerRecent(link);
+  }
+
+  /**
+   * Anti-entropy for new links: Plumtree only repairs along links that existed when an item
+   * spread, so an item announced while the overlay was changing (start-up, mass failure)
+   * could miss a whole region for good. A new neighbour is therefore offered what we spread
+   * lately: ids (it GRAFTs what it lacks) or, in flood mode, the items themselves.
+   */
+  private offerRecent(link: PeerLink): void {
+    if (this.opts.offerRecentMs === 0) return;
+    const recent = this.cache.since(performance.now() - this.opts.offerRecentMs);
+    if (recent.length === 0) return;
+    if (this.opts.mode === "flood") {
+      for (const item of recent) this.sendItem(link, item);
+      return;
+    }
+    for (let i = 0; i < recent.length; i += MAX_IHAVE) {
+      const entries = recent.slice(i, i + MAX_IHAVE).map((it) => ({ id: it.id, hops: it.hops }));
+      if (link.send({ kind: "ihave", entries })) this.stats.ihaveSent++;
+    }
   }
 
   neighborDown(link: PeerLink): void {
@@ -124,7 +147,7 @@ export class Dissemination {
     const id = new Uint8Array(randomBytes(16));
     const key = idKey(id);
     const out = ttl === 0 || ttl > this.opts.ttlCap ? this.opts.ttlCap : ttl;
-    const item: StoredItem = { id, ttl: out, hops: 1, dataType, data };
+    const item: StoredItem = { id, ttl: out, hops: 1, dataType, data, at: performance.now() };
     this.seen.add(key);
     this.cache.add(key, item);
     this.stats.announced++;
@@ -206,7 +229,7 @@ export class Dissemination {
       this.opts.onDelivered?.({ key, hops, dataType: msg.dataType, data });
       // TTL 1 reached its last hop here; the hop limit bounds even a lying peer's TTL.
       if (ttl <= 1 || hops >= this.opts.ttlCap) return;
-      const item: StoredItem = { id, ttl: ttl - 1, hops: hops + 1, dataType: msg.dataType, data };
+      const item: StoredItem = { id, ttl: ttl - 1, hops: hops + 1, dataType: msg.dataType, data, at: performance.now() };
       this.cache.add(key, item);
       this.forward(item, link);
     });

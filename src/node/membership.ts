@@ -201,8 +201,12 @@ export class Membership {
     }
   }
 
-  /** Puts a link in the active view; resolves duplicate links between the same two peers. */
-  private activate(link: PeerLink): boolean {
+  /**
+   * Puts a link in the active view; resolves duplicate links between the same two peers.
+   * `accepted` runs once the link is in, before dissemination hears of it (which may send at
+   * once): a NEIGHBOR_REPLY must be the first thing the dialer reads on its new link.
+   */
+  private activate(link: PeerLink, accepted?: () => void): boolean {
     const dialed = this.roles.get(link)?.dialed;
     if (dialed) this.dialing.delete(dialed);
     const existing = this.active.get(link.idHex);
@@ -233,6 +237,7 @@ export class Membership {
     this.passive.delete(link.addr);
     this.joinBackoff = this.tickMs;
     link.log.info("neighbour up", { peer: link.idHex.slice(0, 16), addr: link.addr, active: this.active.size });
+    accepted?.();
     this.opts.up(link);
     return true;
   }
@@ -380,9 +385,11 @@ export class Membership {
   }
 
   private onNeighbor(link: PeerLink, high: boolean): void {
-    const ok = (high || this.active.size < this.opts.degree) && this.activate(link);
-    link.send({ kind: "neighbor_reply", accepted: ok });
-    if (!ok && link.state === "open") {
+    const reply = (accepted: boolean) => link.send({ kind: "neighbor_reply", accepted });
+    const ok = (high || this.active.size < this.opts.degree) && this.activate(link, () => reply(true));
+    if (ok) return;
+    reply(false);
+    if (link.state === "open") {
       this.roles.delete(link);
       void link.goodbye(null, "neighbour request declined");
     }

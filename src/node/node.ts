@@ -47,6 +47,7 @@ export class GossipNode {
       seenMax: c.seenCacheSize,
       graftTimeoutMs: c.graftTimeoutMs,
       ihaveBatchMs: c.ihaveBatchMs,
+      offerRecentMs: c.offerRecentMs,
       log: opts.log.child("spread"),
       validate: (t, d) => this.api.validate(t, d),
       softQueueBytes: Math.floor(c.peerSendBufferBytes / 2),

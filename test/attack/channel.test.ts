@@ -151,3 +151,19 @@ describe("sealed channel: an attacker on the path between two honest peers", () 
     await a.traffic.flowing();
   }, LIMIT);
 });
+
+describe("link set-up order", () => {
+  test("rule: NEIGHBOR_REPLY is the first message a dialer reads on its new link, even when the acceptor has recent items to offer", async () => {
+    const a = await arena();
+    await a.traffic.flowing(); // the target has items within offer_recent_ms
+    const key = (await fakeKeys(6))[5]!;
+    const p = defer(await FakePeer.connect(a.target.p2pAddress), (x) => x.close());
+    await p.handshake(key, { advertisedAddr: `127.0.0.1:${freePort()}` });
+    p.send({ kind: "neighbor", high: true });
+    await p.next("neighbor_reply");
+    await p.next("ihave"); // the offer follows the reply
+    const kinds = p.got.map((m) => m.kind);
+    const afterHandshake = kinds.slice(kinds.indexOf("welcome") + 1);
+    expect(afterHandshake.slice(0, 2), JSON.stringify(kinds)).toEqual(["neighbor_reply", "ihave"]);
+  }, LIMIT);
+});

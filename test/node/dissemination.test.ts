@@ -38,8 +38,8 @@ interface Wired {
   readonly anns: Subscriber[];
 }
 
-async function wired(n: number, mode: Mode): Promise<Wired> {
-  const t = await Testnet.start(n, { degree: "4", dissemination: mode });
+async function wired(n: number, mode: Mode, keys: Record<string, string> = {}): Promise<Wired> {
+  const t = await Testnet.start(n, { degree: "4", dissemination: mode, ...keys });
   nets.push(t);
   const subs = await Promise.all(t.nodes.map((node) => t.subscribe(node, TYPE)));
   const anns = await Promise.all(t.nodes.map((node) => t.subscribe(node, TYPE)));
@@ -328,11 +328,12 @@ describe.each(MODES)("%s", (mode) => {
     await settle(w, [{ data: d, want: exactlyOnce(0) }], live);
   }, LIMIT);
 
-  test("a node that joins late receives new items, not old ones", async () => {
-    const w = await wired(8, mode);
+  test("a node that joins late receives new items, not ones older than offer_recent_ms", async () => {
+    const w = await wired(8, mode, { offer_recent_ms: "200" });
     const old = item();
     w.anns[0]!.client.announce(0, TYPE, old);
     await settle(w, [{ data: old, want: exactlyOnce(0) }]);
+    await Bun.sleep(300); // the old item leaves the window in which new neighbours are offered items
     const late = await w.t.addNode();
     const lateSub = await w.t.subscribe(late, TYPE);
     await until(() => late.membership.active.size >= 1 && isConnected(w.t.nodes), 15_000, "the late node is connected");
@@ -343,5 +344,34 @@ describe.each(MODES)("%s", (mode) => {
     await quiet(w.t.nodes);
     expect([lateSub.count(fresh), lateSub.count(old), lateSub.count()]).toEqual([1, 0, 1]);
     expect(late.dissemination.stats.delivered).toBe(1);
+  }, LIMIT);
+});
+
+describe.each(MODES)("offer_recent_ms (%s)", (mode) => {
+  // Plumtree repairs only along links that existed while an item spread: an item announced
+  // while its origin had no neighbour would be lost for good without this offer.
+  async function isolatedAnnounce(offerMs: string): Promise<{ t: Testnet; late: Subscriber; data: Uint8Array }> {
+    const t = await Testnet.start(1, { dissemination: mode, offer_recent_ms: offerMs });
+    nets.push(t);
+    const ann = await t.module(t.nodes[0]!);
+    const data = item();
+    ann.announce(0, TYPE, data);
+    await until(() => t.nodes[0]!.dissemination.stats.announced === 1, 2000, "the item is announced");
+    const node = await t.addNode();
+    const late = await t.subscribe(node, TYPE);
+    await until(() => node.membership.active.size === 1, 10_000, "the new node has its neighbour");
+    return { t, late, data };
+  }
+
+  test("an item announced while its origin had no neighbour reaches the first one to arrive within the window", async () => {
+    const { late, data } = await isolatedAnnounce("5000");
+    await until(() => late.count(data) === 1, 5000, "the newcomer's subscriber gets the item");
+  }, LIMIT);
+
+  test("with offer_recent_ms = 0 it does not", async () => {
+    const { t, late, data } = await isolatedAnnounce("0");
+    await Bun.sleep(300); // several graft timeouts: nothing is on its way
+    await quiet(t.nodes);
+    expect(late.count(data)).toBe(0);
   }, LIMIT);
 });
