@@ -1,5 +1,7 @@
 // Small pure helpers for the benchmark's numbers: percentiles, graph walks, a seeded RNG.
 
+import { mulberry32 } from "../../src/util/prng.ts";
+
 export interface Spread {
   readonly p50: number | null;
   readonly p99: number | null;
@@ -56,17 +58,8 @@ export function isConnected(adj: ReadonlyMap<number, ReadonlySet<number>>): bool
   return bfs(adj, first.value).size === adj.size;
 }
 
-/** mulberry32: a small seeded PRNG so origins and victims repeat with --seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG so origins and victims repeat with --seed. */
+export const rng = mulberry32;
 
 export function pick<T>(rand: () => number, xs: readonly T[]): T {
   return xs[Math.floor(rand() * xs.length)]!;

@@ -13,19 +13,13 @@ import { concat } from "../../src/wire/bytes.ts";
 import { FrameDecoder } from "../../src/wire/frame.ts";
 import { P2P_FRAME, decodeP2p, encodeP2p, type Gossip, type P2pMessage } from "../../src/wire/p2p.ts";
 import { splitHostPort, until } from "./testnet.ts";
+import { mulberry32 } from "../../src/util/prng.ts";
 
-/** mulberry32: a tiny seeded PRNG, so every "random" attack replays bit for bit. */
+/** A seeded PRNG, so every "random" attack replays bit for bit. */
 export class Rng {
-  private a: number;
+  readonly next: () => number;
   constructor(readonly seed: number) {
-    this.a = seed >>> 0;
-  }
-  next(): number {
-    this.a = (this.a + 0x6d2b79f5) >>> 0;
-    let t = this.a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
   /** Integer in [lo, hi]. */
   int = (lo: number, hi: number): number => lo + Math.floor(this.next() * (hi - lo + 1));

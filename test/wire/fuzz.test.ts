@@ -17,18 +17,8 @@ import {
 import { concat, equalBytes, toHex } from "../../src/wire/bytes.ts";
 import { WireCode, WireError } from "../../src/wire/errors.ts";
 import { FrameDecoder } from "../../src/wire/frame.ts";
+import { mulberry32 } from "../../src/util/prng.ts";
 
-/** mulberry32: a tiny 32-bit PRNG, good enough to pick bytes and cut points. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   private readonly next: () => number;
