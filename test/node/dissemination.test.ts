@@ -181,6 +181,20 @@ async function warmUp(w: Wired): Promise<void> {
   await settle(w, items.map((x) => ({ data: x.data, want: exactlyOnce(x.origin) })));
 }
 
+/**
+ * 14 nodes whose overlay has settled, node 0 as the origin, the graph as it stands and the
+ * origin's neighbours (fewer than all the others, or the test would prove nothing).
+ */
+async function settledAroundOrigin(mode: Mode) {
+  const w = await wired(14, mode);
+  await stableOverlay(w.nodes, 4, 500);
+  const origin = 0;
+  const g0 = graphOf(w);
+  const near = reach(g0, origin, 1);
+  expect(near.size).toBeLessThan(w.nodes.length - 1);
+  return { w, origin, g0, near };
+}
+
 describe.each(MODES)("%s", (mode) => {
   test("an announce reaches every subscriber exactly once, never the announcing connection", async () => {
     const w = await wired(20, mode);
@@ -235,12 +249,7 @@ describe.each(MODES)("%s", (mode) => {
   }, LIMIT);
 
   test("an invalid verdict at every neighbour of the origin stops the item there", async () => {
-    const w = await wired(14, mode);
-    await stableOverlay(w.nodes, 4, 500);
-    const origin = 0;
-    const g0 = graphOf(w);
-    const near = reach(g0, origin, 1);
-    expect(near.size).toBeLessThan(w.nodes.length - 1);
+    const { w, origin, g0, near } = await settledAroundOrigin(mode);
     // One "invalid" among a node's two subscribers is enough to drop the item.
     for (const i of near) w.subs[i]!.reply = "invalid";
     const d = item();
@@ -286,12 +295,7 @@ describe.each(MODES)("%s", (mode) => {
   }, LIMIT);
 
   test("a data type nobody subscribed to goes one hop and no further", async () => {
-    const w = await wired(14, mode);
-    await stableOverlay(w.nodes, 4, 500);
-    const origin = 0;
-    const g0 = graphOf(w);
-    const near = reach(g0, origin, 1);
-    expect(near.size).toBeLessThan(w.nodes.length - 1);
+    const { w, origin, g0, near } = await settledAroundOrigin(mode);
     const mod = await w.t.module(w.nodes[origin]!);
     mod.announce(0, 999, item());
     await until(() => [...near].every((i) => w.nodes[i]!.dissemination.stats.dropped === 1), 5000, "the first hop drops the item");
