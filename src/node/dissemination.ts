@@ -68,6 +68,11 @@ interface Missing {
 }
 
 const MAX_MISSING = 10_000;
+
+/** The GOSSIP frame that carries a stored item onward. */
+function gossipFrame(item: StoredItem): Uint8Array {
+  return encodeP2p({ kind: "gossip", id: item.id, ttl: item.ttl, hops: item.hops, dataType: item.dataType, data: item.data });
+}
 const MAX_ANNOUNCERS = 8;
 
 export class Dissemination {
@@ -236,7 +241,7 @@ export class Dissemination {
   }
 
   private forward(item: StoredItem, from: PeerLink | null): void {
-    const frame = encodeP2p({ kind: "gossip", id: item.id, ttl: item.ttl, hops: item.hops, dataType: item.dataType, data: item.data });
+    const frame = gossipFrame(item);
     if (this.opts.mode === "flood") {
       for (const l of [...this.eager, ...this.lazy]) if (l !== from) this.sendFrame(l, frame);
       return;
@@ -246,7 +251,7 @@ export class Dissemination {
   }
 
   private sendItem(link: PeerLink, item: StoredItem): void {
-    this.sendFrame(link, encodeP2p({ kind: "gossip", id: item.id, ttl: item.ttl, hops: item.hops, dataType: item.dataType, data: item.data }));
+    this.sendFrame(link, gossipFrame(item));
   }
 
   private sendFrame(link: PeerLink, frame: Uint8Array): void {

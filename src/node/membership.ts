@@ -319,6 +319,12 @@ export class Membership {
       this.penalize(link, Points.rateLimited, "control message flood");
       return;
     }
+    // Keepalives are answered on a link in any state (a sign of life is a sign of life).
+    if (msg.kind === "ping") {
+      link.send({ kind: "pong" });
+      return;
+    }
+    if (msg.kind === "pong") return;
     const role = this.roles.get(link)?.role;
     if (role === "active") {
       if (this.opts.message(link, msg)) return;
@@ -337,11 +343,6 @@ export class Membership {
       void link.goodbye(null, "neighbour request declined");
       return;
     }
-    if (msg.kind === "ping") {
-      link.send({ kind: "pong" });
-      return;
-    }
-    if (msg.kind === "pong") return;
     // A link we evicted, declined or replaced may still deliver what the peer sent before it
     // knew: items are kept (they may be all some part of the network gets), the rest ignored.
     if (role === undefined || link.retired) {
@@ -353,11 +354,6 @@ export class Membership {
 
   private onActiveMessage(link: PeerLink, msg: P2pMessage): void {
     switch (msg.kind) {
-      case "ping":
-        link.send({ kind: "pong" });
-        return;
-      case "pong":
-        return;
       case "forward_join":
         return this.onForwardJoin(link, msg.ttl, msg.peer);
       case "disconnect":
