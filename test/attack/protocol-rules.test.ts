@@ -1,0 +1,72 @@
+// Protocol rules a misbehaving (or merely unlucky) peer meets, each in its own test.
+
+import { describe, expect, test } from "bun:test";
+import { idKey } from "../../src/node/caches.ts";
+import { FakePeer } from "../helpers/fake-peer.ts";
+import { arena, defer, fakeKeys, logged, useCleanup } from "../helpers/fake-module.ts";
+import { freePort, until } from "../helpers/testnet.ts";
+
+useCleanup();
+const LIMIT = 20_000;
+
+async function joinedFake(target: string, i: number): Promise<FakePeer> {
+  const key = (await fakeKeys(i + 1))[i]!;
+  return defer(await FakePeer.joined(target, key, `127.0.0.1:${freePort()}`), (x) => x.close());
+}
+
+describe("liveness counts whole frames", () => {
+  test("rule: a neighbour that dribbles a frame it never finishes is dropped at the keepalive timeout", async () => {
+    const a = await arena({ keepalive_ms: "100" });
+    const p = await joinedFake(a.target.p2pAddress, 0);
+    await until(() => a.target.membership.active.size === 2, 3000, "the fake is a neighbour");
+    p.alive = false; // no PONGs, no PINGs: only the dribble
+    const frame = p.seal({ kind: "gossip", id: new Uint8Array(16).fill(9), ttl: 1, hops: 1, dataType: 540, data: new Uint8Array(400) });
+    let i = 0;
+    const dribble = setInterval(() => {
+      if (i < frame.byteLength - 1 && !p.closed) p.raw(frame.subarray(i, ++i), "dribble");
+    }, 20);
+    try {
+      // Silent for 3 x 100 ms counts from the last whole frame; bytes of an unfinished one do not reset it.
+      expect(await p.whenClosed(3000)).toBeLessThan(3000);
+      expect(i).toBeLessThan(frame.byteLength - 1);
+      expect(logged(a.lines, "keepalive timeout").length).toBeGreaterThanOrEqual(1);
+    } finally {
+      clearInterval(dribble);
+    }
+    await a.traffic.flowing();
+  }, LIMIT);
+});
+
+describe("GRAFT", () => {
+  test("rule: a GRAFT naming one id many times gets the item once", async () => {
+    const a = await arena();
+    const p = await joinedFake(a.target.p2pAddress, 1);
+    // A new neighbour is offered the target's recent items: that gives us ids it holds.
+    const offer = await p.next("ihave");
+    const id = offer.entries[0]!.id.slice();
+    p.send({ kind: "graft", ids: [id, id, id, id] });
+    // Everything the target sends for the GRAFT precedes its answer to a later PING.
+    p.send({ kind: "ping" });
+    await p.next("pong");
+    const copies = p.got.filter((m) => m.kind === "gossip" && idKey(m.id) === idKey(id)).length;
+    expect(copies).toBe(1);
+  }, LIMIT);
+});
+
+describe("SHUFFLE_REPLY", () => {
+  test("rule: a reply to our own walk counts only from the link the walk went out on", async () => {
+    const a = await arena({ shuffle_interval_ms: "100" });
+    const [x, y] = [await joinedFake(a.target.p2pAddress, 2), await joinedFake(a.target.p2pAddress, 3)];
+    await until(() => a.target.membership.active.size === 3, 3000, "both fakes are neighbours");
+    // Wait for a walk the target starts towards one of the fakes; the other one forges the reply.
+    const [to, other] = await Promise.race([x.next("shuffle", 5000).then(() => [x, y]), y.next("shuffle", 5000).then(() => [y, x])]);
+    const walk = to!.got.filter((m) => m.kind === "shuffle").at(-1)!;
+    if (walk.kind !== "shuffle") throw new Error("unreachable");
+    const forged = "127.0.9.9:6009";
+    const genuine = "127.0.8.8:6008";
+    other!.send({ kind: "shuffle_reply", id: walk.id, peers: [{ addr: forged }] });
+    to!.send({ kind: "shuffle_reply", id: walk.id, peers: [{ addr: genuine }] });
+    await until(() => a.target.membership.passive.has(genuine), 3000, "the genuine reply is taken in");
+    expect(a.target.membership.passive.has(forged)).toBe(false);
+  }, LIMIT);
+});
