@@ -6,7 +6,7 @@
 import { generateHostkey, type Hostkey } from "../../src/config/hostkey.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { ApiClient, type Incoming } from "../../src/net/api-client.ts";
-import type { Delivered } from "../../src/node/dissemination.ts";
+import type { Delivered } from "../../src/core/dissemination.ts";
 import { GossipNode } from "../../src/node/node.ts";
 import { Logger, type Level } from "../../src/util/log.ts";
 import {
@@ -136,7 +136,7 @@ function peerQueueBytes(): number {
   let max = 0;
   for (const h of nodes.values()) {
     if (!h.alive) continue;
-    for (const l of h.node.membership.activeLinks()) max = Math.max(max, l.conn.queuedBytes);
+    for (const l of h.node.membership.activePeers()) max = Math.max(max, l.queuedBytes);
   }
   return max;
 }

@@ -2,6 +2,7 @@
 // Hosts are kept without brackets because that is what Bun.listen / Bun.connect expect.
 
 import { isIPv4, isIPv6 } from "node:net";
+import { formatHostPort } from "../util/hostport.ts";
 import type { Address } from "./schema.ts";
 
 // RFC 1123 labels; "_" is tolerated because container and service names use it.
@@ -37,7 +38,7 @@ export function parseAddress(text: string): Address {
 
 /** `host:port`, or `[host]:port` for IPv6; the inverse of parseAddress. */
 export function formatAddress(a: Address): string {
-  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+  return formatHostPort(a.host, a.port);
 }
 
 /** Same endpoint: hostnames compare case-insensitively, IPv6 in canonical form. */

@@ -4,6 +4,7 @@
 // buffering without bound.
 
 import type { Socket } from "bun";
+import { formatHostPort } from "../util/hostport.ts";
 
 export interface ConnHandler {
   /** A chunk as read from the socket: any size, any split. */
@@ -33,9 +34,7 @@ function concatFirst(parts: readonly Uint8Array[], k: number, n: number): Uint8A
   return out;
 }
 
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatHostPort };
 
 export class Conn {
   readonly id = nextId++;

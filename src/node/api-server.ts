@@ -2,6 +2,7 @@
 // notifications (VALIDATION). Items from peers reach modules through `validate()`, which
 // resolves with the verdict the contract defines; the overlay forwards only on "valid".
 
+import { realEnv } from "../util/real-env.ts";
 import type { Address } from "../config/schema.ts";
 import type { Conn } from "../net/conn.ts";
 import { listen, type Listener } from "../net/tcp.ts";
@@ -36,8 +37,8 @@ class ModuleConn implements Subscriber {
     readonly log: Logger,
     announcesPerS: number,
   ) {
-    this.announces = new TokenBucket(announcesPerS);
-    this.announceLog = new LogThrottle((n) => log.warn("announces dropped: module over api_announces_per_s", { dropped: n }));
+    this.announces = new TokenBucket(announcesPerS, realEnv.now);
+    this.announceLog = new LogThrottle((n) => log.warn("announces dropped: module over api_announces_per_s", { dropped: n }), realEnv);
   }
   get id(): number {
     return this.conn.id;
@@ -60,7 +61,7 @@ export class ApiServer {
     // Small tables (tests, tiny deployments) stay whole: the cap bites from 256 entries up.
     this.perModulePending = Math.max(Math.floor(opts.maxPending / 4), Math.min(opts.maxPending, 64));
     this.stuckLog = new LogThrottle((n) =>
-      this.log.warn("items dropped: a subscriber owes too many verdicts", { dropped: n, limit: this.perModulePending }),
+      this.log.warn("items dropped: a subscriber owes too many verdicts", { dropped: n, limit: this.perModulePending }), realEnv,
     );
     this.listener = listen(opts.address.host, opts.address.port, { highWater: opts.sendBufferBytes }, (conn) =>
       this.accept(conn),

@@ -1,9 +1,10 @@
-// One peer connection: frames in and out, the handshake while it runs, then decoded
-// messages for the overlay. A malformed frame or an unexpected message closes just this
-// link with a log line.
+// One peer connection of the TCP transport: frames in and out, the handshake while it runs,
+// then sealed frames carrying decoded messages for the core. A malformed frame closes just
+// this link with a log line and a stable code. The link exists from the moment it is dialed
+// (state "connecting"), so the core can hold it before any socket does.
 
+import type { Link } from "../core/transport.ts";
 import type { Conn } from "../net/conn.ts";
-import { TokenBucket } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
@@ -11,109 +12,123 @@ import { P2P_FRAME, decodeP2p, encodeP2p, type P2pMessage } from "../wire/p2p.ts
 import { SEALED_FRAME, SecureChannel } from "./channel.ts";
 import { Handshake, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
 
-export type LinkState = "handshake" | "open" | "closed";
+export type LinkState = "connecting" | "handshake" | "open" | "closed";
 
 export interface LinkEvents {
   /** The handshake succeeded; the peer's identity is known. */
   established(link: PeerLink): void;
   /** A decoded message after the handshake. */
   message(link: PeerLink, msg: P2pMessage): void;
-  /** Once, when the link is gone. */
+  /** Once, when the link is gone (also for a dial that never connected). */
   closed(link: PeerLink, reason: string): void;
-  /** The peer broke the protocol (the link is being closed): for its score. */
+  /** The peer provably broke the protocol (the link is being closed): for its score. */
   violated(link: PeerLink, why: string): void;
 }
 
-export interface LinkLimits {
-  /** Items (GOSSIP) per second accepted from the peer. */
-  readonly itemsPerS: number;
-  /** Other messages per second accepted from the peer. */
-  readonly controlPerS: number;
+/**
+ * Plaintext frames of messages sent to many links at once (an item forwarded to every
+ * neighbour is one object): encoded once, sealed per link.
+ */
+const encoded = new WeakMap<P2pMessage, Uint8Array>();
+function frameOf(msg: P2pMessage): Uint8Array {
+  if (msg.kind !== "gossip") return encodeP2p(msg);
+  let f = encoded.get(msg);
+  if (!f) encoded.set(msg, (f = encodeP2p(msg)));
+  return f;
 }
 
-export class PeerLink {
-  state: LinkState = "handshake";
+export class PeerLink implements Link {
+  state: LinkState = "connecting";
   peer: HandshakeResult | null = null;
-  lastReceived = performance.now();
-  lastSent = performance.now();
-  /** Set when this link is being replaced or evicted on purpose: its close is expected. */
-  retired = false;
-  readonly items: TokenBucket;
-  readonly control: TokenBucket;
-  readonly log: Logger;
+  conn: Conn | null = null;
+  log: Logger;
   private readonly decoder = new FrameDecoder(P2P_FRAME);
-  private readonly handshake: Handshake;
+  private handshake: Handshake | null = null;
   /** Set when the handshake succeeds; from then on every frame is sealed. */
   private channel: SecureChannel | null = null;
+  private closeReason: string | null = null;
+  /** Closed hard by us: frames still in the current chunk are not handled. */
+  private deaf = false;
 
   constructor(
-    readonly conn: Conn,
     readonly initiator: boolean,
-    hsOpts: HandshakeOptions,
-    limits: LinkLimits,
+    private readonly hsOpts: HandshakeOptions,
     log: Logger,
     private readonly events: LinkEvents,
+    /** For dials: the address dialed, until a socket gives the real remote. */
+    private readonly target = "",
   ) {
-    this.log = log.child("peer", { link: conn.id, remote: conn.remote });
-    this.items = new TokenBucket(limits.itemsPerS);
-    this.control = new TokenBucket(limits.controlPerS);
-    this.handshake = new Handshake(initiator ? "initiator" : "acceptor", hsOpts, (m) => this.send(m));
-    this.handshake.result.catch((e: Error) => this.close(`handshake failed: ${e.message}`));
-    this.handshake.start();
-    this.openIfDone();
+    this.log = log;
   }
 
-  get idHex(): string {
+  get id(): string {
     return this.peer?.peerIdHex ?? "";
   }
-  /** Shared by both ends of this link: a tie-break both ends compute alike. */
-  get sessionKeyHex(): string {
-    return this.peer ? Buffer.from(this.peer.sessionKey).toString("hex") : "";
-  }
-  /** The peer's advertised p2p address (known after the handshake). */
   get addr(): string {
     return this.peer?.peerAddr ?? "";
   }
-
-  send(msg: P2pMessage): boolean {
-    return this.sendFrame(encodeP2p(msg));
+  get remote(): string {
+    return this.conn?.remote ?? this.target;
+  }
+  /** Shared by both ends of this link (from the session key): the duplicate-link tie-break. */
+  get tieBreak(): string {
+    return this.peer ? Buffer.from(this.peer.sessionKey).toString("hex") : "";
+  }
+  get queuedBytes(): number {
+    return this.conn?.queuedBytes ?? 0;
+  }
+  /** Why the link was closed by us, if it was. */
+  get closing(): string | null {
+    return this.closeReason;
   }
 
-  /** Sends a plaintext p2p frame (sealed once the handshake is done). */
-  sendFrame(frame: Uint8Array): boolean {
-    if (this.state === "closed") return false;
-    this.lastSent = performance.now();
+  /** The socket is open: run the handshake over it. */
+  attach(conn: Conn): void {
+    this.conn = conn;
+    this.log = this.log.child("peer", { link: conn.id, remote: conn.remote });
+    this.state = "handshake";
+    const hs = new Handshake(this.initiator ? "initiator" : "acceptor", this.hsOpts, (m) => this.send(m));
+    this.handshake = hs;
+    hs.result.catch((e: Error) => this.close(`handshake failed: ${e.message}`, false));
+    hs.start();
+    this.openIfDone();
+  }
+
+  send(msg: P2pMessage): boolean {
+    if (this.state === "closed" || this.state === "connecting" || !this.conn) return false;
+    const frame = frameOf(msg);
     return this.conn.send(this.channel ? this.channel.seal(frame) : frame);
   }
 
-  /** Sends a last message, then closes once it is flushed. */
-  async goodbye(msg: P2pMessage | null, reason: string): Promise<void> {
-    this.retired = true;
-    if (msg) this.send(msg);
-    await this.conn.end(reason);
-  }
-
-  close(reason: string): void {
+  close(reason: string, graceful = false): void {
     if (this.state === "closed") return;
-    this.conn.close(reason);
+    this.closeReason ??= reason;
+    if (!this.conn) {
+      // Still connecting: the dial's socket is closed when (if) it opens.
+      this.onClose(reason);
+      return;
+    }
+    if (graceful) void this.conn.end(reason);
+    else {
+      this.deaf = true;
+      this.conn.close(reason);
+    }
   }
 
   // --- from the connection ---
 
   onData(chunk: Uint8Array): void {
+    if (this.deaf) return;
     // Whether the frame being handled opened under the channel key: only then do we know the
     // peer itself sent what we object to.
     let authenticated = false;
     try {
       this.decoder.feed(chunk, (frame) => {
-        // Only whole frames count as signs of life: a peer dribbling a frame it never
-        // finishes is as silent as one that sends nothing.
-        this.lastReceived = performance.now();
         authenticated = false;
         const plain = this.channel ? this.channel.open(frame) : frame;
         authenticated = this.channel !== null;
         this.dispatch(decodeP2p(plain));
-        return this.state !== "closed";
+        return this.state !== "closed" && !this.deaf;
       });
     } catch (e) {
       this.violation(e, authenticated);
@@ -122,13 +137,13 @@ export class PeerLink {
 
   private dispatch(msg: P2pMessage): void {
     if (this.state === "open") return this.events.message(this, msg);
-    this.handshake.receive(msg);
+    this.handshake?.receive(msg);
     this.openIfDone();
   }
 
   /** Switches to the sealed channel at the exact frame boundary where the handshake ended. */
   private openIfDone(): void {
-    const r = this.handshake.outcome;
+    const r = this.handshake?.outcome;
     if (!r || this.state !== "handshake") return;
     this.peer = r;
     this.channel = new SecureChannel(r.sessionKey, this.initiator);
@@ -140,16 +155,8 @@ export class PeerLink {
   onClose(reason: string): void {
     if (this.state === "closed") return;
     this.state = "closed";
-    this.handshake.abort(reason);
-    this.events.closed(this, reason);
-  }
-
-  /** Closes for a message that is not allowed here. */
-  unexpected(msg: P2pMessage, where: string): void {
-    const why = `unexpected ${msg.kind} ${where}`;
-    this.log.warn("protocol violation, closing peer link", { why });
-    if (this.peer) this.events.violated(this, why);
-    this.close(`protocol violation: ${why}`);
+    this.handshake?.abort(reason);
+    this.events.closed(this, this.closeReason ?? reason);
   }
 
   private violation(e: unknown, authenticated: boolean): void {

@@ -1,14 +1,18 @@
-// A Gossip node: the API server for local modules, the membership overlay and dissemination,
-// wired together. The same class runs in the binary, in tests and in benchmarks.
+// A Gossip node: the protocol core (membership, dissemination) on the TCP transport and the
+// real clock, with the API server for local modules in front. The binary, the real-socket
+// tests and the benchmark all run this class; the simulator runs the same core on its own
+// seams.
 
-import { formatAddress } from "../config/address.ts";
 import type { Hostkey } from "../config/hostkey.ts";
 import type { Config } from "../config/schema.ts";
+import { GossipCore, newScores } from "../core/core.ts";
+import type { Delivered } from "../core/dissemination.ts";
+import type { Env } from "../core/env.ts";
+import type { Transport } from "../core/transport.ts";
+import { TcpTransport } from "../net/peer-transport.ts";
 import type { Logger } from "../util/log.ts";
+import { realEnv } from "../util/real-env.ts";
 import { ApiServer } from "./api-server.ts";
-import { Dissemination, type Delivered } from "./dissemination.ts";
-import { Membership } from "./membership.ts";
-import { PeerScores } from "./scores.ts";
 
 export interface NodeOptions {
   readonly config: Config;
@@ -18,18 +22,29 @@ export interface NodeOptions {
   readonly onDelivered?: (d: Delivered) => void;
 }
 
+export interface NodeDeps {
+  readonly config: Config;
+  readonly env: Env;
+  readonly transport: Transport;
+  readonly log: Logger;
+  readonly id: string;
+  readonly scores?: ReturnType<typeof newScores>;
+  readonly onDelivered?: (d: Delivered) => void;
+}
+
 export class GossipNode {
   readonly api: ApiServer;
-  readonly membership: Membership;
-  readonly dissemination: Dissemination;
-  readonly scores: PeerScores;
+  readonly core: GossipCore;
   readonly log: Logger;
+  readonly id: string;
+  readonly transport: Transport;
   private stopped = false;
 
-  private constructor(readonly opts: NodeOptions) {
-    const c = opts.config;
-    this.log = opts.log;
-    this.scores = new PeerScores({ banScore: c.banScore, banMs: c.banS * 1000 });
+  constructor(deps: NodeDeps) {
+    const c = deps.config;
+    this.log = deps.log;
+    this.transport = deps.transport;
+    this.id = deps.id;
     this.api = new ApiServer({
       address: c.apiAddress,
       validationTimeoutMs: c.validationTimeoutS * 1000,
@@ -37,54 +52,48 @@ export class GossipNode {
       maxConnections: c.apiMaxConnections,
       sendBufferBytes: c.apiSendBufferBytes,
       announcesPerS: c.apiAnnouncesPerS,
-      log: opts.log.child("api"),
+      log: deps.log.child("api"),
     });
-    this.dissemination = new Dissemination({
-      mode: c.dissemination,
-      ttlCap: c.ttlCap,
-      cacheSize: c.cacheSize,
-      suppressMs: c.suppressS * 1000,
-      seenMax: c.seenCacheSize,
-      graftTimeoutMs: c.graftTimeoutMs,
-      ihaveBatchMs: c.ihaveBatchMs,
-      offerRecentMs: c.offerRecentMs,
-      log: opts.log.child("spread"),
-      validate: (t, d) => this.api.validate(t, d),
-      softQueueBytes: Math.floor(c.peerSendBufferBytes / 2),
-      penalize: (l, pts, why) => this.membership.penalize(l, pts, why),
-      onDelivered: opts.onDelivered,
+    this.core = new GossipCore({
+      config: c,
+      env: deps.env,
+      transport: deps.transport,
+      log: deps.log,
+      scores: deps.scores,
+      onDelivered: deps.onDelivered,
+      validate: (t, d, done) =>
+        this.api.validate(t, d).then(done, (e: unknown) => {
+          // A bug of ours; the item is dropped, the node stays up.
+          this.log.error("validation failed", { why: String((e as Error)?.stack ?? e) });
+          done("abandoned");
+        }),
     });
-    this.api.setAnnounceSink((ttl, t, d) => this.dissemination.announce(ttl, t, d));
-    this.membership = new Membership({
+    this.api.setAnnounceSink((ttl, t, d) => void this.core.announce(ttl, t, d));
+  }
+
+  /** A node on the TCP transport and the real clock. Binds both listeners (throws NetError if either cannot) and starts joining. */
+  static start(opts: NodeOptions): GossipNode {
+    const c = opts.config;
+    const scores = newScores(c, realEnv);
+    const transport = new TcpTransport({
       listenHost: c.p2pAddress.host,
       listenPort: c.p2pAddress.port,
-      bootstrapper: c.bootstrapper ? formatAddress(c.bootstrapper) : null,
-      degree: c.degree,
-      passiveSize: c.passiveSize,
-      keepaliveMs: c.keepaliveMs,
-      shuffleIntervalMs: c.shuffleIntervalMs,
+      sendBufferBytes: c.peerSendBufferBytes,
       handshakeTimeoutMs: c.handshakeTimeoutMs,
       maxHandshakes: c.maxHandshakes,
-      sendBufferBytes: c.peerSendBufferBytes,
-      itemsPerS: c.peerItemsPerS,
-      controlPerS: c.peerControlPerS,
       maxConnsPerIp: c.maxConnsPerIp,
-      viewPrefixLimit: c.viewPrefixLimit,
-      scores: this.scores,
       powBits: c.powBits,
       hostkey: opts.hostkey,
       log: opts.log.child("overlay"),
-      up: (l) => this.dissemination.neighborUp(l),
-      down: (l) => this.dissemination.neighborDown(l),
-      message: (l, m) => this.dissemination.handle(l, m),
+      // Banned peers are refused before either side spends work on them.
+      admit: (id, addr) => {
+        const ms = Math.max(scores.bannedFor(id), scores.bannedFor(addr));
+        return ms > 0 ? `banned for another ${Math.ceil(ms / 1000)} s` : null;
+      },
     });
-  }
-
-  /** Binds both listeners (throws NetError if either cannot) and starts joining. */
-  static start(opts: NodeOptions): GossipNode {
-    const node = new GossipNode(opts);
+    const node = new GossipNode({ config: c, env: realEnv, transport, log: opts.log, id: opts.hostkey.idHex, scores, onDelivered: opts.onDelivered });
     try {
-      node.membership.start();
+      node.core.start();
     } catch (e) {
       node.api.stop();
       throw e;
@@ -92,22 +101,27 @@ export class GossipNode {
     return node;
   }
 
+  get membership() {
+    return this.core.membership;
+  }
+  get dissemination() {
+    return this.core.dissemination;
+  }
+  get scores() {
+    return this.core.scores;
+  }
   get apiAddress(): string {
     return this.api.address;
   }
   get p2pAddress(): string {
-    return this.membership.address;
-  }
-  get id(): string {
-    return this.opts.hostkey.idHex;
+    return this.core.address;
   }
 
   /** Closes listeners and every connection; pending verdicts are dropped. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.dissemination.stop();
-    this.membership.stop();
+    this.core.stop();
     this.api.stop();
   }
 }

@@ -7,7 +7,9 @@
 // - notifications for a locally announced item get ids too, so their replies are accepted,
 //   but they gate nothing.
 
-export type Verdict = "valid" | "invalid" | "unsubscribed" | "timeout" | "abandoned" | "overloaded";
+import type { Verdict } from "../core/dissemination.ts";
+
+export type { Verdict };
 
 /** Something that can be notified and can answer: one API connection. */
 export interface Subscriber {

@@ -1,3 +1,5 @@
+import type { Env, Timer } from "../core/env.ts";
+
 // Token bucket: `rate` tokens per second, holding at most `rate` (a one-second burst).
 
 export class TokenBucket {
@@ -5,7 +7,7 @@ export class TokenBucket {
   private last: number;
   constructor(
     private readonly rate: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number,
   ) {
     this.tokens = rate;
     this.last = now();
@@ -29,15 +31,16 @@ export class TokenBucket {
 export class LogThrottle {
   private held = 0;
   private last = -Infinity;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timer: Timer | null = null;
 
   constructor(
     private readonly emit: (count: number) => void,
+    private readonly env: Env,
     private readonly intervalMs = 1000,
   ) {}
 
   hit(): void {
-    const now = performance.now();
+    const now = this.env.now();
     if (this.timer === null && now - this.last >= this.intervalMs) {
       this.last = now;
       this.emit(1);
@@ -45,14 +48,13 @@ export class LogThrottle {
     }
     this.held++;
     if (this.timer === null) {
-      this.timer = setTimeout(() => this.flush(), Math.max(0, this.last + this.intervalMs - now));
-      this.timer.unref?.();
+      this.timer = this.env.after(Math.max(0, this.last + this.intervalMs - now), () => this.flush());
     }
   }
 
   private flush(): void {
     this.timer = null;
-    this.last = performance.now();
+    this.last = this.env.now();
     const n = this.held;
     this.held = 0;
     if (n > 0) this.emit(n);

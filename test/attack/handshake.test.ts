@@ -15,9 +15,9 @@ useCleanup();
 const LIMIT = 20_000;
 
 /** The node's link object for one of our connections (to read its decoder). */
-function linkOf(node: { membership: unknown }, remote: string): { decoder: { pending: number } } | undefined {
-  const roles = (node.membership as { roles: Map<{ conn: { remote: string }; decoder: { pending: number } }, unknown> }).roles;
-  return [...roles.keys()].find((l) => l.conn.remote === remote);
+function linkOf(node: { transport: unknown }, remote: string): { decoder: { pending: number } } | undefined {
+  const links = (node.transport as { links: Set<{ remote: string; decoder: { pending: number } }> }).links;
+  return [...links].find((l) => l.remote === remote);
 }
 
 describe("max_handshakes and handshake_timeout_ms: hundreds of connections that never finish", () => {

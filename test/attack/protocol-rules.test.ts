@@ -1,7 +1,7 @@
 // Protocol rules a misbehaving (or merely unlucky) peer meets, each in its own test.
 
 import { describe, expect, test } from "bun:test";
-import { idKey } from "../../src/node/caches.ts";
+import { idKey } from "../../src/core/caches.ts";
 import { FakePeer } from "../helpers/fake-peer.ts";
 import { arena, defer, fakeKeys, logged, useCleanup } from "../helpers/fake-module.ts";
 import { freePort, until } from "../helpers/testnet.ts";

@@ -4,7 +4,7 @@
 // /24 (127.0.1.1), so it shows the limits cut the attacker without cutting the network.
 
 import { describe, expect, test } from "bun:test";
-import { addressPrefix } from "../../src/node/scores.ts";
+import { addressPrefix } from "../../src/core/scores.ts";
 import { FakePeer } from "../helpers/fake-peer.ts";
 import { arena, defer, fakeKeys, logged, sizes, useCleanup } from "../helpers/fake-module.ts";
 import { freePort, until } from "../helpers/testnet.ts";
@@ -30,7 +30,7 @@ describe("view_prefix_limit: ten identities advertising addresses on one /24", (
     // itself come from 127.0.0.1 (the kernel's source for loopback), taking one of the 2 places.
     const honestLink = target.membership.active.get(honest.id);
     expect(honestLink).toBeDefined();
-    const honestLocal = addressPrefix(honestLink!.conn.remote) === LOCAL ? 1 : 0;
+    const honestLocal = addressPrefix(honestLink!.link.remote) === LOCAL ? 1 : 0;
     const room = 2 - honestLocal;
     await until(() => fakes.filter((p) => p.closed).length >= 10 - room, 3000, "the fakes beyond the limit turned away");
     await Bun.sleep(100);

@@ -3,6 +3,7 @@
 // test keeps an eye on: a module announcing on one node and a subscriber counting arrivals on
 // another, plus the node's internal table sizes for "memory stays bounded" checks.
 
+import type { TcpTransport } from "../../src/net/peer-transport.ts";
 import { afterEach } from "bun:test";
 import type { Hostkey } from "../../src/config/hostkey.ts";
 import { ApiClient } from "../../src/net/api-client.ts";
@@ -158,24 +159,20 @@ export class HonestTraffic {
 
 /** The node's tables, read from the inside: "memory stays bounded" without measuring RSS. */
 export function sizes(node: GossipNode) {
-  type Internals = {
-    roles: Map<{ state: string; initiator: boolean }, unknown>;
-    dialing: Set<string>;
-    shuffleRoutes: Map<bigint, unknown>;
-    declined: Map<string, number>;
-  };
-  const m = node.membership as unknown as Internals;
-  const d = node.dissemination as unknown as { seen: { size: number }; cache: { size: number }; missing: Map<string, unknown>; lazyQueue: Map<unknown, unknown[]> };
-  const links = [...m.roles.keys()];
+  const m = node.membership.tableSizes;
+  const d = node.dissemination.tableSizes;
+  const t = node.transport as TcpTransport;
   return {
     active: node.membership.active.size,
     passive: node.membership.passive.size,
-    links: links.length,
-    handshaking: links.filter((l) => l.state === "handshake" && !l.initiator).length,
-    dialing: m.dialing.size,
-    seen: d.seen.size,
-    cache: d.cache.size,
-    missing: d.missing.size,
+    links: t.linkCount,
+    handshaking: t.handshakingIn,
+    dialing: m.dialing,
+    shuffleRoutes: m.routes,
+    declined: m.declined,
+    seen: d.seen,
+    cache: d.cache,
+    missing: d.missing,
     apiConns: node.api.connectionCount,
     pending: node.api.pendingCount,
     scores: (node.scores as unknown as { entries: Map<string, unknown> }).entries.size,

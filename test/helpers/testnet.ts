@@ -256,7 +256,7 @@ export function describeOverlay(all: readonly GossipNode[], live: readonly Gossi
       const peers = [...n.membership.active].map(([id, l]) => {
         if (alive.has(id)) return `${index.get(id) ?? "?"}`;
         // A link to a stopped node: show why it is still there.
-        return `x${index.get(id) ?? "?"}(${l.state}${l.conn.closed ? ",conn closed" : ""},silent ${Math.round(performance.now() - l.lastReceived)} ms)`;
+        return `x${index.get(id) ?? "?"}(${l.state},silent ${Math.round(performance.now() - l.lastReceived)} ms)`;
       });
       return `${index.get(n.id)}:[${peers.join(",")}] passive=${n.membership.passive.size}`;
     })

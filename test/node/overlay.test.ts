@@ -59,8 +59,8 @@ function checkView(node: GossipNode, live: ReadonlySet<string>): void {
   expect(links.length).toBeLessThanOrEqual(DEGREE);
   expect(node.membership.active.has(node.id)).toBe(false);
   for (const [id, link] of links) {
-    expect(link.idHex).toBe(id);
-    expect(link.state).toBe("open");
+    expect(link.id).toBe(id);
+    expect(link.state).toBe("active");
     expect(live.has(id)).toBe(true);
     expect(link.addr).not.toBe(node.p2pAddress);
   }

@@ -1,6 +1,7 @@
 // TokenBucket (injected clock): `rate` tokens per second, a burst of at most `rate`.
 // LogThrottle: one line per interval, carrying the count of the events it held back.
 
+import { realEnv } from "../../src/util/real-env.ts";
 import { describe, expect, test } from "bun:test";
 import { LogThrottle, TokenBucket } from "../../src/util/bucket.ts";
 
@@ -55,7 +56,7 @@ describe("TokenBucket", () => {
 describe("LogThrottle", () => {
   test("the first event is reported at once; the rest of the interval is reported in one line when it ends", async () => {
     const reported: number[] = [];
-    const t = new LogThrottle((n) => reported.push(n), 40);
+    const t = new LogThrottle((n) => reported.push(n), realEnv, 40);
     t.hit();
     expect(reported).toEqual([1]);
     for (let i = 0; i < 9; i++) t.hit();
@@ -67,7 +68,7 @@ describe("LogThrottle", () => {
 
   test("after a quiet interval the next event is reported on its own", async () => {
     const reported: number[] = [];
-    const t = new LogThrottle((n) => reported.push(n), 20);
+    const t = new LogThrottle((n) => reported.push(n), realEnv, 20);
     t.hit();
     await Bun.sleep(40);
     t.hit();
@@ -76,7 +77,7 @@ describe("LogThrottle", () => {
 
   test("a steady stream yields about one line per interval and loses no count", async () => {
     const reported: number[] = [];
-    const t = new LogThrottle((n) => reported.push(n), 30);
+    const t = new LogThrottle((n) => reported.push(n), realEnv, 30);
     for (let i = 0; i < 20; i++) {
       t.hit();
       await Bun.sleep(5);

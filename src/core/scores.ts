@@ -7,7 +7,7 @@ export interface ScoreOptions {
   readonly banScore: number;
   readonly banMs: number;
   readonly maxEntries?: number;
-  readonly now?: () => number;
+  readonly now: () => number;
 }
 
 /** Points for each kind of behaviour (negative: misbehaviour). */
@@ -32,7 +32,7 @@ export class PeerScores {
 
   constructor(private readonly opts: ScoreOptions) {
     this.max = opts.maxEntries ?? 10_000;
-    this.now = opts.now ?? (() => performance.now());
+    this.now = opts.now;
   }
 
   /** Adds points to the peer (by id and address); true if this makes it banned. */

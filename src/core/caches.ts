@@ -2,20 +2,25 @@
 // expiring after suppress_s, hard-capped) and the knowledge base (the cache_size most recent
 // valid items, served to peers that GRAFT).
 
+import type { Gossip } from "../wire/p2p.ts";
+
 export interface StoredItem {
-  readonly id: Uint8Array;
-  /** TTL carried by copies we send (already decremented for the next hop). */
-  readonly ttl: number;
-  /** Hop count carried by copies we send. */
-  readonly hops: number;
-  readonly dataType: number;
-  readonly data: Uint8Array;
-  /** When we stored it (performance.now()). */
+  /**
+   * The GOSSIP message that carries the item onward (TTL already decremented, hops counted
+   * for the next hop): one object for every copy, so a transport can encode it once.
+   */
+  readonly msg: Gossip;
+  /** When we stored it (env.now()). */
   readonly at: number;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** An item id as a map key (lowercase hex). */
 export function idKey(id: Uint8Array): string {
-  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString("hex");
+  let s = "";
+  for (let i = 0; i < id.length; i++) s += HEX[id[i]!];
+  return s;
 }
 
 /** Remembers keys for `ttlMs`, at most `max` of them (oldest forgotten first). */
@@ -26,7 +31,7 @@ export class SeenCache {
   constructor(
     private readonly ttlMs: number,
     private readonly max: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number,
   ) {}
 
   get size(): number {

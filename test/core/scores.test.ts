@@ -1,10 +1,10 @@
-// Peer scores (src/node/scores.ts) with an injected clock: bans at -banScore, by identity and
+// Peer scores (src/core/scores.ts) with an injected clock: bans at -banScore, by identity and
 // by address, expiring after banMs; good behaviour banks at most +50; the table is bounded
 // and keeps serving bans when it forgets. Plus the address helpers the per-prefix and per-IP
 // limits rely on.
 
 import { describe, expect, test } from "bun:test";
-import { PeerScores, Points, addressPrefix, remoteHost } from "../../src/node/scores.ts";
+import { PeerScores, Points, addressPrefix, remoteHost } from "../../src/core/scores.ts";
 
 const BAN_MS = 60_000;
 

@@ -1,0 +1,106 @@
+// The protocol core: membership, dissemination and peer scores, wired together on the
+// seams (Env, Transport, Validate). The binary wraps it with the API server and the TCP
+// transport (src/node/node.ts); the simulator runs thousands of them on the in-memory
+// transport and a virtual clock (src/sim/).
+
+import type { Config } from "../config/schema.ts";
+import { formatHostPort } from "../util/hostport.ts";
+import type { Logger } from "../util/log.ts";
+import { Dissemination, type Delivered, type Validate } from "./dissemination.ts";
+import type { Env } from "./env.ts";
+import { Membership } from "./membership.ts";
+import { PeerScores } from "./scores.ts";
+import type { Transport } from "./transport.ts";
+
+export interface CoreDeps {
+  readonly config: Config;
+  readonly env: Env;
+  readonly transport: Transport;
+  readonly log: Logger;
+  readonly validate: Validate;
+  /** Shared with the transport's admission; made here when absent. */
+  readonly scores?: PeerScores;
+  /** Told of every item from a peer that local modules accepted. */
+  readonly onDelivered?: (d: Delivered) => void;
+}
+
+export function newScores(config: Config, env: Env): PeerScores {
+  return new PeerScores({ banScore: config.banScore, banMs: config.banS * 1000, now: () => env.now() });
+}
+
+export class GossipCore {
+  readonly membership: Membership;
+  readonly dissemination: Dissemination;
+  readonly scores: PeerScores;
+  private stopped = false;
+
+  constructor(deps: CoreDeps) {
+    const c = deps.config;
+    this.scores = deps.scores ?? newScores(c, deps.env);
+    this.dissemination = new Dissemination(
+      {
+        mode: c.dissemination,
+        ttlCap: c.ttlCap,
+        cacheSize: c.cacheSize,
+        suppressMs: c.suppressS * 1000,
+        seenMax: c.seenCacheSize,
+        graftTimeoutMs: c.graftTimeoutMs,
+        ihaveBatchMs: c.ihaveBatchMs,
+        offerRecentMs: c.offerRecentMs,
+        softQueueBytes: Math.floor(c.peerSendBufferBytes / 2),
+      },
+      {
+        env: deps.env,
+        log: deps.log.child("spread"),
+        validate: deps.validate,
+        penalize: (p, pts, why) => this.membership.penalize(p, pts, why),
+        onDelivered: deps.onDelivered,
+      },
+    );
+    this.membership = new Membership(
+      {
+        bootstrapper: c.bootstrapper ? formatHostPort(c.bootstrapper.host, c.bootstrapper.port) : null,
+        degree: c.degree,
+        passiveSize: c.passiveSize,
+        keepaliveMs: c.keepaliveMs,
+        shuffleIntervalMs: c.shuffleIntervalMs,
+        handshakeTimeoutMs: c.handshakeTimeoutMs,
+        itemsPerS: c.peerItemsPerS,
+        controlPerS: c.peerControlPerS,
+        viewPrefixLimit: c.viewPrefixLimit,
+      },
+      {
+        env: deps.env,
+        transport: deps.transport,
+        scores: this.scores,
+        log: deps.log.child("overlay"),
+        hooks: {
+          up: (p) => this.dissemination.neighborUp(p),
+          down: (p) => this.dissemination.neighborDown(p),
+          message: (p, m) => this.dissemination.handle(p, m),
+        },
+      },
+    );
+  }
+
+  /** Starts the transport (binding its listener) and joins. */
+  start(): void {
+    this.membership.start();
+  }
+
+  get address(): string {
+    return this.membership.address;
+  }
+
+  /** A local item: spread at once. Returns its id (hex). */
+  announce(ttl: number, dataType: number, data: Uint8Array): string {
+    return this.dissemination.announce(ttl, dataType, data);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.dissemination.stop();
+    this.membership.stop();
+  }
+}

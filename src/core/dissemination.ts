@@ -1,0 +1,365 @@
+// Spreading items over the active view. Two modes:
+// - plumtree (Leitao, Pereira, Rodrigues, SRDS 2007): full items along a spanning tree of
+//   "eager" links, item ids (IHAVE, batched) on the other "lazy" links; a duplicate PRUNEs
+//   the link that sent it, an IHAVE whose item does not follow in time GRAFTs the link back;
+// - flood (Gnutella): the full item to every neighbour but the sender; the benchmark baseline.
+// An item from a peer is forwarded only after local validation says "valid" (the contract);
+// a local ANNOUNCE is trusted and spread at once.
+
+import type { Dissemination as Mode } from "../config/schema.ts";
+import { LogThrottle } from "../util/bucket.ts";
+import type { Logger } from "../util/log.ts";
+import { MAX_IHAVE, type Gossip, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
+import { ItemCache, SeenCache, idKey, type StoredItem } from "./caches.ts";
+import type { Env, Timer } from "./env.ts";
+import type { Peer } from "./peers.ts";
+import { Points } from "./scores.ts";
+
+/** What local modules made of an item (the API server's verdict machinery, or the simulator's). */
+export type Verdict = "valid" | "invalid" | "unsubscribed" | "timeout" | "abandoned" | "overloaded";
+/** Local validation: calls `done` once with the verdict, now or later. */
+export type Validate = (dataType: number, data: Uint8Array, done: (v: Verdict) => void) => void;
+
+export interface DisseminationOptions {
+  readonly mode: Mode;
+  readonly ttlCap: number;
+  readonly cacheSize: number;
+  readonly suppressMs: number;
+  readonly seenMax: number;
+  readonly graftTimeoutMs: number;
+  readonly ihaveBatchMs: number;
+  /** Items stored within this window are offered to a new neighbour; 0: off. */
+  readonly offerRecentMs: number;
+  /** Bytes queued to a peer above which items for it are dropped rather than queued. */
+  readonly softQueueBytes: number;
+}
+
+export interface DisseminationDeps {
+  readonly env: Env;
+  readonly log: Logger;
+  readonly validate: Validate;
+  /** Score feedback on the peer an item came from. */
+  readonly penalize: (peer: Peer, points: number, why: string) => void;
+  /** Told of every item from a peer that local modules accepted (benchmarks, tests, simulator). */
+  readonly onDelivered?: (d: Delivered) => void;
+}
+
+export interface Delivered {
+  readonly key: string;
+  /** Hops the item made to reach us (1: straight from its origin). */
+  readonly hops: number;
+  readonly dataType: number;
+  readonly data: Uint8Array;
+}
+
+/** Counters for logs, tests and benchmarks. */
+export interface DisseminationStats {
+  announced: number;
+  received: number;
+  duplicates: number;
+  delivered: number;
+  rejected: number;
+  dropped: number;
+  gossipSent: number;
+  ihaveSent: number;
+  graftSent: number;
+  pruneSent: number;
+  rateLimited: number;
+  /** Item copies not sent because the peer's queue was over the soft limit. */
+  queueDropped: number;
+}
+
+interface Missing {
+  readonly announcers: Peer[];
+  timer: Timer | null;
+}
+
+/** Item ids awaited after an IHAVE, at most. */
+export const MAX_MISSING = 10_000;
+/** Announcers remembered per awaited id. */
+export const MAX_ANNOUNCERS = 8;
+
+export class Dissemination {
+  readonly stats: DisseminationStats = {
+    announced: 0, received: 0, duplicates: 0, delivered: 0, rejected: 0, dropped: 0,
+    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, queueDropped: 0,
+  };
+  private lastQueueDrop = "";
+  private lastRateDrop = "";
+  private readonly queueLog: LogThrottle;
+  private readonly rateLog: LogThrottle;
+  private readonly eager = new Set<Peer>();
+  private readonly lazy = new Set<Peer>();
+  private readonly seen: SeenCache;
+  private readonly cache: ItemCache;
+  private readonly missing = new Map<string, Missing>();
+  private readonly lazyQueue = new Map<Peer, IHaveEntry[]>();
+  private lazyTimer: Timer | null = null;
+  private stopped = false;
+  private readonly env: Env;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly opts: DisseminationOptions,
+    private readonly deps: DisseminationDeps,
+  ) {
+    this.env = deps.env;
+    this.log = deps.log;
+    const now = () => this.env.now();
+    this.seen = new SeenCache(opts.suppressMs, opts.seenMax, now);
+    this.cache = new ItemCache(opts.cacheSize);
+    this.queueLog = new LogThrottle(
+      (n) => this.log.warn("item copies dropped: peer send queue full", { peer: this.lastQueueDrop, dropped: n }),
+      this.env,
+    );
+    this.rateLog = new LogThrottle(
+      (n) => this.log.warn("items dropped: peer over its rate limit", { peer: this.lastRateDrop, dropped: n }),
+      this.env,
+    );
+  }
+
+  get eagerCount(): number {
+    return this.eager.size;
+  }
+  get lazyCount(): number {
+    return this.lazy.size;
+  }
+  isEager(peer: Peer): boolean {
+    return this.eager.has(peer);
+  }
+  /** Sizes of the bounded tables (tests and the simulator check the bounds). */
+  get tableSizes(): { seen: number; cache: number; missing: number; lazyQueue: number } {
+    return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, lazyQueue: this.lazyQueue.size };
+  }
+
+  neighborUp(peer: Peer): void {
+    this.eager.add(peer);
+    this.lazy.delete(peer);
+    this.offerRecent(peer);
+  }
+
+  /**
+   * Anti-entropy for new links: Plumtree only repairs along links that existed when an item
+   * spread, so an item announced while the overlay was changing (start-up, mass failure)
+   * could miss a whole region for good. A new neighbour is therefore offered what we spread
+   * lately: ids (it GRAFTs what it lacks) or, in flood mode, the items themselves.
+   */
+  private offerRecent(peer: Peer): void {
+    if (this.opts.offerRecentMs === 0) return;
+    const recent = this.cache.since(this.env.now() - this.opts.offerRecentMs);
+    if (recent.length === 0) return;
+    if (this.opts.mode === "flood") {
+      for (const item of recent) this.sendGossip(peer, item.msg);
+      return;
+    }
+    for (let i = 0; i < recent.length; i += MAX_IHAVE) {
+      const entries = recent.slice(i, i + MAX_IHAVE).map((it) => ({ id: it.msg.id, hops: it.msg.hops }));
+      if (peer.send({ kind: "ihave", entries })) this.stats.ihaveSent++;
+    }
+  }
+
+  neighborDown(peer: Peer): void {
+    this.eager.delete(peer);
+    this.lazy.delete(peer);
+    this.lazyQueue.delete(peer);
+    for (const [key, m] of this.missing) {
+      const i = m.announcers.indexOf(peer);
+      if (i >= 0) m.announcers.splice(i, 1);
+      if (m.announcers.length === 0 && m.timer === null) this.missing.delete(key);
+    }
+  }
+
+  /** A local ANNOUNCE: trusted, spread at once. TTL 0 (unlimited) and large TTLs are capped. Returns the item's key. */
+  announce(ttl: number, dataType: number, data: Uint8Array): string {
+    const id = this.env.bytes(16);
+    const key = idKey(id);
+    if (this.stopped) return key;
+    const out = ttl === 0 || ttl > this.opts.ttlCap ? this.opts.ttlCap : ttl;
+    const item: StoredItem = { msg: { kind: "gossip", id, ttl: out, hops: 1, dataType, data }, at: this.env.now() };
+    this.seen.add(key);
+    this.cache.add(key, item);
+    this.stats.announced++;
+    this.log.debug("spreading local item", { item: key, type: dataType, ttl: out });
+    this.forward(item, null);
+    return key;
+  }
+
+  /** A message from an active neighbour; false for kinds that are not dissemination's. */
+  handle(peer: Peer, msg: P2pMessage): boolean {
+    switch (msg.kind) {
+      case "gossip":
+        this.onGossip(peer, msg);
+        return true;
+      case "ihave":
+        if (this.opts.mode === "plumtree") this.onIHave(peer, msg.entries);
+        return true;
+      case "graft":
+        this.setEager(peer);
+        for (const key of new Set(msg.ids.map(idKey))) {
+          const item = this.cache.get(key);
+          if (item) this.sendGossip(peer, item.msg);
+        }
+        return true;
+      case "prune":
+        if (this.opts.mode === "plumtree") this.setLazy(peer);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.lazyTimer?.cancel();
+    for (const m of this.missing.values()) m.timer?.cancel();
+    this.missing.clear();
+    this.lazyQueue.clear();
+  }
+
+  private onGossip(peer: Peer, msg: Gossip): void {
+    if (!peer.items.take()) {
+      this.stats.rateLimited++;
+      this.lastRateDrop = peer.addr;
+      this.rateLog.hit();
+      this.deps.penalize(peer, Points.rateLimited, "item flood");
+      return;
+    }
+    this.stats.received++;
+    const key = idKey(msg.id);
+    if (this.seen.has(key)) {
+      this.stats.duplicates++;
+      // A redundant copy: its link is not needed in the tree for this source.
+      if (this.opts.mode === "plumtree" && this.eager.has(peer)) {
+        this.setLazy(peer);
+        peer.send({ kind: "prune" });
+        this.stats.pruneSent++;
+      }
+      return;
+    }
+    this.seen.add(key);
+    this.clearMissing(key);
+    if (this.opts.mode === "plumtree") this.setEager(peer);
+    // Keep our own copies: a transport's message may point into a buffer it reuses.
+    const id = msg.id.slice();
+    const data = msg.data.slice();
+    const ttl = Math.min(msg.ttl, this.opts.ttlCap);
+    const hops = msg.hops;
+    const dataType = msg.dataType;
+    this.deps.validate(dataType, data, (verdict) => {
+      if (this.stopped) return;
+      if (verdict !== "valid") {
+        if (verdict === "invalid") {
+          this.stats.rejected++;
+          this.deps.penalize(peer, Points.invalidItem, "sent an item local modules judged invalid");
+        } else this.stats.dropped++;
+        this.log.debug("item not forwarded", { item: key, verdict, from: peer.addr });
+        return;
+      }
+      this.stats.delivered++;
+      this.deps.penalize(peer, Points.validItem, "valid item");
+      this.deps.onDelivered?.({ key, hops, dataType, data });
+      // TTL 1 reached its last hop here; the hop limit bounds even a lying peer's TTL.
+      if (ttl <= 1 || hops >= this.opts.ttlCap) return;
+      const item: StoredItem = { msg: { kind: "gossip", id, ttl: ttl - 1, hops: hops + 1, dataType, data }, at: this.env.now() };
+      this.cache.add(key, item);
+      this.forward(item, peer);
+    });
+  }
+
+  private forward(item: StoredItem, from: Peer | null): void {
+    const msg = item.msg;
+    if (this.opts.mode === "flood") {
+      for (const p of this.eager) if (p !== from) this.sendGossip(p, msg);
+      for (const p of this.lazy) if (p !== from) this.sendGossip(p, msg);
+      return;
+    }
+    for (const p of this.eager) if (p !== from) this.sendGossip(p, msg);
+    for (const p of this.lazy) if (p !== from) this.queueIHave(p, { id: msg.id, hops: msg.hops });
+  }
+
+  private sendGossip(peer: Peer, msg: Gossip): void {
+    // A peer that reads slower than we produce (or a module announcing faster than the
+    // network carries) must not grow our memory: past the soft limit, copies are dropped.
+    if (peer.queuedBytes > this.opts.softQueueBytes) {
+      this.stats.queueDropped++;
+      this.lastQueueDrop = peer.addr;
+      this.queueLog.hit();
+      return;
+    }
+    if (peer.send(msg)) this.stats.gossipSent++;
+  }
+
+  // Only neighbours move between eager and lazy: an item that arrives on a link being retired
+  // must not make it a neighbour again.
+  private setEager(peer: Peer): void {
+    if (!this.lazy.delete(peer)) return;
+    this.eager.add(peer);
+  }
+
+  private setLazy(peer: Peer): void {
+    if (!this.eager.delete(peer)) return;
+    this.lazy.add(peer);
+  }
+
+  private queueIHave(peer: Peer, entry: IHaveEntry): void {
+    let q = this.lazyQueue.get(peer);
+    if (!q) this.lazyQueue.set(peer, (q = []));
+    q.push(entry);
+    if (q.length >= MAX_IHAVE || this.opts.ihaveBatchMs === 0) this.flushIHave(peer);
+    else this.lazyTimer ??= this.env.after(this.opts.ihaveBatchMs, () => this.flushAllIHave());
+  }
+
+  private flushAllIHave(): void {
+    this.lazyTimer = null;
+    for (const peer of [...this.lazyQueue.keys()]) this.flushIHave(peer);
+  }
+
+  private flushIHave(peer: Peer): void {
+    const q = this.lazyQueue.get(peer);
+    this.lazyQueue.delete(peer);
+    if (!q || q.length === 0) return;
+    if (peer.send({ kind: "ihave", entries: q })) this.stats.ihaveSent++;
+  }
+
+  private onIHave(peer: Peer, entries: readonly IHaveEntry[]): void {
+    for (const e of entries) {
+      const key = idKey(e.id);
+      if (this.seen.has(key)) continue;
+      let m = this.missing.get(key);
+      if (!m) {
+        if (this.missing.size >= MAX_MISSING) continue;
+        m = { announcers: [], timer: null };
+        this.missing.set(key, m);
+      }
+      if (m.announcers.length < MAX_ANNOUNCERS && !m.announcers.includes(peer)) m.announcers.push(peer);
+      if (m.timer === null) {
+        const id = e.id.slice();
+        m.timer = this.env.after(this.opts.graftTimeoutMs, () => this.graft(key, id));
+      }
+    }
+  }
+
+  /** The announced item did not come through the tree in time: pull it from an announcer. */
+  private graft(key: string, id: Uint8Array): void {
+    const m = this.missing.get(key);
+    if (!m || this.stopped) return;
+    m.timer = null;
+    const peer = m.announcers.shift();
+    if (!peer) {
+      this.missing.delete(key);
+      return;
+    }
+    this.setEager(peer);
+    if (peer.send({ kind: "graft", ids: [id] })) this.stats.graftSent++;
+    // Keep trying the other announcers until the item arrives (the paper's second timer).
+    if (m.announcers.length === 0) this.missing.delete(key);
+    else m.timer = this.env.after(this.opts.graftTimeoutMs, () => this.graft(key, id));
+  }
+
+  private clearMissing(key: string): void {
+    const m = this.missing.get(key);
+    if (!m) return;
+    m.timer?.cancel();
+    this.missing.delete(key);
+  }
+}

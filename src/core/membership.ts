@@ -1,0 +1,434 @@
+// Membership (HyParView: Leitao, Pereira, Rodrigues, DSN 2007). A small symmetric active view
+// of `degree` handshaken links; a larger passive view of addresses in reserve. Joins travel
+// as FORWARD_JOIN random walks; a lost link is replaced from the passive view with a NEIGHBOR
+// request (high priority when we have no neighbour left); periodic SHUFFLE walks
+// (shuffle.ts) keep the passive view fresh. Links live in one table (peers.ts).
+// Time, randomness and connections come only through the Env and Transport seams.
+
+import type { Logger } from "../util/log.ts";
+import type { P2pMessage } from "../wire/p2p.ts";
+import { type Env, pickRandom, sample, type Timer } from "./env.ts";
+import { type Peer, PeerTable } from "./peers.ts";
+import { type PeerScores, Points, addressPrefix } from "./scores.ts";
+import { ARWL, Shuffler } from "./shuffle.ts";
+import type { Link, Transport } from "./transport.ts";
+import { PassiveView } from "./views.ts";
+
+export { ARWL };
+/** Passive random walk length: a FORWARD_JOIN at this TTL leaves the joiner in the passive view. */
+export const PRWL = 3;
+/** Addresses that declined a low-priority NEIGHBOR lately, remembered at most. */
+export const MAX_DECLINED = 1024;
+/** Longest pause between joins through the bootstrapper. */
+export const MAX_JOIN_BACKOFF_MS = 30_000;
+
+export interface MembershipOptions {
+  readonly bootstrapper: string | null;
+  readonly degree: number;
+  readonly passiveSize: number;
+  readonly keepaliveMs: number;
+  readonly shuffleIntervalMs: number;
+  /** A handshaken link that sends no JOIN/NEIGHBOR (or reply) within this is dropped. */
+  readonly handshakeTimeoutMs: number;
+  readonly itemsPerS: number;
+  readonly controlPerS: number;
+  /** Entries per view sharing an address prefix; 0: no limit. */
+  readonly viewPrefixLimit: number;
+}
+
+/** What membership tells dissemination. `message` returns false for kinds it does not know. */
+export interface NeighbourHooks {
+  up(peer: Peer): void;
+  down(peer: Peer): void;
+  message(peer: Peer, msg: P2pMessage): boolean;
+}
+
+export interface MembershipDeps {
+  readonly env: Env;
+  readonly transport: Transport;
+  readonly scores: PeerScores;
+  readonly log: Logger;
+  readonly hooks: NeighbourHooks;
+}
+
+export class Membership {
+  /** The active view, by peer identity. */
+  readonly active = new Map<string, Peer>();
+  readonly passive: PassiveView;
+  readonly peers: PeerTable;
+  /** Addresses that declined a low-priority NEIGHBOR lately: not asked again until then. */
+  private readonly declined = new Map<string, number>();
+  /** Dials in flight (handshaking or awaiting their reply), by the address dialed. */
+  private readonly dialing = new Map<string, Peer>();
+  private readonly shuffler: Shuffler;
+  private timers: Timer[] = [];
+  private lastJoin = -Infinity;
+  private joinBackoff: number;
+  private stopped = false;
+  private selfAddr = "";
+  private readonly env: Env;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly opts: MembershipOptions,
+    private readonly deps: MembershipDeps,
+  ) {
+    this.env = deps.env;
+    this.log = deps.log;
+    this.passive = new PassiveView(opts.passiveSize, deps.env);
+    this.peers = new PeerTable(deps.env, {
+      itemsPerS: opts.itemsPerS,
+      controlPerS: opts.controlPerS,
+      retireMs: 3 * opts.keepaliveMs,
+    });
+    this.joinBackoff = this.tickMs;
+    this.shuffler = new Shuffler({
+      env: deps.env,
+      selfAddr: () => this.selfAddr,
+      activePeers: () => this.activePeers(),
+      passiveSample: (n) => this.passive.random(n),
+      integrate: (addrs, evictFirst) => {
+        for (const a of addrs) this.addPassive(a, evictFirst);
+      },
+    });
+  }
+
+  private get tickMs(): number {
+    return Math.min(this.opts.keepaliveMs, 1000);
+  }
+
+  /** Starts the transport, then joins through the bootstrapper (if any). */
+  start(): void {
+    this.selfAddr = this.deps.transport.start({
+      established: (l) => this.onEstablished(l),
+      message: (l, m) => this.onMessage(l, m),
+      closed: (l, reason) => this.onClosed(l, reason),
+      violated: (l, why) => {
+        const p = this.peers.get(l);
+        if (p) this.penalize(p, Points.protocolViolation, why);
+      },
+    });
+    this.timers.push(this.env.every(this.tickMs, () => this.tick()));
+    this.timers.push(this.env.every(this.opts.shuffleIntervalMs, () => this.shuffle()));
+    this.maybeRejoin();
+  }
+
+  get address(): string {
+    return this.selfAddr;
+  }
+
+  activePeers(): Peer[] {
+    return [...this.active.values()];
+  }
+
+  /** Sizes of the bounded tables (tests and the simulator check the bounds). */
+  get tableSizes(): { links: number; dialing: number; declined: number; routes: number; walks: number } {
+    return { links: this.peers.size, dialing: this.dialing.size, declined: this.declined.size, ...this.shuffler.sizes };
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.deps.transport.stop();
+    for (const t of this.timers) t.cancel();
+    for (const p of [...this.peers.values()]) this.peers.retire(p, "node shutting down", false);
+  }
+
+  // --- links ---
+
+  private dial(addr: string, role: "join" | "neighbor", high = false): void {
+    if (this.stopped || addr === this.selfAddr || this.dialing.has(addr) || this.activeByAddr(addr)) return;
+    const link = this.deps.transport.dial(addr);
+    this.dialing.set(addr, this.peers.add(link, role, "handshaking", addr, high));
+  }
+
+  private onEstablished(link: Link): void {
+    if (this.stopped) return link.close("node stopped", false);
+    let p = this.peers.get(link);
+    if (!p) {
+      if (link.initiator) return link.close("unknown dial", false);
+      p = this.peers.add(link, "incoming", "pending");
+    } else p.enter("pending"); // the JOIN/NEIGHBOR deadline runs from here
+    this.log.debug("handshake done", { peer: link.id.slice(0, 16), addr: link.addr });
+    if (p.role === "join") {
+      p.send({ kind: "join" });
+      this.activate(p);
+    } else if (p.role === "neighbor") {
+      p.send({ kind: "neighbor", high: p.high });
+    }
+  }
+
+  /** Our dial is over (its link activated, declined or closed): another may follow. */
+  private dialDone(p: Peer): void {
+    if (p.dialed !== null && this.dialing.get(p.dialed) === p) this.dialing.delete(p.dialed);
+  }
+
+  /**
+   * Puts a link in the active view; resolves duplicate links between the same two peers.
+   * `accepted` runs once the link is in, before dissemination hears of it (which may send at
+   * once): a NEIGHBOR_REPLY must be the first thing the dialer reads on its new link.
+   */
+  private activate(p: Peer, accepted?: () => void): boolean {
+    this.dialDone(p);
+    const existing = this.active.get(p.id);
+    if (existing && existing !== p) {
+      // Both ends keep the link whose tie-break value is smaller: the two ends of one link
+      // share it, so they agree whoever dialed and in whatever order the links came up.
+      // Closed gracefully: items the peer already sent on the losing link still arrive.
+      if (p.link.tieBreak >= existing.link.tieBreak) {
+        this.peers.retire(p, "duplicate link", true);
+        return false;
+      }
+      this.removeActive(existing);
+      this.peers.retire(existing, "replaced by a newer link", true);
+    }
+    // The real source of the connection, not the address the peer claims: one host cannot
+    // fill our active view by advertising addresses from many prefixes.
+    const sources = this.activePeers().map((x) => x.link.remote);
+    if (!this.prefixRoom(sources, p.link.remote)) {
+      this.log.info("neighbour refused: too many neighbours share its address prefix", { addr: p.addr });
+      this.peers.retire(p, "address prefix limit", false);
+      return false;
+    }
+    if (this.active.size >= this.opts.degree) this.evictRandom();
+    this.active.set(p.id, p);
+    p.enter("active");
+    this.declined.delete(p.addr);
+    this.passive.delete(p.addr);
+    this.joinBackoff = this.tickMs;
+    this.log.info("neighbour up", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
+    accepted?.();
+    this.deps.hooks.up(p);
+    return true;
+  }
+
+  private removeActive(p: Peer): void {
+    if (this.active.get(p.id) !== p) return;
+    this.active.delete(p.id);
+    this.shuffler.forget(p);
+    this.deps.hooks.down(p);
+    this.log.info("neighbour down", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
+  }
+
+  private evictRandom(): void {
+    const victim = pickRandom(this.env, this.activePeers());
+    if (!victim) return;
+    this.removeActive(victim);
+    this.addPassive(victim.addr);
+    this.peers.retire(victim, "evicted to make room", true, { kind: "disconnect" });
+  }
+
+  private onClosed(link: Link, reason: string): void {
+    const p = this.peers.get(link);
+    if (!p) return;
+    const was = p.state;
+    this.peers.remove(link);
+    this.dialDone(p);
+    // A dial that never got through its handshake (refused, not a gossip peer, ourselves
+    // under another name) is no use in reserve either: do not pay for it again.
+    if (p.dialed !== null && was === "handshaking") this.passive.delete(p.dialed);
+    const wasActive = this.active.get(p.id) === p;
+    if (wasActive) this.removeActive(p);
+    if (was !== "retiring") {
+      const fields = { peer: p.id.slice(0, 16), addr: p.addr || p.dialed || link.remote, reason };
+      // A lost neighbour and an unreachable bootstrapper are worth seeing; a dial to an
+      // address from the passive view failing is routine (it leaves the view), and the
+      // transport reports failed handshakes itself.
+      if (wasActive) this.log.info("link closed", fields);
+      else if (was === "handshaking" && p.role === "join") this.log.warn("cannot reach the bootstrapper", fields);
+      else if (was === "handshaking") this.log.debug("dial failed", fields);
+      else this.log.debug("link closed", fields);
+    }
+    if (this.stopped) return;
+    if (wasActive) this.refill();
+    if (p.role === "join" && was !== "retiring") this.maybeRejoin();
+    if (p.role === "neighbor" && !wasActive) this.refill();
+  }
+
+  private activeByAddr(addr: string): Peer | undefined {
+    for (const p of this.active.values()) if (p.addr === addr) return p;
+    return undefined;
+  }
+
+  private addPassive(addr: string, evictFirst: readonly string[] = []): void {
+    if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.deps.scores.isBanned(addr)) return;
+    if (!this.passive.has(addr) && !this.prefixRoom(this.passive.list(), addr)) return;
+    this.passive.add(addr, evictFirst);
+  }
+
+  /** Whether a view holding `addrs` may take one more entry with addr's prefix. */
+  private prefixRoom(addrs: readonly string[], addr: string): boolean {
+    const limit = this.opts.viewPrefixLimit;
+    if (limit === 0) return true;
+    const prefix = addressPrefix(addr);
+    let n = 0;
+    for (const a of addrs) if (a !== addr && addressPrefix(a) === prefix) n++;
+    return n < limit;
+  }
+
+  /** Lowers a peer's score; at the ban threshold it is disconnected and kept out of both views. */
+  penalize(p: Peer, points: number, why: string): void {
+    if (!p.id) return;
+    if (!this.deps.scores.adjust(p.id, p.addr, points)) return;
+    this.log.warn("peer banned", { peer: p.id.slice(0, 16), addr: p.addr, why });
+    this.passive.delete(p.addr);
+    // Closed for cause, not retired: its loss is repaired like any lost neighbour's.
+    p.link.close(`banned: ${why}`, false);
+  }
+
+  /** Closes a link for a message that is not allowed in its state (ERR_STATE). */
+  private unexpected(p: Peer, msg: P2pMessage, where: string): void {
+    const why = `unexpected ${msg.kind} ${where}`;
+    this.log.warn("protocol violation, closing peer link", { code: "ERR_STATE", why, peer: p.id.slice(0, 16), addr: p.addr });
+    this.penalize(p, Points.protocolViolation, why);
+    p.link.close(`protocol violation: ${why}`, false);
+  }
+
+  // --- messages ---
+
+  private onMessage(link: Link, msg: P2pMessage): void {
+    const p = this.peers.get(link);
+    if (!p) return;
+    p.lastReceived = this.env.now();
+    if (msg.kind !== "gossip" && !p.control.take()) {
+      // Flooding with control messages: drop, and let the score decide when to cut the peer.
+      this.penalize(p, Points.rateLimited, "control message flood");
+      return;
+    }
+    // Keepalives are answered on a link in any state (a sign of life is a sign of life).
+    if (msg.kind === "ping") {
+      p.send({ kind: "pong" });
+      return;
+    }
+    if (msg.kind === "pong") return;
+    switch (p.state) {
+      case "active":
+        if (this.deps.hooks.message(p, msg)) return;
+        return this.onActiveMessage(p, msg);
+      case "pending":
+        if (p.role === "incoming" && msg.kind === "join") return this.onJoin(p);
+        if (p.role === "incoming" && msg.kind === "neighbor") return this.onNeighbor(p, msg.high);
+        if (p.role === "neighbor" && msg.kind === "neighbor_reply") return this.onNeighborReply(p, msg.accepted);
+        return this.unexpected(p, msg, `on a pending ${p.role} link`);
+      case "retiring":
+        // A link we evicted, declined or replaced may still deliver what the peer sent before
+        // it knew: items are kept (they may be all some part of the network gets), the rest
+        // ignored.
+        if (msg.kind === "gossip") this.deps.hooks.message(p, msg);
+        return;
+      default:
+        return this.unexpected(p, msg, `on a ${p.state} link`);
+    }
+  }
+
+  private onActiveMessage(p: Peer, msg: P2pMessage): void {
+    switch (msg.kind) {
+      case "forward_join":
+        return this.onForwardJoin(p, msg.ttl, msg.peer.addr);
+      case "disconnect":
+        this.removeActive(p);
+        this.addPassive(p.addr);
+        this.peers.retire(p, "peer disconnected us", false);
+        this.refill();
+        return;
+      case "shuffle":
+        return this.shuffler.onShuffle(p, msg);
+      case "shuffle_reply":
+        return this.shuffler.onReply(p, msg.id, msg.peers);
+      default:
+        return this.unexpected(p, msg, "on an active link");
+    }
+  }
+
+  private onJoin(p: Peer): void {
+    if (!this.activate(p)) return;
+    for (const other of this.active.values()) {
+      if (other !== p) other.send({ kind: "forward_join", ttl: ARWL, peer: { addr: p.addr } });
+    }
+  }
+
+  private onNeighbor(p: Peer, high: boolean): void {
+    const reply = (accepted: boolean) => p.send({ kind: "neighbor_reply", accepted });
+    const ok = (high || this.active.size < this.opts.degree) && this.activate(p, () => reply(true));
+    if (ok) return;
+    reply(false);
+    this.peers.retire(p, "neighbour request declined", true);
+  }
+
+  private onNeighborReply(p: Peer, accepted: boolean): void {
+    if (accepted && this.activate(p)) return;
+    this.dialDone(p);
+    this.addPassive(p.addr);
+    bounded(this.declined, p.addr, this.env.now() + this.opts.shuffleIntervalMs);
+    this.peers.retire(p, "neighbour request declined", true);
+  }
+
+  private onForwardJoin(from: Peer, ttl: number, addr: string): void {
+    if (addr === this.selfAddr) return;
+    const walkOn = this.activePeers().filter((x) => x !== from && x.addr !== addr);
+    if (ttl === 0 || walkOn.length === 0) {
+      if (!this.activeByAddr(addr)) this.dial(addr, "neighbor", true);
+      return;
+    }
+    if (ttl === PRWL) this.addPassive(addr);
+    pickRandom(this.env, walkOn)!.send({ kind: "forward_join", ttl: Math.min(ttl, ARWL) - 1, peer: { addr } });
+  }
+
+  private shuffle(): void {
+    if (!this.stopped) this.shuffler.start();
+  }
+
+  // --- repair ---
+
+  /** Replaces lost neighbours from the passive view. */
+  private refill(): void {
+    if (this.stopped) return;
+    const want = this.opts.degree - this.active.size;
+    // Dials still connecting or handshaking count as in flight too.
+    const inFlight = this.dialing.size;
+    const now = this.env.now();
+    const candidates = this.passive
+      .list()
+      .filter((a) => !this.dialing.has(a) && !this.activeByAddr(a) && !((this.declined.get(a) ?? 0) > now));
+    for (const addr of sample(this.env, candidates, Math.max(0, want - inFlight))) this.dial(addr, "neighbor", this.active.size === 0);
+    if (this.active.size === 0) this.maybeRejoin();
+  }
+
+  private maybeRejoin(): void {
+    const b = this.opts.bootstrapper;
+    if (this.stopped || !b || b === this.selfAddr || this.active.size > 0 || this.passive.size > 0) return;
+    const now = this.env.now();
+    if (now - this.lastJoin < this.joinBackoff || this.dialing.has(b)) return;
+    for (const p of this.peers.values()) if (p.role === "join" && p.state !== "retiring") return;
+    this.lastJoin = now;
+    this.joinBackoff = Math.min(this.joinBackoff * 2, MAX_JOIN_BACKOFF_MS);
+    this.log.info("joining through bootstrapper", { bootstrapper: b });
+    this.dial(b, "join");
+  }
+
+  private tick(): void {
+    const now = this.env.now();
+    const silent = 3 * this.opts.keepaliveMs;
+    for (const p of [...this.peers.values()]) {
+      // A link in its handshake has the transport's deadline (the joiner may be solving work);
+      // a retiring one has its own.
+      if (p.state !== "pending" && p.state !== "active") continue;
+      if (now - p.lastReceived > silent) {
+        p.link.close(`keepalive timeout: silent for ${Math.round(now - p.lastReceived)} ms`, false);
+      } else if (p.state === "pending" && now - p.since > this.opts.handshakeTimeoutMs) {
+        p.link.close("no JOIN or NEIGHBOR after the handshake", false);
+      } else if (p.state === "active" && now - p.lastSent >= this.opts.keepaliveMs) {
+        p.send({ kind: "ping" });
+      }
+    }
+    if (this.active.size < this.opts.degree) this.refill();
+    this.maybeRejoin();
+  }
+}
+
+/** Map insert that forgets the oldest entry past MAX_DECLINED. */
+function bounded<K, V>(m: Map<K, V>, k: K, v: V): void {
+  m.delete(k);
+  m.set(k, v);
+  if (m.size > MAX_DECLINED) m.delete(m.keys().next().value as K);
+}

@@ -1,0 +1,140 @@
+// The link table: every link the core knows, in exactly one state.
+//
+//   handshaking -> pending -> active -> retiring -> closed
+//        |            |                    ^
+//        +------------+--------------------+   (any state may retire or close)
+//
+// handshaking: we dialed; the transport is connecting and running the handshake.
+// pending:     handshaken; waiting for JOIN/NEIGHBOR (incoming) or NEIGHBOR_REPLY (ours).
+// active:      in the active view.
+// retiring:    being closed on purpose (replaced, evicted, declined, disconnected); items it
+//              still delivers are kept; it is closed for good by a deadline at the latest.
+// closed:      the transport said it is gone; the entry leaves the table.
+// An entry stays in the table, and counts against every limit, until its link is closed.
+
+import { TokenBucket } from "../util/bucket.ts";
+import type { P2pMessage } from "../wire/p2p.ts";
+import type { Env, Timer } from "./env.ts";
+import type { Link } from "./transport.ts";
+
+export type PeerState = "handshaking" | "pending" | "active" | "retiring" | "closed";
+/** How the link came about: our JOIN or NEIGHBOR dial, or a connection to us. */
+export type Role = "join" | "neighbor" | "incoming";
+
+export interface PeerLimits {
+  /** Items (GOSSIP) per second accepted from one peer. */
+  readonly itemsPerS: number;
+  /** Other messages per second accepted from one peer. */
+  readonly controlPerS: number;
+  /** A retiring link still open after this long is closed hard. */
+  readonly retireMs: number;
+}
+
+export class Peer {
+  state: PeerState;
+  /** When the entry entered its state (the JOIN/NEIGHBOR deadline runs from here). */
+  since: number;
+  lastReceived: number;
+  lastSent: number;
+  readonly items: TokenBucket;
+  readonly control: TokenBucket;
+  /** Why it is retiring (for the log line when it closes). */
+  deadline: Timer | null = null;
+
+  constructor(
+    readonly link: Link,
+    readonly role: Role,
+    state: PeerState,
+    /** For links we dialed: the address we dialed, and whether NEIGHBOR asks with high priority. */
+    readonly dialed: string | null,
+    readonly high: boolean,
+    private readonly env: Env,
+    limits: PeerLimits,
+  ) {
+    this.state = state;
+    this.since = this.lastReceived = this.lastSent = env.now();
+    this.items = new TokenBucket(limits.itemsPerS, () => env.now());
+    this.control = new TokenBucket(limits.controlPerS, () => env.now());
+  }
+
+  get id(): string {
+    return this.link.id;
+  }
+  get addr(): string {
+    return this.link.addr;
+  }
+  get queuedBytes(): number {
+    return this.link.queuedBytes;
+  }
+
+  send(msg: P2pMessage): boolean {
+    if (this.state === "closed") return false;
+    this.lastSent = this.env.now();
+    return this.link.send(msg);
+  }
+
+  enter(state: PeerState): void {
+    this.state = state;
+    this.since = this.env.now();
+  }
+}
+
+export class PeerTable {
+  private readonly byLink = new Map<Link, Peer>();
+
+  constructor(
+    private readonly env: Env,
+    private readonly limits: PeerLimits,
+  ) {}
+
+  get size(): number {
+    return this.byLink.size;
+  }
+
+  add(link: Link, role: Role, state: PeerState, dialed: string | null = null, high = false): Peer {
+    const p = new Peer(link, role, state, dialed, high, this.env, this.limits);
+    this.byLink.set(link, p);
+    return p;
+  }
+
+  get(link: Link): Peer | undefined {
+    return this.byLink.get(link);
+  }
+
+  values(): IterableIterator<Peer> {
+    return this.byLink.values();
+  }
+
+  count(state: PeerState): number {
+    let n = 0;
+    for (const p of this.byLink.values()) if (p.state === state) n++;
+    return n;
+  }
+
+  /**
+   * Closes a link on purpose. graceful: `last` (if any) and everything queued before it
+   * still reach the peer; the link is closed hard if it has not gone within retireMs.
+   */
+  retire(p: Peer, reason: string, graceful: boolean, last: P2pMessage | null = null): void {
+    if (p.state === "retiring" || p.state === "closed") return;
+    if (last) p.send(last);
+    p.enter("retiring");
+    if (graceful) {
+      p.deadline = this.env.after(this.limits.retireMs, () =>
+        p.link.close(`${reason}: not closed within ${this.limits.retireMs} ms`, false),
+      );
+    }
+    p.link.close(reason, graceful);
+  }
+
+  /** The transport said the link is gone: the entry leaves the table. */
+  remove(link: Link): Peer | undefined {
+    const p = this.byLink.get(link);
+    if (!p) return undefined;
+    this.byLink.delete(link);
+    p.deadline?.cancel();
+    p.deadline = null;
+    p.state = "closed";
+    return p;
+  }
+}

@@ -1,0 +1,50 @@
+// The transport seam. The core asks for connections (`dial`) and is told of links that are
+// ready (`established`), of messages on them and of their end; it never sees a socket, a
+// handshake or a cipher. The TCP transport (src/net/peer-transport.ts) owns sockets, the
+// handshake, the secure channel and admission (bans, per-IP and handshake limits); the
+// in-memory transport (src/sim/network.ts) carries message objects between simulated nodes.
+
+import type { P2pMessage } from "../wire/p2p.ts";
+
+/** One connection to a peer, as the core sees it. */
+export interface Link {
+  /** The peer's identity (hex); "" until established. */
+  readonly id: string;
+  /** The p2p address the peer advertises; "" until established. */
+  readonly addr: string;
+  /** Where the connection really comes from (host:port seen on the socket). */
+  readonly remote: string;
+  /** We dialed this link. */
+  readonly initiator: boolean;
+  /** A value both ends of this link share and no other link has: the duplicate-link tie-break. */
+  readonly tieBreak: string;
+  /** Bytes accepted by send() and not yet handed to the network. */
+  readonly queuedBytes: number;
+  /** Queues a message; false when the link is closed (or just closed for not reading). */
+  send(msg: P2pMessage): boolean;
+  /**
+   * Ends the link. graceful: what is queued is delivered first; otherwise it is dropped.
+   * `closed` follows either way, once.
+   */
+  close(reason: string, graceful: boolean): void;
+}
+
+export interface TransportEvents {
+  /** The link is ready: its peer's identity and address are known (both directions). */
+  established(link: Link): void;
+  /** A whole, decoded message from an established link. */
+  message(link: Link, msg: P2pMessage): void;
+  /** Once per link the core was given (by dial or established), when it is gone. */
+  closed(link: Link, reason: string): void;
+  /** The peer provably broke the protocol (an authenticated frame that is malformed). */
+  violated(link: Link, why: string): void;
+}
+
+export interface Transport {
+  /** Starts accepting connections; returns the address peers are to dial. */
+  start(events: TransportEvents): string;
+  /** Starts a connection; the link reports `established` or `closed` later, never at once. */
+  dial(addr: string): Link;
+  /** Stops accepting; links already handed out stay open until their owner closes them. */
+  stop(): void;
+}

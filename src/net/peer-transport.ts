@@ -1,0 +1,131 @@
+// The TCP transport of the core: the p2p listener, dials, and admission. Each connection is
+// a PeerLink (handshake, then the sealed channel); the core hears of a link only once its
+// handshake is done (or, for its own dials, when it ends). Admission lives here: banned
+// identities (at the handshake), handshakes in progress and connections per source IP, each
+// counted until the socket is really closed.
+
+import type { Link, Transport, TransportEvents } from "../core/transport.ts";
+import { parseAddress } from "../config/address.ts";
+import type { Hostkey } from "../config/hostkey.ts";
+import { remoteHost } from "../core/scores.ts";
+import { PeerLink } from "../node/link.ts";
+import type { Logger } from "../util/log.ts";
+import type { Conn } from "./conn.ts";
+import { connect, listen, type Listener } from "./tcp.ts";
+
+export interface TcpTransportOptions {
+  readonly listenHost: string;
+  readonly listenPort: number;
+  readonly sendBufferBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly maxHandshakes: number;
+  /** Per source IP, at once; 0: no limit. */
+  readonly maxConnsPerIp: number;
+  readonly powBits: number;
+  readonly hostkey: Hostkey;
+  readonly log: Logger;
+  /** A refusal reason for a peer identity/address (e.g. banned), or null to let it in. */
+  readonly admit: (id: string, addr: string) => string | null;
+}
+
+export class TcpTransport implements Transport {
+  private listener: Listener | null = null;
+  private events: TransportEvents | null = null;
+  /** Every link until its socket is closed (or its dial has failed). */
+  private readonly links = new Set<PeerLink>();
+  private stopped = false;
+
+  constructor(private readonly opts: TcpTransportOptions) {}
+
+  /** Connections until their sockets close, dials included. */
+  get linkCount(): number {
+    return this.links.size;
+  }
+  /** Incoming connections still in their handshake. */
+  get handshakingIn(): number {
+    let n = 0;
+    for (const l of this.links) if (l.state === "handshake" && !l.initiator) n++;
+    return n;
+  }
+
+  start(events: TransportEvents): string {
+    this.events = events;
+    this.listener = listen(this.opts.listenHost, this.opts.listenPort, { highWater: this.opts.sendBufferBytes }, (conn) =>
+      this.accept(conn),
+    );
+    return this.listener.address;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.listener?.stop();
+  }
+
+  dial(addr: string): Link {
+    const link = this.newLink(true, addr);
+    let host: string, port: number;
+    try {
+      ({ host, port } = parseAddress(addr));
+    } catch (e) {
+      queueMicrotask(() => link.onClose(`bad address: ${(e as Error).message}`));
+      return link;
+    }
+    connect(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
+      if (link.state === "closed" || this.stopped) {
+        // The dial was given up (timed out, cancelled, node stopped) before its socket
+        // opened: a late socket must not become a link.
+        conn.close(link.closing ?? "dial abandoned");
+        return { data: () => {}, close: () => {} };
+      }
+      link.attach(conn);
+      return { data: (c) => link.onData(c), close: (r) => link.onClose(r) };
+    }).catch((e: Error) => link.onClose(e.message));
+    return link;
+  }
+
+  private newLink(initiator: boolean, target = ""): PeerLink {
+    const hs = {
+      hostkey: this.opts.hostkey,
+      advertisedAddr: this.listener?.address ?? "",
+      powBits: this.opts.powBits,
+      timeoutMs: this.opts.handshakeTimeoutMs,
+      // Banned peers are refused before either side spends work on them.
+      admit: this.opts.admit,
+    };
+    const link = new PeerLink(initiator, hs, this.opts.log, {
+      established: (l) => this.events?.established(l),
+      message: (l, m) => this.events?.message(l, m),
+      closed: (l, reason) => {
+        this.links.delete(l);
+        if (l.peer === null && l.conn !== null && !this.stopped) {
+          // A handshake that failed is worth seeing; the core never heard of incoming ones.
+          l.log.info("handshake failed, link closed", { reason });
+        }
+        if (initiator || l.peer !== null) this.events?.closed(l, reason);
+      },
+      violated: (l, why) => this.events?.violated(l, why),
+    }, target);
+    this.links.add(link);
+    return link;
+  }
+
+  private accept(conn: Conn) {
+    if (this.stopped) return null;
+    if (this.handshakingIn >= this.opts.maxHandshakes) {
+      this.opts.log.warn("peer connection refused: too many handshakes in progress", { remote: conn.remote });
+      return null;
+    }
+    if (this.opts.maxConnsPerIp > 0) {
+      const ip = remoteHost(conn.remote);
+      let fromIp = 0;
+      for (const l of this.links) if (!l.initiator && l.conn && remoteHost(l.conn.remote) === ip) fromIp++;
+      if (fromIp >= this.opts.maxConnsPerIp) {
+        this.opts.log.warn("peer connection refused: too many connections from one address", { remote: conn.remote, max: this.opts.maxConnsPerIp });
+        return null;
+      }
+    }
+    const link = this.newLink(false);
+    link.attach(conn);
+    return { data: (c: Uint8Array) => link.onData(c), close: (r: string) => link.onClose(r) };
+  }
+}

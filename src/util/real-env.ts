@@ -1,0 +1,18 @@
+// The real environment: the monotonic clock, event-loop timers and the platform's random
+// source. The binary, the real-socket tests and the benchmark run the core on this.
+
+import type { Env, Timer } from "../core/env.ts";
+
+export const realEnv: Env = {
+  now: () => performance.now(),
+  after(ms: number, fn: () => void): Timer {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
+  every(ms: number, fn: () => void): Timer {
+    const t = setInterval(fn, ms);
+    return { cancel: () => clearInterval(t) };
+  },
+  random: () => Math.random(),
+  bytes: (n: number) => crypto.getRandomValues(new Uint8Array(n)),
+};
