@@ -54,6 +54,9 @@ export interface MembershipDeps {
 export class Membership {
   /** The active view, by peer identity. */
   readonly active = new Map<string, Peer>();
+  private activeList: Peer[] | null = null;
+  /** The active view, by advertised address. */
+  private readonly activeAddrs = new Map<string, Peer>();
   readonly passive: PassiveView;
   readonly peers: PeerTable;
   /** Addresses that declined a low-priority NEIGHBOR lately: not asked again until then. */
@@ -75,7 +78,7 @@ export class Membership {
   ) {
     this.env = deps.env;
     this.log = deps.log;
-    this.passive = new PassiveView(opts.passiveSize, deps.env);
+    this.passive = new PassiveView(opts.passiveSize, deps.env, addressPrefix);
     this.peers = new PeerTable(deps.env, {
       itemsPerS: opts.itemsPerS,
       controlPerS: opts.controlPerS,
@@ -117,8 +120,9 @@ export class Membership {
     return this.selfAddr;
   }
 
-  activePeers(): Peer[] {
-    return [...this.active.values()];
+  /** The active view as an array (shared: callers must not change it). */
+  activePeers(): readonly Peer[] {
+    return (this.activeList ??= [...this.active.values()]);
   }
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
@@ -184,14 +188,15 @@ export class Membership {
     }
     // The real source of the connection, not the address the peer claims: one host cannot
     // fill our active view by advertising addresses from many prefixes.
-    const sources = this.activePeers().map((x) => x.link.remote);
-    if (!this.prefixRoom(sources, p.link.remote)) {
+    if (!this.activePrefixRoom(p)) {
       this.log.info("neighbour refused: too many neighbours share its address prefix", { addr: p.addr });
       this.peers.retire(p, "address prefix limit", false);
       return false;
     }
     if (this.active.size >= this.opts.degree) this.evictRandom();
     this.active.set(p.id, p);
+    this.activeList = null;
+    this.activeAddrs.set(p.addr, p);
     p.enter("active");
     this.declined.delete(p.addr);
     this.passive.delete(p.addr);
@@ -205,6 +210,8 @@ export class Membership {
   private removeActive(p: Peer): void {
     if (this.active.get(p.id) !== p) return;
     this.active.delete(p.id);
+    this.activeList = null;
+    if (this.activeAddrs.get(p.addr) === p) this.activeAddrs.delete(p.addr);
     this.shuffler.forget(p);
     this.deps.hooks.down(p);
     this.log.info("neighbour down", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
@@ -246,23 +253,23 @@ export class Membership {
   }
 
   private activeByAddr(addr: string): Peer | undefined {
-    for (const p of this.active.values()) if (p.addr === addr) return p;
-    return undefined;
+    return this.activeAddrs.get(addr);
   }
 
   private addPassive(addr: string, evictFirst: readonly string[] = []): void {
     if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.deps.scores.isBanned(addr)) return;
-    if (!this.passive.has(addr) && !this.prefixRoom(this.passive.list(), addr)) return;
+    const limit = this.opts.viewPrefixLimit;
+    if (limit > 0 && !this.passive.has(addr) && this.passive.countPrefix(addressPrefix(addr)) >= limit) return;
     this.passive.add(addr, evictFirst);
   }
 
-  /** Whether a view holding `addrs` may take one more entry with addr's prefix. */
-  private prefixRoom(addrs: readonly string[], addr: string): boolean {
+  /** Whether the active view may take p without too many entries from its source's prefix. */
+  private activePrefixRoom(p: Peer): boolean {
     const limit = this.opts.viewPrefixLimit;
     if (limit === 0) return true;
-    const prefix = addressPrefix(addr);
+    const prefix = p.remotePrefix;
     let n = 0;
-    for (const a of addrs) if (a !== addr && addressPrefix(a) === prefix) n++;
+    for (const x of this.active.values()) if (x.link.remote !== p.link.remote && x.remotePrefix === prefix) n++;
     return n < limit;
   }
 
@@ -386,6 +393,7 @@ export class Membership {
     const want = this.opts.degree - this.active.size;
     // Dials still connecting or handshaking count as in flight too.
     const inFlight = this.dialing.size;
+    if (want - inFlight <= 0) return;
     const now = this.env.now();
     const candidates = this.passive
       .list()

@@ -13,6 +13,7 @@
 // An entry stays in the table, and counts against every limit, until its link is closed.
 
 import { TokenBucket } from "../util/bucket.ts";
+import { addressPrefix } from "./scores.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
 import type { Env, Timer } from "./env.ts";
 import type { Link } from "./transport.ts";
@@ -53,8 +54,8 @@ export class Peer {
   ) {
     this.state = state;
     this.since = this.lastReceived = this.lastSent = env.now();
-    this.items = new TokenBucket(limits.itemsPerS, () => env.now());
-    this.control = new TokenBucket(limits.controlPerS, () => env.now());
+    this.items = new TokenBucket(limits.itemsPerS, env);
+    this.control = new TokenBucket(limits.controlPerS, env);
   }
 
   get id(): string {
@@ -65,6 +66,11 @@ export class Peer {
   }
   get queuedBytes(): number {
     return this.link.queuedBytes;
+  }
+  private prefix: string | null = null;
+  /** The address prefix of where the connection really comes from (view_prefix_limit). */
+  get remotePrefix(): string {
+    return (this.prefix ??= addressPrefix(this.link.remote));
   }
 
   send(msg: P2pMessage): boolean {

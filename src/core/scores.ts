@@ -96,7 +96,19 @@ export class PeerScores {
 
 /** The address prefix two peers share when they likely sit on one host or network:
  *  /24 for IPv4, /48 for IPv6, the whole name for host names. */
+const prefixMemo = new Map<string, string>();
+const PREFIX_MEMO_MAX = 65_536;
+
 export function addressPrefix(addr: string): string {
+  let p = prefixMemo.get(addr);
+  if (p === undefined) {
+    if (prefixMemo.size >= PREFIX_MEMO_MAX) prefixMemo.clear();
+    prefixMemo.set(addr, (p = computePrefix(addr)));
+  }
+  return p;
+}
+
+function computePrefix(addr: string): string {
   const host = addr.startsWith("[") ? addr.slice(1, addr.indexOf("]")) : addr.slice(0, addr.lastIndexOf(":"));
   if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host.split(".").slice(0, 3).join(".") + ".0/24";
   if (host.includes(":")) {

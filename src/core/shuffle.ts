@@ -17,7 +17,7 @@ export const MAX_SHUFFLE_STATE = 1024;
 export interface ShuffleHost {
   readonly env: Env;
   readonly selfAddr: () => string;
-  readonly activePeers: () => Peer[];
+  readonly activePeers: () => readonly Peer[];
   /** A random sample of our passive view. */
   readonly passiveSample: (n: number) => string[];
   /** Takes addresses into the passive view, evicting `evictFirst` entries first when full. */

@@ -37,7 +37,7 @@ class ModuleConn implements Subscriber {
     readonly log: Logger,
     announcesPerS: number,
   ) {
-    this.announces = new TokenBucket(announcesPerS, realEnv.now);
+    this.announces = new TokenBucket(announcesPerS, realEnv);
     this.announceLog = new LogThrottle((n) => log.warn("announces dropped: module over api_announces_per_s", { dropped: n }), realEnv);
   }
   get id(): number {

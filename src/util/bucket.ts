@@ -7,14 +7,14 @@ export class TokenBucket {
   private last: number;
   constructor(
     private readonly rate: number,
-    private readonly now: () => number,
+    private readonly clock: { now(): number },
   ) {
     this.tokens = rate;
-    this.last = now();
+    this.last = clock.now();
   }
 
   take(): boolean {
-    const now = this.now();
+    const now = this.clock.now();
     this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) * this.rate) / 1000);
     this.last = now;
     if (this.tokens < 1) return false;
