@@ -47,6 +47,7 @@ export interface Config {
   readonly viewPrefixLimit: number;
   readonly apiAnnouncesPerS: number;
   readonly offerRecentMs: number;
+  readonly refreshIntervalMs: number;
 }
 
 type Kind =
@@ -132,6 +133,8 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
     doc: "ANNOUNCEs per second accepted from one module connection (burst of the same size); excess is dropped and logged" },
   { key: "offer_recent_ms", field: "offerRecentMs", kind: int(0, 600_000), default: "2000", spec: false,
     doc: "items spread within this window are offered to a new neighbour (IHAVE; flood: sent), so a broadcast made while links change is not lost; 0: off" },
+  { key: "refresh_interval_ms", field: "refreshIntervalMs", kind: int(0, 86_400_000), default: "60000", spec: false,
+    doc: "a node with a full active view swaps one random neighbour for a random passive peer this often, so overlays split by a partition (or by the order of joins) merge again; 0: off" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */

@@ -68,6 +68,7 @@ export class GossipCore {
         itemsPerS: c.peerItemsPerS,
         controlPerS: c.peerControlPerS,
         viewPrefixLimit: c.viewPrefixLimit,
+        refreshIntervalMs: c.refreshIntervalMs,
       },
       {
         env: deps.env,

@@ -21,6 +21,14 @@ export const PRWL = 3;
 export const MAX_DECLINED = 1024;
 /** Longest pause between joins through the bootstrapper. */
 export const MAX_JOIN_BACKOFF_MS = 30_000;
+/** Repair dials in flight at once: their handshakes (proofs of work) must not pile up. */
+export const MAX_PARALLEL_DIALS = 4;
+/** Consecutive failed dials after which an address leaves the passive view (and becomes dormant). */
+export const MAX_DIAL_FAILURES = 6;
+/** Backoff after the first failed dial to an address; it doubles with each further failure. */
+export const DIAL_BACKOFF_MS = 1000;
+/** Addresses with failed dials remembered at most (or passive_size, if larger). */
+export const MAX_FAILURES_KEPT = 4096;
 
 export interface MembershipOptions {
   readonly bootstrapper: string | null;
@@ -34,6 +42,8 @@ export interface MembershipOptions {
   readonly controlPerS: number;
   /** Entries per view sharing an address prefix; 0: no limit. */
   readonly viewPrefixLimit: number;
+  /** A full active view swaps one neighbour for a passive peer this often; 0: never. */
+  readonly refreshIntervalMs: number;
 }
 
 /** What membership tells dissemination. `message` returns false for kinds it does not know. */
@@ -63,6 +73,8 @@ export class Membership {
   private readonly declined = new Map<string, number>();
   /** Dials in flight (handshaking or awaiting their reply), by the address dialed. */
   private readonly dialing = new Map<string, Peer>();
+  /** Addresses whose last dials failed: how often, and when they may be dialed again. */
+  private readonly failures = new Map<string, { count: number; until: number }>();
   private readonly shuffler: Shuffler;
   private timers: Timer[] = [];
   private lastJoin = -Infinity;
@@ -113,6 +125,7 @@ export class Membership {
     });
     this.timers.push(this.env.every(this.tickMs, () => this.tick()));
     this.timers.push(this.env.every(this.opts.shuffleIntervalMs, () => this.shuffle()));
+    if (this.opts.refreshIntervalMs > 0) this.timers.push(this.env.every(this.opts.refreshIntervalMs, () => this.refresh()));
     this.maybeRejoin();
   }
 
@@ -126,8 +139,8 @@ export class Membership {
   }
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
-  get tableSizes(): { links: number; dialing: number; declined: number; routes: number; walks: number } {
-    return { links: this.peers.size, dialing: this.dialing.size, declined: this.declined.size, ...this.shuffler.sizes };
+  get tableSizes(): { links: number; dialing: number; declined: number; failures: number; routes: number; walks: number } {
+    return { links: this.peers.size, dialing: this.dialing.size, declined: this.declined.size, failures: this.failures.size, ...this.shuffler.sizes };
   }
 
   stop(): void {
@@ -152,7 +165,10 @@ export class Membership {
     if (!p) {
       if (link.initiator) return link.close("unknown dial", false);
       p = this.peers.add(link, "incoming", "pending");
-    } else p.enter("pending"); // the JOIN/NEIGHBOR deadline runs from here
+    } else {
+      p.enter("pending"); // the JOIN/NEIGHBOR deadline runs from here
+      p.lastReceived = this.env.now(); // a finished handshake is a sign of life
+    }
     this.log.debug("handshake done", { peer: link.id.slice(0, 16), addr: link.addr });
     if (p.role === "join") {
       p.send({ kind: "join" });
@@ -200,6 +216,7 @@ export class Membership {
     p.enter("active");
     this.declined.delete(p.addr);
     this.passive.delete(p.addr);
+    if (p.dialed !== null) this.failures.delete(p.dialed);
     this.joinBackoff = this.tickMs;
     this.log.info("neighbour up", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
     accepted?.();
@@ -231,11 +248,14 @@ export class Membership {
     const was = p.state;
     this.peers.remove(link);
     this.dialDone(p);
-    // A dial that never got through its handshake (refused, not a gossip peer, ourselves
-    // under another name) is no use in reserve either: do not pay for it again.
-    if (p.dialed !== null && was === "handshaking") this.passive.delete(p.dialed);
+    if (p.dialed !== null && was === "handshaking") this.dialFailed(p.dialed);
     const wasActive = this.active.get(p.id) === p;
-    if (wasActive) this.removeActive(p);
+    if (wasActive) {
+      this.removeActive(p);
+      // A neighbour lost without a goodbye may be back soon (a restart, a healed cut): keep
+      // its address in reserve; failed dials to it back off, and enough of them drop it.
+      if (!this.deps.scores.isBanned(p.id)) this.addPassive(p.addr);
+    }
     if (was !== "retiring") {
       const fields = { peer: p.id.slice(0, 16), addr: p.addr || p.dialed || link.remote, reason };
       // A lost neighbour and an unreachable bootstrapper are worth seeing; a dial to an
@@ -391,27 +411,96 @@ export class Membership {
   private refill(): void {
     if (this.stopped) return;
     const want = this.opts.degree - this.active.size;
-    // Dials still connecting or handshaking count as in flight too.
+    // Dials still connecting or handshaking count as in flight too; a few at a time.
     const inFlight = this.dialing.size;
-    if (want - inFlight <= 0) return;
-    const now = this.env.now();
-    const candidates = this.passive
-      .list()
-      .filter((a) => !this.dialing.has(a) && !this.activeByAddr(a) && !((this.declined.get(a) ?? 0) > now));
-    for (const addr of sample(this.env, candidates, Math.max(0, want - inFlight))) this.dial(addr, "neighbor", this.active.size === 0);
+    const room = Math.min(want, MAX_PARALLEL_DIALS) - inFlight;
+    if (room > 0) {
+      for (const addr of sample(this.env, this.candidates(), room)) this.dial(addr, "neighbor", this.active.size === 0);
+    }
     if (this.active.size === 0) this.maybeRejoin();
   }
 
-  private maybeRejoin(): void {
-    const b = this.opts.bootstrapper;
-    if (this.stopped || !b || b === this.selfAddr || this.active.size > 0 || this.passive.size > 0) return;
+  /** Passive addresses worth dialing now: not active, not being dialed, not declining or backing off. */
+  private candidates(evenDeclined = false): string[] {
     const now = this.env.now();
-    if (now - this.lastJoin < this.joinBackoff || this.dialing.has(b)) return;
+    return this.passive
+      .list()
+      .filter(
+        (a) =>
+          !this.dialing.has(a) &&
+          !this.activeByAddr(a) &&
+          (evenDeclined || !((this.declined.get(a) ?? 0) > now)) &&
+          !((this.failures.get(a)?.until ?? 0) > now),
+      );
+  }
+
+  /**
+   * A dial failed: back off from the address. After MAX_DIAL_FAILURES in a row it leaves the
+   * passive view but is remembered as dormant (bounded, oldest forgotten first) and tried
+   * again now and then by refresh(): a peer across a long partition, or one restarting
+   * slowly, is not forgotten for good.
+   */
+  private dialFailed(addr: string): void {
+    const f = this.failures.get(addr) ?? { count: 0, until: 0 };
+    f.count++;
+    if (f.count >= MAX_DIAL_FAILURES) this.passive.delete(addr);
+    f.until = this.env.now() + DIAL_BACKOFF_MS * 2 ** Math.min(f.count - 1, MAX_DIAL_FAILURES);
+    this.failures.delete(addr);
+    this.failures.set(addr, f);
+    if (this.failures.size > Math.max(MAX_FAILURES_KEPT, this.opts.passiveSize)) this.failures.delete(this.failures.keys().next().value as string);
+  }
+
+  /**
+   * HyParView's active view is stable once full, so two parts of a network that lost sight of
+   * each other (a healed partition, an unlucky order of joins) would stay apart for good. A
+   * node therefore now and then takes a random passive peer as a neighbour with high
+   * priority, so a full peer takes it too (a full node's replaced link goes to the passive
+   * view); a node below its degree whose low-priority requests are declined gets in this way.
+   * One time in four it tries a dormant address or its bootstrapper instead: the other side
+   * of a partition may be all it has forgotten.
+   */
+  private refresh(): void {
+    if (this.stopped || this.dialing.size > 0) return;
+    let addr: string | undefined;
+    if (this.env.random() < 0.25) {
+      const b = this.opts.bootstrapper;
+      const far = this.remembered();
+      if (b && b !== this.selfAddr && !this.activeByAddr(b) && !((this.failures.get(b)?.until ?? 0) > this.env.now())) far.push(b);
+      addr = pickRandom(this.env, far);
+    }
+    // A peer that declined a low-priority request may be full: high priority gets in anyway.
+    addr ??= pickRandom(this.env, this.candidates(true));
+    if (addr !== undefined) this.dial(addr, "neighbor", true);
+  }
+
+  /**
+   * With no neighbour and nobody in reserve, join again: through the bootstrapper, or, when
+   * that is gone too, through any address we still remember (dormant ones included), so a
+   * node whose bootstrapper left is not alone for good. Paced by a backoff that doubles up to
+   * MAX_JOIN_BACKOFF_MS and resets when a link comes up.
+   */
+  private maybeRejoin(): void {
+    if (this.stopped || this.active.size > 0 || this.passive.size > 0) return;
+    const now = this.env.now();
+    if (now - this.lastJoin < this.joinBackoff || this.dialing.size > 0) return;
     for (const p of this.peers.values()) if (p.role === "join" && p.state !== "retiring") return;
+    const b = this.opts.bootstrapper;
+    const known = this.remembered();
+    const useBootstrapper = b !== null && b !== this.selfAddr && !((this.failures.get(b)?.until ?? 0) > now);
+    const target = useBootstrapper && (known.length === 0 || this.env.random() < 0.5) ? b : pickRandom(this.env, known);
+    if (target === undefined) return;
     this.lastJoin = now;
     this.joinBackoff = Math.min(this.joinBackoff * 2, MAX_JOIN_BACKOFF_MS);
-    this.log.info("joining through bootstrapper", { bootstrapper: b });
-    this.dial(b, "join");
+    this.log.info("joining", { via: target, bootstrapper: target === b });
+    this.dial(target, "join");
+  }
+
+  /** Addresses out of the passive view we may still try (failed before; backoff over). */
+  private remembered(): string[] {
+    const now = this.env.now();
+    const out: string[] = [];
+    for (const [a, f] of this.failures) if (f.until <= now && a !== this.opts.bootstrapper && !this.passive.has(a) && !this.activeByAddr(a)) out.push(a);
+    return out;
   }
 
   private tick(): void {

@@ -110,7 +110,7 @@ export class World {
       dialTimeoutMs: this.config.handshakeTimeoutMs,
       rnd: mulberry32(subSeed(opts.seed, -2)),
     });
-    this.log = new Logger(opts.logLevel ?? "silent", "sim", (line) => process.stderr.write(`[t=${this.clock.now()}] ${line}\n`));
+    this.log = new Logger(opts.logLevel ?? ((process.env.GOSSIP_SIM_LOG ?? "silent") as "silent"), "sim", (line) => process.stderr.write(`[t=${this.clock.now()}] ${line}\n`));
   }
 
   get live(): SimNode[] {
