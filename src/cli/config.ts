@@ -1,5 +1,6 @@
 // `gossip config keygen|node|network|check`: make and check the shared VoidPhone INI files.
-// Bad options or configs are usage errors (exit 2); failing file I/O is a failure (exit 1).
+// Bad options or configs, and output files that exist without --force, are usage errors
+// (exit 2); failing file I/O is a failure (exit 1).
 
 import type { Command } from "commander";
 import { formatAddress } from "../config/address.ts";
@@ -154,7 +155,7 @@ function registerNetwork(config: Command, io: CliIo): void {
             return await writeNetwork({ nodes, dir: opts.dir, basePort, bits, extra, force: opts.force ?? false });
           } catch (e) {
             if (e instanceof ConfigError) throw e;
-            if ((e as NodeJS.ErrnoException).code === "EEXIST") throw failure((e as Error).message);
+            if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
             throw failure(`cannot write the network into ${opts.dir}: ${osReason(e)}`);
           }
         }, setOptions(extra));
@@ -249,7 +250,7 @@ async function writeOrFail(path: string, text: string, force: boolean, mode?: nu
   try {
     await writeNewFile(path, text, { force, ...(mode === undefined ? {} : { mode }) });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw failure((e as Error).message);
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
     throw failure(`cannot write ${path}: ${osReason(e)}`);
   }
 }

@@ -38,11 +38,11 @@ describe("gossip config keygen", () => {
     expect(r.out).toEqual([`id=${hostkeyFromPem(pem).idHex} file=${out}`]);
   });
 
-  test("refuses to overwrite unless --force", async () => {
+  test("refuses to overwrite unless --force (a usage error)", async () => {
     const out = join(dir, "k2.pem");
     await writeFile(out, "keep");
     const r = await gossip("config", "keygen", "--out", out, "--bits", "1024");
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toEqual([`gossip: ${out} already exists (pass --force to overwrite)`]);
     expect(await readFile(out, "utf8")).toBe("keep");
     const forced = await gossip("config", "keygen", "--out", out, "--bits", "1024", "--force");
@@ -75,12 +75,13 @@ describe("gossip config node", () => {
     expect([config.hostkey, config.degree, config.logLevel]).toEqual(["/x/n2.pem", 5, "debug"]);
   });
 
-  test("--out writes the file and refuses to overwrite it", async () => {
+  test("--out writes the file and refuses to overwrite it (a usage error)", async () => {
     const out = join(dir, "n1.ini");
     const r = await gossip("config", "node", "--out", out);
     expect([r.code, r.out]).toEqual([0, [`config=${out}`]]);
     expect(parseConfig(await readFile(out, "utf8"), out).config.apiAddress).toEqual({ host: "127.0.0.1", port: 7001 });
-    expect((await gossip("config", "node", "--out", out)).code).toBe(1);
+    const again = await gossip("config", "node", "--out", out);
+    expect([again.code, again.err]).toEqual([2, [`gossip: ${out} already exists (pass --force to overwrite)`]]);
     expect((await gossip("config", "node", "--out", out, "--force")).code).toBe(0);
   });
 
@@ -122,7 +123,7 @@ describe("gossip config network + check", () => {
     }
     expect(ids.size).toBe(3);
     const again = await gossip("config", "network", "--nodes", "3", "--dir", net, "--bits", "1024");
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(2);
     expect(again.err[0]).toContain("already exists (pass --force to overwrite)");
   });
 
