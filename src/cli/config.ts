@@ -173,7 +173,7 @@ function registerCheck(config: Command, io: CliIo): void {
       "after",
       [
         "",
-        "Warnings (e.g. unknown [gossip] keys) go to stderr. On success prints one line:",
+        "Warnings (unknown [gossip] keys, a hostkey others may read) go to stderr. On success prints one line:",
         "  ok id=<hex, or in-memory without hostkey> p2p=HOST:PORT api=HOST:PORT",
         "Exit status 2 if the config or hostkey is invalid.",
         "",
@@ -183,9 +183,10 @@ function registerCheck(config: Command, io: CliIo): void {
     )
     .action(async (opts: { config: string }) => {
       const { config, warnings } = await asUsage(() => loadConfig(opts.config));
-      for (const w of warnings) io.err(`gossip: warning: ${w}`);
+      const warn = (w: string) => io.err(`gossip: warning: ${w}`);
+      warnings.forEach(warn);
       const id =
-        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config))).idHex;
+        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config, warn))).idHex;
       io.out(`ok id=${id} p2p=${formatAddress(config.p2pAddress)} api=${formatAddress(config.apiAddress)}`);
     });
 }

@@ -6,8 +6,7 @@
 // PKCS#8 and PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`, from `openssl genrsa -traditional`).
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { ConfigError, osReason } from "./load.ts";
+import { ConfigError, osReason, readSmallFile } from "./load.ts";
 
 export interface Hostkey {
   readonly privateKey: KeyObject;
@@ -41,21 +40,35 @@ export function hostkeyFromPem(pem: string): Hostkey {
   return { privateKey, publicKeyDer, id, idHex: Buffer.from(id).toString("hex"), bits };
 }
 
-/** Loads the hostkey named by a config; errors name the config, the key path and the fix. */
-export async function loadHostkey(path: string, configFile: string | null): Promise<Hostkey> {
+/**
+ * Loads the hostkey named by a config; errors name the config, the key path and the fix.
+ * A key file that group or others may read is loaded, with a warning through `warn`.
+ */
+export async function loadHostkey(
+  path: string,
+  configFile: string | null,
+  warn: (message: string) => void = () => {},
+): Promise<Hostkey> {
   const where = `${configFile ?? "<defaults>"} [global] hostkey`;
   const fix = `create one with: gossip config keygen --out ${path}`;
-  let pem: string;
+  let file: { bytes: Uint8Array; mode: number };
   try {
-    pem = await readFile(path, "utf8");
+    file = await readSmallFile(path);
   } catch (e) {
     throw new ConfigError(`${where}: cannot read ${JSON.stringify(path)}: ${osReason(e)} (${fix})`, "global", "hostkey");
   }
+  let key: Hostkey;
   try {
-    return hostkeyFromPem(pem);
+    key = hostkeyFromPem(new TextDecoder().decode(file.bytes));
   } catch (e) {
     throw new ConfigError(`${where}: ${JSON.stringify(path)}: ${(e as Error).message} (${fix})`, "global", "hostkey");
   }
+  const mode = file.mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    const octal = mode.toString(8).padStart(4, "0");
+    warn(`${where}: ${JSON.stringify(path)} is readable or writable by group or others (mode ${octal}); restrict it: chmod 600 ${path}`);
+  }
+  return key;
 }
 
 /** A new RSA key as PKCS#8 PEM. Async so a 4096-bit key does not block the event loop. */

@@ -148,7 +148,7 @@ describe("gossip config check", () => {
     expect(r).toEqual({
       code: 0,
       out: ["ok id=in-memory p2p=[::1]:0 api=[::1]:0"],
-      err: [`gossip: warning: ${path} [gossip] foo: unknown key (ignored)`],
+      err: [`gossip: warning: ${path} line 4 [gossip] foo: unknown key (ignored)`],
     });
   });
 
@@ -156,7 +156,7 @@ describe("gossip config check", () => {
     const path = join(dir, "bad.ini");
     await writeFile(path, "[gossip]\ndegree = abc\n");
     const r = await gossip("config", "check", "--config", path);
-    expect([r.code, r.out, r.err]).toEqual([2, [], [`gossip: ${path} [gossip] degree: expected an integer 1-1000, got "abc"`]]);
+    expect([r.code, r.out, r.err]).toEqual([2, [], [`gossip: ${path} line 2 [gossip] degree: expected an integer 1-1000, got "abc"`]]);
   });
 
   test("a missing config file or hostkey exits 2", async () => {
@@ -165,7 +165,7 @@ describe("gossip config check", () => {
     expect([r.code, r.err]).toEqual([2, [`gossip: ${gone}: cannot read config file: no such file (ENOENT)`]]);
     const sub = join(dir, "sub");
     await mkdir(sub);
-    await writeFile(join(sub, "n.ini"), "hostkey = n.pem\n");
+    await writeFile(join(sub, "n.ini"), "hostkey = n.pem\n[gossip]\n");
     const k = await gossip("config", "check", "-c", join(sub, "n.ini"));
     expect(k.code).toBe(2);
     expect(k.err).toEqual([

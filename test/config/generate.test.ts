@@ -40,7 +40,8 @@ describe("nodeIni", () => {
 
   test("unknown extras are written (and warned about by the parser)", () => {
     const text = nodeIni({ p2p: "127.0.0.1:1", api: "127.0.0.1:2", extra: { future_key: "1" } });
-    expect(parseConfig(text, "c.ini").warnings).toEqual(["c.ini [gossip] future_key: unknown key (ignored)"]);
+    const line = text.split("\n").indexOf("future_key = 1") + 1;
+    expect(parseConfig(text, "c.ini").warnings).toEqual([`c.ini line ${line} [gossip] future_key: unknown key (ignored)`]);
   });
 
   test("refuses values that would break the INI line structure", () => {

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, createPrivateKey, generateKeyPairSync } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateHostkey, generateHostkeyPem, hostkeyFromPem, loadHostkey } from "../../src/config/hostkey.ts";
-import { ConfigError } from "../../src/config/load.ts";
+import { ConfigError, MAX_FILE_BYTES } from "../../src/config/load.ts";
 
 let dir = "";
 let pem = "";
@@ -55,8 +55,31 @@ describe("loadHostkey errors name the config, the key, the path and the fix", ()
 
   test("loads a good key", async () => {
     const path = join(dir, "good.pem");
-    await writeFile(path, pem);
-    expect((await loadHostkey(path, "node1.ini")).idHex).toBe(hostkeyFromPem(pem).idHex);
+    await writeFile(path, pem, { mode: 0o600 });
+    const warnings: string[] = [];
+    expect((await loadHostkey(path, "node1.ini", (w) => warnings.push(w))).idHex).toBe(hostkeyFromPem(pem).idHex);
+    expect(warnings).toEqual([]);
+  });
+
+  for (const mode of [0o640, 0o604, 0o620]) {
+    test(`a key file with mode 0${mode.toString(8)} loads with a warning`, async () => {
+      const path = join(dir, `open-${mode.toString(8)}.pem`);
+      await writeFile(path, pem);
+      await chmod(path, mode);
+      const warnings: string[] = [];
+      await loadHostkey(path, "node1.ini", (w) => warnings.push(w));
+      expect(warnings).toEqual([
+        `node1.ini [global] hostkey: "${path}" is readable or writable by group or others (mode 0${mode.toString(8)}); ` +
+          `restrict it: chmod 600 ${path}`,
+      ]);
+    });
+  }
+
+  test("a file too large to be a key is refused", async () => {
+    const path = join(dir, "huge.pem");
+    await writeFile(path, Buffer.alloc(MAX_FILE_BYTES + 1, 0x41));
+    const e = await reasonOf(path);
+    expect(e.message).toBe(`node1.ini [global] hostkey: cannot read "${path}": larger than 1 MiB, not a config or key file (EFBIG) ${fix(path)}`);
   });
 
   test("missing file", async () => {
@@ -82,6 +105,7 @@ describe("loadHostkey errors name the config, the key, the path and the fix", ()
 
   const bad: [string, () => string, string][] = [
     ["text.pem", () => "hello\n", "not a PEM private key"],
+    ["binary.pem", () => "\u0000\u0089PNG\r\n\u001a\n\u00ff", "not a PEM private key"],
     ["garbage.pem", () => "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "not a valid PEM private key"],
     ["public.pem", () => rsaPem(1024, "public"), "a public key, not a private key"],
     ["small.pem", () => rsaPem(512, "private"), "RSA key too small (512 bits, at least 1024)"],
