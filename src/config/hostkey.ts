@@ -1,9 +1,12 @@
 // The peer's RSA hostkey (global `hostkey` in the shared VoidPhone config). Identity, as the
 // spec defines it: SHA-256 of the public key, which we take in its SPKI DER encoding.
 //
-// Keys we generate are written as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`): it is what
-// `openssl genpkey` writes and what other modules' libraries read by default. We read both
-// PKCS#8 and PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`, from `openssl genrsa -traditional`).
+// We read both PEM encodings of an RSA private key: PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`,
+// `openssl genrsa -traditional`) and PKCS#8 (`-----BEGIN PRIVATE KEY-----`, `openssl genpkey`).
+// Keys we generate are PKCS#1 unless asked otherwise (`--format pkcs8`): the hostkey is global,
+// shared by every module of the peer, and the VoidPhone course's Java and Python module tools
+// read only PKCS#1. OpenSSL, Python's cryptography, Go and Bouncy Castle read both; a module
+// that uses the JDK alone reads only PKCS#8 and wants `--format pkcs8`.
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
 import { ConfigError, osReason, readSmallFile } from "./load.ts";
@@ -21,6 +24,10 @@ export interface Hostkey {
 /** Smallest modulus accepted; tests use it for speed. */
 export const MIN_HOSTKEY_BITS = 1024;
 export const DEFAULT_HOSTKEY_BITS = 4096;
+
+export const HOSTKEY_FORMATS = ["pkcs1", "pkcs8"] as const;
+export type HostkeyFormat = (typeof HOSTKEY_FORMATS)[number];
+export const DEFAULT_HOSTKEY_FORMAT: HostkeyFormat = "pkcs1";
 
 /** Builds the identity from a PEM private key; throws an Error whose message is the reason. */
 export function hostkeyFromPem(pem: string): Hostkey {
@@ -71,15 +78,15 @@ export async function loadHostkey(
   return key;
 }
 
-/** A new RSA key as PKCS#8 PEM. Async so a 4096-bit key does not block the event loop. */
-export function generateHostkeyPem(bits = DEFAULT_HOSTKEY_BITS): Promise<string> {
+/** A new RSA key as PEM (PKCS#1 by default). Async so a 4096-bit key does not block the event loop. */
+export function generateHostkeyPem(bits = DEFAULT_HOSTKEY_BITS, format: HostkeyFormat = DEFAULT_HOSTKEY_FORMAT): Promise<string> {
   return new Promise((resolve, reject) => {
     generateKeyPair(
       "rsa",
       {
         modulusLength: bits,
         publicKeyEncoding: { type: "spki", format: "pem" },
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
+        privateKeyEncoding: { type: format, format: "pem" },
       },
       (err, _publicKey, privateKey) => (err ? reject(err) : resolve(privateKey)),
     );

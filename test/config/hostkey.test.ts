@@ -24,8 +24,12 @@ const reasonOf = async (path: string, text?: string): Promise<ConfigError> => {
 };
 
 describe("hostkeyFromPem", () => {
-  test("generated keys are PKCS#8 PEM", () => {
-    expect(pem.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+  test("generated keys are PKCS#1 PEM by default, PKCS#8 on request; both load", async () => {
+    expect(pem.startsWith("-----BEGIN RSA PRIVATE KEY-----")).toBe(true);
+    const pkcs8 = await generateHostkeyPem(1024, "pkcs8");
+    expect(pkcs8.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+    expect(hostkeyFromPem(pkcs8).bits).toBe(1024);
+    expect(hostkeyFromPem(pem).bits).toBe(1024);
   });
 
   test("identity is SHA-256 of the SPKI DER public key", () => {
@@ -38,9 +42,9 @@ describe("hostkeyFromPem", () => {
   });
 
   test("PKCS#1 and PKCS#8 encodings of one key give one identity", () => {
-    const pkcs1 = createPrivateKey(pem).export({ type: "pkcs1", format: "pem" }).toString();
-    expect(pkcs1.startsWith("-----BEGIN RSA PRIVATE KEY-----")).toBe(true);
-    expect(hostkeyFromPem(pkcs1).idHex).toBe(hostkeyFromPem(pem).idHex);
+    const pkcs8 = createPrivateKey(pem).export({ type: "pkcs8", format: "pem" }).toString();
+    expect(pkcs8.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+    expect(hostkeyFromPem(pkcs8).idHex).toBe(hostkeyFromPem(pem).idHex);
   });
 
   test("generateHostkey makes distinct identities", async () => {
