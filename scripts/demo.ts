@@ -2,22 +2,56 @@
 // configs `gossip config network` writes), subscribe a module on every node, announce one
 // item on node 1, show it arriving everywhere, then shut the network down cleanly.
 //
-//   bun scripts/demo.ts [--nodes N] [--base-port P] [--keep]
+//   npm run demo -- [--nodes N] [--base-port P] [--keep] [--help]
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 
+const HELP = `Usage: npm run demo -- [options]     (or: npx bun scripts/demo.ts [options])
+
+Starts N local gossip nodes (separate processes on 127.0.0.1), subscribes a module to data
+type 540 on nodes 2..N, announces one item on node 1, prints each arrival, then stops the
+network with SIGTERM.
+
+Options:
+  --nodes <n>       number of nodes, 2-50 (default 5)
+  --base-port <p>   p2p port of node 1; nodes use p..p+n-1, their APIs p+1000.. (default 6001)
+  --keep            keep the temp dir with the configs and hostkeys
+  -h, --help        print this help and exit`;
+
+function usage(message: string): never {
+  console.error(`demo: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function parseArgs(argv: readonly string[]): { nodes: number; basePort: number; keep: boolean } {
+  const o = { nodes: 5, basePort: 6001, keep: false };
+  const int = (name: string, text: string | undefined, min: number, max: number): number => {
+    if (text === undefined || !/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+      usage(`${name}: expected an integer ${min}-${max}, got ${JSON.stringify(text ?? "")}`);
+    }
+    return Number(text);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-h" || a === "--help") {
+      console.log(HELP);
+      process.exit(0);
+    } else if (a === "--nodes") o.nodes = int(a, argv[++i], 2, 50);
+    else if (a === "--base-port") o.basePort = int(a, argv[++i], 1, 65535 - 1000 - 50);
+    else if (a === "--keep") o.keep = true;
+    else usage(`unknown option ${JSON.stringify(a)}`);
+  }
+  return o;
+}
+
 const root = join(import.meta.dir, "..");
-const argv = process.argv.slice(2);
-const opt = (name: string, def: number) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : def;
-};
-const N = opt("--nodes", 5);
-const BASE = opt("--base-port", 6001);
-const keep = argv.includes("--keep");
+const args = parseArgs(process.argv.slice(2));
+const N = args.nodes;
+const BASE = args.basePort;
+const keep = args.keep;
 const gossip = [process.execPath, join(root, "src", "main.ts")];
 const dir = mkdtempSync(join(tmpdir(), "gossip-demo-"));
 const started: Subprocess[] = [];

@@ -1,10 +1,20 @@
 // `gossip config keygen|node|network|check`: make and check the shared VoidPhone INI files.
-// Bad options or configs are usage errors (exit 2); failing file I/O is a failure (exit 1).
+// Bad options or configs, and output files that exist without --force, are usage errors
+// (exit 2); failing file I/O is a failure (exit 1).
 
 import type { Command } from "commander";
+import { resolve } from "node:path";
 import { formatAddress } from "../config/address.ts";
 import { nodeIni, writeNetwork, writeNewFile, API_PORT_OFFSET } from "../config/generate.ts";
-import { DEFAULT_HOSTKEY_BITS, generateHostkeyPem, hostkeyFromPem, loadHostkey } from "../config/hostkey.ts";
+import {
+  DEFAULT_HOSTKEY_BITS,
+  DEFAULT_HOSTKEY_FORMAT,
+  generateHostkeyPem,
+  HOSTKEY_FORMATS,
+  hostkeyFromPem,
+  loadHostkey,
+  type HostkeyFormat,
+} from "../config/hostkey.ts";
 import { ConfigError, loadConfig, osReason, parseConfig } from "../config/load.ts";
 import { GOSSIP_KEYS } from "../config/schema.ts";
 import { failure, intOption, usage, type CliIo } from "./io.ts";
@@ -33,12 +43,22 @@ export function registerConfig(program: Command, io: CliIo): void {
   registerCheck(config, io);
 }
 
+const FORMAT_HELP = "PEM encoding: pkcs1 (BEGIN RSA PRIVATE KEY, what the VoidPhone course's module tools read) or pkcs8 (BEGIN PRIVATE KEY)";
+
+function formatOption(text: string): HostkeyFormat {
+  if (!(HOSTKEY_FORMATS as readonly string[]).includes(text)) {
+    throw usage(`--format: expected one of ${HOSTKEY_FORMATS.join(", ")}, got ${JSON.stringify(text)}`);
+  }
+  return text as HostkeyFormat;
+}
+
 function registerKeygen(config: Command, io: CliIo): void {
   config
     .command("keygen")
-    .description("generate an RSA hostkey (PKCS#8 PEM, mode 0600) and print its identity")
+    .description("generate an RSA hostkey (PEM, mode 0600) and print its identity")
     .requiredOption("--out <file>", "where to write the key")
     .option("--bits <n>", `RSA modulus size in bits, ${MIN_BITS}-${MAX_BITS}`, String(DEFAULT_HOSTKEY_BITS))
+    .option("--format <f>", FORMAT_HELP, DEFAULT_HOSTKEY_FORMAT)
     .option("--force", "overwrite an existing file")
     .addHelpText(
       "after",
@@ -49,11 +69,13 @@ function registerKeygen(config: Command, io: CliIo): void {
         "Examples:",
         "  $ gossip config keygen --out hostkey.pem",
         "  $ gossip config keygen --out /tmp/test.pem --bits 1024 --force",
+        "  $ gossip config keygen --out hostkey.pem --format pkcs8",
       ].join("\n"),
     )
-    .action(async (opts: { out: string; bits: string; force?: boolean }) => {
+    .action(async (opts: { out: string; bits: string; format: string; force?: boolean }) => {
       const bits = intOption("--bits", opts.bits, MIN_BITS, MAX_BITS);
-      const pem = await generateHostkeyPem(bits);
+      const format = formatOption(opts.format);
+      const pem = await generateHostkeyPem(bits, format);
       await writeOrFail(opts.out, pem, opts.force ?? false, 0o600);
       io.out(`id=${hostkeyFromPem(pem).idHex} file=${opts.out}`);
     });
@@ -76,7 +98,7 @@ function registerNode(config: Command, io: CliIo): void {
     .option("--p2p <host:port>", "p2p_address: where Gossip listens for peers", "127.0.0.1:6001")
     .option("--api <host:port>", "api_address: where Gossip listens for local modules", "127.0.0.1:7001")
     .option("--bootstrapper <host:port>", "peer to join through (omit on the first peer)")
-    .option("--hostkey <path>", "PEM RSA key, relative to the config file (omit: in-memory key)")
+    .option("--hostkey <path>", "PEM RSA key; written as an absolute path, so every module finds it (omit: in-memory key)")
     .option("--set <key=value>", "any other [gossip] key; repeatable", collect)
     .option("--out <file>", "write the config here instead of stdout")
     .option("--force", "overwrite an existing --out file")
@@ -101,7 +123,8 @@ function registerNode(config: Command, io: CliIo): void {
           p2p: opts.p2p,
           api: opts.api,
           ...(opts.bootstrapper === undefined ? {} : { bootstrapper: opts.bootstrapper }),
-          ...(opts.hostkey === undefined ? {} : { hostkey: opts.hostkey }),
+          // Absolute: other modules sharing the file open the path from their own working directory.
+          ...(opts.hostkey === undefined ? {} : { hostkey: resolve(opts.hostkey) }),
           extra,
         }),
       );
@@ -128,6 +151,7 @@ function registerNetwork(config: Command, io: CliIo): void {
     .requiredOption("--dir <dir>", "directory for node<k>.ini and node<k>.pem (created if missing)")
     .option("--base-port <p>", `p2p port of node1; api ports start at base+${API_PORT_OFFSET}`, "6001")
     .option("--bits <n>", `RSA modulus size in bits, ${MIN_BITS}-${MAX_BITS}`, String(DEFAULT_HOSTKEY_BITS))
+    .option("--format <f>", FORMAT_HELP, DEFAULT_HOSTKEY_FORMAT)
     .option("--set <key=value>", "another [gossip] key for every node; repeatable", collect)
     .option("--force", "overwrite existing files")
     .addHelpText(
@@ -136,6 +160,7 @@ function registerNetwork(config: Command, io: CliIo): void {
         "",
         "node<k> listens on p2p 127.0.0.1:<base+k-1> and api 127.0.0.1:<base+1000+k-1>; node1 is the",
         "bootstrapper of all others; degree is lowered to nodes-1 when the network is that small.",
+        "Configs name their hostkey by absolute path (other modules open it from their own directory).",
         "Prints one line per node: node<k> p2p=HOST:PORT api=HOST:PORT config=PATH",
         "",
         "Examples:",
@@ -144,17 +169,18 @@ function registerNetwork(config: Command, io: CliIo): void {
       ].join("\n"),
     )
     .action(
-      async (opts: { nodes: string; dir: string; basePort: string; bits: string; set?: string[]; force?: boolean }) => {
+      async (opts: { nodes: string; dir: string; basePort: string; bits: string; format: string; set?: string[]; force?: boolean }) => {
         const nodes = intOption("--nodes", opts.nodes, 1, API_PORT_OFFSET);
         const basePort = intOption("--base-port", opts.basePort, 1, 65535 - API_PORT_OFFSET - (nodes - 1));
         const bits = intOption("--bits", opts.bits, MIN_BITS, MAX_BITS);
+        const format = formatOption(opts.format);
         const extra = parseSets(opts.set ?? []);
         const written = await asUsage(async () => {
           try {
-            return await writeNetwork({ nodes, dir: opts.dir, basePort, bits, extra, force: opts.force ?? false });
+            return await writeNetwork({ nodes, dir: opts.dir, basePort, bits, format, extra, force: opts.force ?? false });
           } catch (e) {
             if (e instanceof ConfigError) throw e;
-            if ((e as NodeJS.ErrnoException).code === "EEXIST") throw failure((e as Error).message);
+            if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
             throw failure(`cannot write the network into ${opts.dir}: ${osReason(e)}`);
           }
         }, setOptions(extra));
@@ -172,7 +198,7 @@ function registerCheck(config: Command, io: CliIo): void {
       "after",
       [
         "",
-        "Warnings (e.g. unknown [gossip] keys) go to stderr. On success prints one line:",
+        "Warnings (unknown [gossip] keys, a hostkey others may read) go to stderr. On success prints one line:",
         "  ok id=<hex, or in-memory without hostkey> p2p=HOST:PORT api=HOST:PORT",
         "Exit status 2 if the config or hostkey is invalid.",
         "",
@@ -182,9 +208,10 @@ function registerCheck(config: Command, io: CliIo): void {
     )
     .action(async (opts: { config: string }) => {
       const { config, warnings } = await asUsage(() => loadConfig(opts.config));
-      for (const w of warnings) io.err(`gossip: warning: ${w}`);
+      const warn = (w: string) => io.err(`gossip: warning: ${w}`);
+      warnings.forEach(warn);
       const id =
-        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config))).idHex;
+        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config, warn))).idHex;
       io.out(`ok id=${id} p2p=${formatAddress(config.p2pAddress)} api=${formatAddress(config.apiAddress)}`);
     });
 }
@@ -249,7 +276,7 @@ async function writeOrFail(path: string, text: string, force: boolean, mode?: nu
   try {
     await writeNewFile(path, text, { force, ...(mode === undefined ? {} : { mode }) });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw failure((e as Error).message);
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
     throw failure(`cannot write ${path}: ${osReason(e)}`);
   }
 }

@@ -1,6 +1,7 @@
 // `gossip run`: run a node until SIGINT/SIGTERM.
 
 import type { Command } from "commander";
+import { formatAddress } from "../config/address.ts";
 import { generateHostkey, loadHostkey, type Hostkey } from "../config/hostkey.ts";
 import { ConfigError, defaultConfig, loadConfig } from "../config/load.ts";
 import { LOG_LEVELS, type Config, type LogLevel } from "../config/schema.ts";
@@ -64,7 +65,7 @@ export function registerRun(program: Command, io: CliIo): void {
         });
       } else {
         try {
-          hostkey = await loadHostkey(config.hostkey, config.file);
+          hostkey = await loadHostkey(config.hostkey, config.file, (w) => log.warn(w));
         } catch (e) {
           if (e instanceof ConfigError) throw usage(e.message);
           throw e;
@@ -75,7 +76,7 @@ export function registerRun(program: Command, io: CliIo): void {
       try {
         node = GossipNode.start({ config, hostkey, log });
       } catch (e) {
-        if (e instanceof NetError) throw failure(e.message);
+        if (e instanceof NetError) throw failure(listenError(config, e));
         throw e;
       }
       log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, mode: config.dissemination });
@@ -88,4 +89,22 @@ export function registerRun(program: Command, io: CliIo): void {
       node.stop();
       log.info("stopped");
     });
+}
+
+/**
+ * A listener that could not bind, named by the config key it came from, e.g.
+ * `node1.ini [gossip] p2p_address: cannot listen on 127.0.0.1:6001: address already in use (EADDRINUSE)`.
+ */
+function listenError(config: Config, e: NetError): string {
+  const keys = (
+    [
+      ["p2p_address", config.p2pAddress],
+      ["api_address", config.apiAddress],
+    ] as const
+  )
+    .filter(([, addr]) => e.message.startsWith(`cannot listen on ${formatAddress(addr)}:`))
+    .map(([key]) => key);
+  if (keys.length === 0) return e.message;
+  const source = config.file === null ? "built-in default (no -c given)" : `${config.file} [gossip]`;
+  return `${source} ${keys.join(" / ")}: ${e.message}`;
 }

@@ -1,9 +1,11 @@
 // Config files for humans and for local test networks. nodeIni is pure; writeNetwork writes a
-// directory of configs and hostkeys that reference each other by relative name, so it can move.
+// directory of configs and hostkeys. Configs name their hostkey by absolute path: the INI is
+// shared by every module of a peer, and other modules open a relative path from their own
+// working directory, not from the config file's (gossip itself would read either).
 
 import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { generateHostkeyPem, hostkeyFromPem, DEFAULT_HOSTKEY_BITS } from "./hostkey.ts";
+import { join, resolve } from "node:path";
+import { generateHostkeyPem, hostkeyFromPem, DEFAULT_HOSTKEY_BITS, type HostkeyFormat } from "./hostkey.ts";
 import { parseConfig } from "./load.ts";
 import { GOSSIP_KEYS, type KeySpec } from "./schema.ts";
 
@@ -59,6 +61,8 @@ export interface NetworkOptions {
   /** p2p ports are basePort.., api ports basePort+1000.. */
   readonly basePort?: number;
   readonly bits?: number;
+  /** PEM encoding of the generated keys (default: DEFAULT_HOSTKEY_FORMAT). */
+  readonly format?: HostkeyFormat;
   readonly extra?: Readonly<Record<string, string>>;
   readonly force?: boolean;
 }
@@ -97,7 +101,7 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
     const api = `127.0.0.1:${basePort + API_PORT_OFFSET + i}`;
     const configPath = join(o.dir, `${name}.ini`);
     const text = nodeIni({
-      hostkey: `${name}.pem`,
+      hostkey: resolve(o.dir, `${name}.pem`),
       p2p,
       api,
       ...(i === 0 ? {} : { bootstrapper: `127.0.0.1:${basePort}` }),
@@ -113,7 +117,7 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
     for (const n of plan) for (const p of [n.configPath, n.hostkeyPath]) await refuseExisting(p);
   }
   await mkdir(o.dir, { recursive: true });
-  const pems = await Promise.all(plan.map(() => generateHostkeyPem(o.bits ?? DEFAULT_HOSTKEY_BITS)));
+  const pems = await Promise.all(plan.map(() => generateHostkeyPem(o.bits ?? DEFAULT_HOSTKEY_BITS, o.format)));
   return Promise.all(
     plan.map(async (n, i) => {
       const pem = pems[i] ?? "";

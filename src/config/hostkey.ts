@@ -1,13 +1,15 @@
 // The peer's RSA hostkey (global `hostkey` in the shared VoidPhone config). Identity, as the
 // spec defines it: SHA-256 of the public key, which we take in its SPKI DER encoding.
 //
-// Keys we generate are written as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`): it is what
-// `openssl genpkey` writes and what other modules' libraries read by default. We read both
-// PKCS#8 and PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`, from `openssl genrsa -traditional`).
+// We read both PEM encodings of an RSA private key: PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`,
+// `openssl genrsa -traditional`) and PKCS#8 (`-----BEGIN PRIVATE KEY-----`, `openssl genpkey`).
+// Keys we generate are PKCS#1 unless asked otherwise (`--format pkcs8`): the hostkey is global,
+// shared by every module of the peer, and the VoidPhone course's Java and Python module tools
+// read only PKCS#1. OpenSSL, Python's cryptography, Go and Bouncy Castle read both; a module
+// that uses the JDK alone reads only PKCS#8 and wants `--format pkcs8`.
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { ConfigError, osReason } from "./load.ts";
+import { ConfigError, osReason, readSmallFile } from "./load.ts";
 
 export interface Hostkey {
   readonly privateKey: KeyObject;
@@ -22,6 +24,10 @@ export interface Hostkey {
 /** Smallest modulus accepted; tests use it for speed. */
 export const MIN_HOSTKEY_BITS = 1024;
 export const DEFAULT_HOSTKEY_BITS = 4096;
+
+export const HOSTKEY_FORMATS = ["pkcs1", "pkcs8"] as const;
+export type HostkeyFormat = (typeof HOSTKEY_FORMATS)[number];
+export const DEFAULT_HOSTKEY_FORMAT: HostkeyFormat = "pkcs1";
 
 /** Builds the identity from a PEM private key; throws an Error whose message is the reason. */
 export function hostkeyFromPem(pem: string): Hostkey {
@@ -41,32 +47,46 @@ export function hostkeyFromPem(pem: string): Hostkey {
   return { privateKey, publicKeyDer, id, idHex: Buffer.from(id).toString("hex"), bits };
 }
 
-/** Loads the hostkey named by a config; errors name the config, the key path and the fix. */
-export async function loadHostkey(path: string, configFile: string | null): Promise<Hostkey> {
+/**
+ * Loads the hostkey named by a config; errors name the config, the key path and the fix.
+ * A key file that group or others may read is loaded, with a warning through `warn`.
+ */
+export async function loadHostkey(
+  path: string,
+  configFile: string | null,
+  warn: (message: string) => void = () => {},
+): Promise<Hostkey> {
   const where = `${configFile ?? "<defaults>"} [global] hostkey`;
   const fix = `create one with: gossip config keygen --out ${path}`;
-  let pem: string;
+  let file: { bytes: Uint8Array; mode: number };
   try {
-    pem = await readFile(path, "utf8");
+    file = await readSmallFile(path);
   } catch (e) {
     throw new ConfigError(`${where}: cannot read ${JSON.stringify(path)}: ${osReason(e)} (${fix})`, "global", "hostkey");
   }
+  let key: Hostkey;
   try {
-    return hostkeyFromPem(pem);
+    key = hostkeyFromPem(new TextDecoder().decode(file.bytes));
   } catch (e) {
     throw new ConfigError(`${where}: ${JSON.stringify(path)}: ${(e as Error).message} (${fix})`, "global", "hostkey");
   }
+  const mode = file.mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    const octal = mode.toString(8).padStart(4, "0");
+    warn(`${where}: ${JSON.stringify(path)} is readable or writable by group or others (mode ${octal}); restrict it: chmod 600 ${path}`);
+  }
+  return key;
 }
 
-/** A new RSA key as PKCS#8 PEM. Async so a 4096-bit key does not block the event loop. */
-export function generateHostkeyPem(bits = DEFAULT_HOSTKEY_BITS): Promise<string> {
+/** A new RSA key as PEM (PKCS#1 by default). Async so a 4096-bit key does not block the event loop. */
+export function generateHostkeyPem(bits = DEFAULT_HOSTKEY_BITS, format: HostkeyFormat = DEFAULT_HOSTKEY_FORMAT): Promise<string> {
   return new Promise((resolve, reject) => {
     generateKeyPair(
       "rsa",
       {
         modulusLength: bits,
         publicKeyEncoding: { type: "spki", format: "pem" },
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
+        privateKeyEncoding: { type: format, format: "pem" },
       },
       (err, _publicKey, privateKey) => (err ? reject(err) : resolve(privateKey)),
     );

@@ -71,7 +71,10 @@ export function listen(
       socket: handlers(opts, onConn),
     });
   } catch (e) {
-    throw new NetError("ERR_LISTEN", `cannot listen on ${formatHostPort(host, port)}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "EADDRINUSE" ? "address already in use" : code === "EADDRNOTAVAIL" ? "address not available on this host" : (e as Error).message;
+    throw new NetError("ERR_LISTEN", `cannot listen on ${formatHostPort(host, port)}: ${why}${code ? ` (${code})` : ""}`);
   }
   const realPort = server.port;
   return {

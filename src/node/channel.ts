@@ -28,12 +28,49 @@ function directionKey(sessionKey: Uint8Array, direction: "joiner->acceptor" | "a
   return createHash("sha256").update(LABEL).update(sessionKey).update(direction).digest();
 }
 
+/** Both per-direction keys of a session (docs/PROTOCOL.md section 4.7). */
+export function channelKeys(sessionKey: Uint8Array): { joinerToAcceptor: Uint8Array; acceptorToJoiner: Uint8Array } {
+  return {
+    joinerToAcceptor: new Uint8Array(directionKey(sessionKey, "joiner->acceptor")),
+    acceptorToJoiner: new Uint8Array(directionKey(sessionKey, "acceptor->joiner")),
+  };
+}
+
+/** Writes the 12-byte nonce for a frame counter into `nonce`: 00000000 | counter u64 BE. */
+function writeNonce(nonce: Buffer, counter: bigint): Buffer {
+  nonce.writeBigUInt64BE(counter, 4);
+  return nonce;
+}
+
+/** The nonce of frame number `counter` in one direction. */
+export function channelNonce(counter: bigint): Uint8Array {
+  return new Uint8Array(writeNonce(Buffer.alloc(12), counter));
+}
+
+function sealWith(key: Uint8Array, nonce: Uint8Array, frame: Uint8Array): Uint8Array {
+  const size = frame.byteLength + TAG_BYTES;
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32BE(size, 0);
+  const c = createCipheriv(CIPHER, key, nonce, { authTagLength: TAG_BYTES });
+  c.setAAD(out.subarray(0, 4));
+  const ct = c.update(frame.subarray(4));
+  c.final();
+  out.set(ct, 4);
+  c.getAuthTag().copy(out, size - TAG_BYTES);
+  return out;
+}
+
+/** What SecureChannel.seal sends as frame number `counter` under `key` (a pure function). */
+export function sealFrame(key: Uint8Array, counter: bigint, frame: Uint8Array): Uint8Array {
+  return sealWith(key, channelNonce(counter), frame);
+}
+
 class Direction {
   private counter = 0n;
   private readonly nonce = Buffer.alloc(12);
   constructor(readonly key: Buffer) {}
   next(): Buffer {
-    this.nonce.writeBigUInt64BE(this.counter, 4);
+    writeNonce(this.nonce, this.counter);
     this.counter++;
     return this.nonce;
   }
@@ -52,16 +89,7 @@ export class SecureChannel {
 
   /** Seals a plaintext p2p frame (| size | type | body |) into a sealed frame. */
   seal(frame: Uint8Array): Uint8Array {
-    const size = frame.byteLength + TAG_BYTES;
-    const out = Buffer.allocUnsafe(size);
-    out.writeUInt32BE(size, 0);
-    const c = createCipheriv(CIPHER, this.out.key, this.out.next(), { authTagLength: TAG_BYTES });
-    c.setAAD(out.subarray(0, 4));
-    const ct = c.update(frame.subarray(4));
-    c.final();
-    out.set(ct, 4);
-    c.getAuthTag().copy(out, size - TAG_BYTES);
-    return out;
+    return sealWith(this.out.key, this.out.next(), frame);
   }
 
   /** Opens a sealed frame back into a plaintext p2p frame; throws ChannelError if it fails. */

@@ -168,7 +168,7 @@ function rawX25519(pub: KeyObject): Uint8Array {
 }
 
 /** X25519 shared secret; a low-order peer value (all-zero secret) is refused. */
-function sharedSecret(priv: KeyObject, peerRaw: Uint8Array): Uint8Array {
+export function sharedSecret(priv: KeyObject, peerRaw: Uint8Array): Uint8Array {
   try {
     const pub = createPublicKey({
       key: { kty: "OKP", crv: "X25519", x: Buffer.from(peerRaw).toString("base64url") },
@@ -182,7 +182,7 @@ function sharedSecret(priv: KeyObject, peerRaw: Uint8Array): Uint8Array {
   }
 }
 
-interface Transcript {
+export interface Transcript {
   readonly version: number;
   readonly nonce: Uint8Array;
   readonly joinerId: Uint8Array;
@@ -195,7 +195,8 @@ interface Transcript {
   readonly work: bigint;
 }
 
-export function transcriptHash(t: Transcript): Uint8Array {
+/** The bytes th hashes (docs/PROTOCOL.md section 4.4); pinned by the section 9 vectors. */
+export function transcriptInput(t: Transcript): Uint8Array {
   const ja = ascii(t.joinerAddr);
   const aa = ascii(t.acceptorAddr);
   const size = TH_LABEL.byteLength + 2 + NONCE_BYTES + 4 * 32 + 1 + ja.byteLength + 1 + aa.byteLength + 1 + 8;
@@ -211,7 +212,16 @@ export function transcriptHash(t: Transcript): Uint8Array {
     .string(aa)
     .u8(t.powBits)
     .u64(t.work);
-  return sha256(w.finish());
+  return w.finish();
+}
+
+export function transcriptHash(t: Transcript): Uint8Array {
+  return sha256(transcriptInput(t));
+}
+
+/** sessionKey = SHA-256("voidphone-gossip-session-v1" | X25519 shared secret | th), both roles. */
+export function deriveSessionKey(shared: Uint8Array, th: Uint8Array): Uint8Array {
+  return sha256(SESSION_LABEL, shared, th);
 }
 
 function signAs(label: Uint8Array, th: Uint8Array, key: KeyObject): Uint8Array {
@@ -387,7 +397,7 @@ export class Handshake {
     if (!verifyAs(JOINER_LABEL, th, peer.key, m.signature)) {
       throw new HandshakeError(HsCode.Signature, "bad joiner signature");
     }
-    const sessionKey = sha256(SESSION_LABEL, sharedSecret(this.ephemeralPriv, this.peerEphemeral!), th);
+    const sessionKey = deriveSessionKey(sharedSecret(this.ephemeralPriv, this.peerEphemeral!), th);
     const welcome: Welcome = { kind: "welcome", signature: signAs(ACCEPTOR_LABEL, th, this.opts.hostkey.privateKey) };
     this.send(welcome);
     this.succeed(sessionKey);
@@ -398,7 +408,7 @@ export class Handshake {
     if (!verifyAs(ACCEPTOR_LABEL, th, this.peer!.key, m.signature)) {
       throw new HandshakeError(HsCode.Signature, "bad acceptor signature");
     }
-    this.succeed(sha256(SESSION_LABEL, sharedSecret(this.ephemeralPriv, this.peerEphemeral!), th));
+    this.succeed(deriveSessionKey(sharedSecret(this.ephemeralPriv, this.peerEphemeral!), th));
   }
 
   private transcript(work: bigint): Uint8Array {

@@ -191,7 +191,7 @@ describe("gossip send", () => {
 describe("gossip run", () => {
   test("prints exactly one ready line with the bound ports, serves the API, exits 0 on abort", async () => {
     const pem = key.privateKey.export({ type: "pkcs8", format: "pem" }) as string;
-    await writeFile(join(dir, "k.pem"), pem);
+    await writeFile(join(dir, "k.pem"), pem, { mode: 0o600 });
     const ini = join(dir, "run.ini");
     const gossipKeys = "p2p_address = 127.0.0.1:0\napi_address = 127.0.0.1:0\nlog_level = warn\npow_bits = 4";
     await writeFile(ini, `hostkey = k.pem\n[gossip]\n${gossipKeys}\n[rps]\nfoo = bar\n`);
@@ -222,7 +222,7 @@ describe("gossip run", () => {
     await writeFile(ini, "[gossip]\ndegree = abc\np2p_address = 127.0.0.1:0\napi_address = 127.0.0.1:0\n");
     const r = await gossip("run", "-c", ini);
     expect([r.code, r.out]).toEqual([2, []]);
-    expect(r.err).toContain(`gossip: ${ini} [gossip] degree: expected an integer 1-1000, got "abc"`);
+    expect(r.err).toContain(`gossip: ${ini} line 2 [gossip] degree: expected an integer 1-1000, got "abc"`);
   });
 });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { runCli } from "../../src/cli/program.ts";
 import { hostkeyFromPem } from "../../src/config/hostkey.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -28,21 +28,36 @@ afterAll(async () => {
 });
 
 describe("gossip config keygen", () => {
-  test("writes a 0600 PKCS#8 key and prints its identity", async () => {
+  test("writes a 0600 PKCS#1 key and prints its identity", async () => {
     const out = join(dir, "k1.pem");
     const r = await gossip("config", "keygen", "--out", out, "--bits", "1024");
     expect(r.code).toBe(0);
     const pem = await readFile(out, "utf8");
-    expect(pem.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+    expect(pem.startsWith("-----BEGIN RSA PRIVATE KEY-----")).toBe(true);
     expect((await stat(out)).mode & 0o777).toBe(0o600);
     expect(r.out).toEqual([`id=${hostkeyFromPem(pem).idHex} file=${out}`]);
   });
 
-  test("refuses to overwrite unless --force", async () => {
+  test("--format pkcs8 | pkcs1 picks the PEM encoding; config check reads both", async () => {
+    for (const [format, begin] of [["pkcs8", "-----BEGIN PRIVATE KEY-----"], ["pkcs1", "-----BEGIN RSA PRIVATE KEY-----"]]) {
+      const out = join(dir, `f-${format}.pem`);
+      const r = await gossip("config", "keygen", "--out", out, "--bits", "1024", "--format", format!);
+      expect(r.code).toBe(0);
+      expect(await readFile(out, "utf8")).toStartWith(begin!);
+      const ini = join(dir, `f-${format}.ini`);
+      await writeFile(ini, `hostkey = ${out}\n[gossip]\n`);
+      const c = await gossip("config", "check", "-c", ini);
+      expect([c.code, c.err, c.out[0]?.split(" ")[1]]).toEqual([0, [], r.out[0]?.split(" ")[0]]);
+    }
+    const bad = await gossip("config", "keygen", "--out", join(dir, "f.pem"), "--format", "der");
+    expect([bad.code, bad.err]).toEqual([2, [`gossip: --format: expected one of pkcs1, pkcs8, got "der"`]]);
+  });
+
+  test("refuses to overwrite unless --force (a usage error)", async () => {
     const out = join(dir, "k2.pem");
     await writeFile(out, "keep");
     const r = await gossip("config", "keygen", "--out", out, "--bits", "1024");
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toEqual([`gossip: ${out} already exists (pass --force to overwrite)`]);
     expect(await readFile(out, "utf8")).toBe("keep");
     const forced = await gossip("config", "keygen", "--out", out, "--bits", "1024", "--force");
@@ -72,15 +87,18 @@ describe("gossip config node", () => {
     expect(warnings).toEqual([]);
     expect(config.p2pAddress).toEqual({ host: "::1", port: 6002 });
     expect(config.bootstrapper).toEqual({ host: "127.0.0.1", port: 6001 });
-    expect([config.hostkey, config.degree, config.logLevel]).toEqual(["/x/n2.pem", 5, "debug"]);
+    // A relative --hostkey is taken from the working directory and written absolute.
+    expect(r.out).toContain(`hostkey = ${resolve("n2.pem")}`);
+    expect([config.hostkey, config.degree, config.logLevel]).toEqual([resolve("n2.pem"), 5, "debug"]);
   });
 
-  test("--out writes the file and refuses to overwrite it", async () => {
+  test("--out writes the file and refuses to overwrite it (a usage error)", async () => {
     const out = join(dir, "n1.ini");
     const r = await gossip("config", "node", "--out", out);
     expect([r.code, r.out]).toEqual([0, [`config=${out}`]]);
     expect(parseConfig(await readFile(out, "utf8"), out).config.apiAddress).toEqual({ host: "127.0.0.1", port: 7001 });
-    expect((await gossip("config", "node", "--out", out)).code).toBe(1);
+    const again = await gossip("config", "node", "--out", out);
+    expect([again.code, again.err]).toEqual([2, [`gossip: ${out} already exists (pass --force to overwrite)`]]);
     expect((await gossip("config", "node", "--out", out, "--force")).code).toBe(0);
   });
 
@@ -121,8 +139,10 @@ describe("gossip config network + check", () => {
       ids.add(m?.[1] ?? "");
     }
     expect(ids.size).toBe(3);
+    expect(await readFile(join(net, "node2.ini"), "utf8")).toContain(`\nhostkey = ${join(net, "node2.pem")}\n`);
+    expect(await readFile(join(net, "node2.pem"), "utf8")).toStartWith("-----BEGIN RSA PRIVATE KEY-----");
     const again = await gossip("config", "network", "--nodes", "3", "--dir", net, "--bits", "1024");
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(2);
     expect(again.err[0]).toContain("already exists (pass --force to overwrite)");
   });
 
@@ -147,7 +167,7 @@ describe("gossip config check", () => {
     expect(r).toEqual({
       code: 0,
       out: ["ok id=in-memory p2p=[::1]:0 api=[::1]:0"],
-      err: [`gossip: warning: ${path} [gossip] foo: unknown key (ignored)`],
+      err: [`gossip: warning: ${path} line 4 [gossip] foo: unknown key (ignored)`],
     });
   });
 
@@ -155,7 +175,7 @@ describe("gossip config check", () => {
     const path = join(dir, "bad.ini");
     await writeFile(path, "[gossip]\ndegree = abc\n");
     const r = await gossip("config", "check", "--config", path);
-    expect([r.code, r.out, r.err]).toEqual([2, [], [`gossip: ${path} [gossip] degree: expected an integer 1-1000, got "abc"`]]);
+    expect([r.code, r.out, r.err]).toEqual([2, [], [`gossip: ${path} line 2 [gossip] degree: expected an integer 1-1000, got "abc"`]]);
   });
 
   test("a missing config file or hostkey exits 2", async () => {
@@ -164,7 +184,7 @@ describe("gossip config check", () => {
     expect([r.code, r.err]).toEqual([2, [`gossip: ${gone}: cannot read config file: no such file (ENOENT)`]]);
     const sub = join(dir, "sub");
     await mkdir(sub);
-    await writeFile(join(sub, "n.ini"), "hostkey = n.pem\n");
+    await writeFile(join(sub, "n.ini"), "hostkey = n.pem\n[gossip]\n");
     const k = await gossip("config", "check", "-c", join(sub, "n.ini"));
     expect(k.code).toBe(2);
     expect(k.err).toEqual([

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { nodeIni, writeNetwork } from "../../src/config/generate.ts";
 import { loadHostkey } from "../../src/config/hostkey.ts";
 import { ConfigError, loadConfig, parseConfig } from "../../src/config/load.ts";
@@ -40,7 +40,8 @@ describe("nodeIni", () => {
 
   test("unknown extras are written (and warned about by the parser)", () => {
     const text = nodeIni({ p2p: "127.0.0.1:1", api: "127.0.0.1:2", extra: { future_key: "1" } });
-    expect(parseConfig(text, "c.ini").warnings).toEqual(["c.ini [gossip] future_key: unknown key (ignored)"]);
+    const line = text.split("\n").indexOf("future_key = 1") + 1;
+    expect(parseConfig(text, "c.ini").warnings).toEqual([`c.ini line ${line} [gossip] future_key: unknown key (ignored)`]);
   });
 
   test("refuses values that would break the INI line structure", () => {
@@ -80,10 +81,19 @@ describe("writeNetwork", () => {
       expect(config.bootstrapper).toEqual(i === 0 ? null : { host: "127.0.0.1", port: 16001 });
       expect((await stat(n.hostkeyPath)).mode & 0o777).toBe(0o600);
       expect((await loadHostkey(n.hostkeyPath, n.configPath)).idHex).toBe(n.idHex);
-      // Relative name, so the directory can move.
-      expect(await readFile(n.configPath, "utf8")).toContain(`hostkey = ${n.name}.pem\n`);
+      // An absolute path, so other modules sharing the file find the key from any directory.
+      expect(await readFile(n.configPath, "utf8")).toContain(`hostkey = ${join(dir, `${n.name}.pem`)}\n`);
+      expect(await readFile(n.hostkeyPath, "utf8")).toStartWith("-----BEGIN RSA PRIVATE KEY-----");
     }
     expect(new Set(nodes.map((n) => n.idHex)).size).toBe(3);
+  });
+
+  test("a relative --dir still gives absolute hostkey paths; keys may be PKCS#8", async () => {
+    const d = await fresh();
+    const rel = relative(process.cwd(), d);
+    const [only] = await writeNetwork({ nodes: 1, dir: rel, bits: 1024, format: "pkcs8" });
+    expect(await readFile(only!.configPath, "utf8")).toContain(`hostkey = ${join(d, "node1.pem")}\n`);
+    expect(await readFile(only!.hostkeyPath, "utf8")).toStartWith("-----BEGIN PRIVATE KEY-----");
   });
 
   test("one node: degree 1, no bootstrapper; extras apply and override degree", async () => {

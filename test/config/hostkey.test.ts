@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, createPrivateKey, generateKeyPairSync } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateHostkey, generateHostkeyPem, hostkeyFromPem, loadHostkey } from "../../src/config/hostkey.ts";
-import { ConfigError } from "../../src/config/load.ts";
+import { ConfigError, MAX_FILE_BYTES } from "../../src/config/load.ts";
 
 let dir = "";
 let pem = "";
@@ -24,8 +24,12 @@ const reasonOf = async (path: string, text?: string): Promise<ConfigError> => {
 };
 
 describe("hostkeyFromPem", () => {
-  test("generated keys are PKCS#8 PEM", () => {
-    expect(pem.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+  test("generated keys are PKCS#1 PEM by default, PKCS#8 on request; both load", async () => {
+    expect(pem.startsWith("-----BEGIN RSA PRIVATE KEY-----")).toBe(true);
+    const pkcs8 = await generateHostkeyPem(1024, "pkcs8");
+    expect(pkcs8.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+    expect(hostkeyFromPem(pkcs8).bits).toBe(1024);
+    expect(hostkeyFromPem(pem).bits).toBe(1024);
   });
 
   test("identity is SHA-256 of the SPKI DER public key", () => {
@@ -38,9 +42,9 @@ describe("hostkeyFromPem", () => {
   });
 
   test("PKCS#1 and PKCS#8 encodings of one key give one identity", () => {
-    const pkcs1 = createPrivateKey(pem).export({ type: "pkcs1", format: "pem" }).toString();
-    expect(pkcs1.startsWith("-----BEGIN RSA PRIVATE KEY-----")).toBe(true);
-    expect(hostkeyFromPem(pkcs1).idHex).toBe(hostkeyFromPem(pem).idHex);
+    const pkcs8 = createPrivateKey(pem).export({ type: "pkcs8", format: "pem" }).toString();
+    expect(pkcs8.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true);
+    expect(hostkeyFromPem(pkcs8).idHex).toBe(hostkeyFromPem(pem).idHex);
   });
 
   test("generateHostkey makes distinct identities", async () => {
@@ -55,8 +59,31 @@ describe("loadHostkey errors name the config, the key, the path and the fix", ()
 
   test("loads a good key", async () => {
     const path = join(dir, "good.pem");
-    await writeFile(path, pem);
-    expect((await loadHostkey(path, "node1.ini")).idHex).toBe(hostkeyFromPem(pem).idHex);
+    await writeFile(path, pem, { mode: 0o600 });
+    const warnings: string[] = [];
+    expect((await loadHostkey(path, "node1.ini", (w) => warnings.push(w))).idHex).toBe(hostkeyFromPem(pem).idHex);
+    expect(warnings).toEqual([]);
+  });
+
+  for (const mode of [0o640, 0o604, 0o620]) {
+    test(`a key file with mode 0${mode.toString(8)} loads with a warning`, async () => {
+      const path = join(dir, `open-${mode.toString(8)}.pem`);
+      await writeFile(path, pem);
+      await chmod(path, mode);
+      const warnings: string[] = [];
+      await loadHostkey(path, "node1.ini", (w) => warnings.push(w));
+      expect(warnings).toEqual([
+        `node1.ini [global] hostkey: "${path}" is readable or writable by group or others (mode 0${mode.toString(8)}); ` +
+          `restrict it: chmod 600 ${path}`,
+      ]);
+    });
+  }
+
+  test("a file too large to be a key is refused", async () => {
+    const path = join(dir, "huge.pem");
+    await writeFile(path, Buffer.alloc(MAX_FILE_BYTES + 1, 0x41));
+    const e = await reasonOf(path);
+    expect(e.message).toBe(`node1.ini [global] hostkey: cannot read "${path}": larger than 1 MiB, not a config or key file (EFBIG) ${fix(path)}`);
   });
 
   test("missing file", async () => {
@@ -82,6 +109,7 @@ describe("loadHostkey errors name the config, the key, the path and the fix", ()
 
   const bad: [string, () => string, string][] = [
     ["text.pem", () => "hello\n", "not a PEM private key"],
+    ["binary.pem", () => "\u0000\u0089PNG\r\n\u001a\n\u00ff", "not a PEM private key"],
     ["garbage.pem", () => "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "not a valid PEM private key"],
     ["public.pem", () => rsaPem(1024, "public"), "a public key, not a private key"],
     ["small.pem", () => rsaPem(512, "private"), "RSA key too small (512 bits, at least 1024)"],

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ConfigError, defaultConfig, loadConfig, parseConfig } from "../../src/config/load.ts";
+import { ConfigError, defaultConfig, loadConfig, MAX_FILE_BYTES, parseConfig, parseConfigBytes } from "../../src/config/load.ts";
 import { GOSSIP_KEYS, type Config } from "../../src/config/schema.ts";
 
 const SPEC_EXAMPLE = `hostkey = /path/hostkey.pem   ; global: the peer's RSA key (PEM); identity = SHA-256 of its public key
@@ -61,18 +61,18 @@ describe("parseConfig: defaults", () => {
   const fromTable = (c: Config) =>
     GOSSIP_KEYS.filter((k) => k.kind.type !== "address").map((k) => [k.key, String(c[k.field]), k.default]);
 
-  test("no [gossip] section: every key at its table default", () => {
+  test("no [gossip] section: every key at its table default, with a warning", () => {
     const { config, warnings } = parseConfig("hostkey = k.pem\n[onion]\nx = 1\n", "/etc/voidphone/a.ini");
-    expect(warnings).toEqual([]);
+    expect(warnings).toEqual(["/etc/voidphone/a.ini: no [gossip] section: every gossip key is at its default"]);
     for (const [key, got, want] of fromTable(config)) expect([key, got]).toEqual([key, want]);
     expect(config.bootstrapper).toBeNull();
     expect(config.p2pAddress).toEqual({ host: "127.0.0.1", port: 6001 });
     expect(config.apiAddress).toEqual({ host: "127.0.0.1", port: 7001 });
   });
 
-  test("defaultConfig equals an empty file and has no file or hostkey", () => {
+  test("defaultConfig equals an empty [gossip] section and has no file or hostkey", () => {
     const d = defaultConfig();
-    expect(d).toEqual(parseConfig("", null).config);
+    expect(d).toEqual(parseConfig("[gossip]\n", null).config);
     expect(d.file).toBeNull();
     expect(d.hostkey).toBeNull();
     for (const [key, got, want] of fromTable(d)) expect([key, got]).toEqual([key, want]);
@@ -87,11 +87,13 @@ describe("parseConfig: defaults", () => {
 });
 
 describe("parseConfig: keys and sections", () => {
-  test("unknown [gossip] keys warn with file, section and key", () => {
-    const { warnings } = parseConfig(gossip("degre = 3\nflag"), "node1.ini");
+  test("unknown [gossip] keys warn with file, line, section and key, and a near miss is named", () => {
+    const { warnings } = parseConfig(gossip("degre = 3\nflag = 1\nDegree = 4\nttl_cpa = 3"), "node1.ini");
     expect(warnings).toEqual([
-      "node1.ini [gossip] degre: unknown key (ignored)",
-      "node1.ini [gossip] flag: unknown key (ignored)",
+      "node1.ini line 2 [gossip] degre: unknown key (ignored); did you mean degree?",
+      "node1.ini line 3 [gossip] flag: unknown key (ignored)",
+      "node1.ini line 4 [gossip] Degree: unknown key (ignored); did you mean degree?",
+      "node1.ini line 5 [gossip] ttl_cpa: unknown key (ignored); did you mean ttl_cap?",
     ]);
   });
 
@@ -132,33 +134,32 @@ describe("parseConfig: hostkey", () => {
     expect(parseConfig("hostkey = /k/n1.pem\n", "/etc/vp/node1.ini").config.hostkey).toBe("/k/n1.pem");
     expect(parseConfig("hostkey = n1.pem\n", null).config.hostkey).toBe(resolve("n1.pem"));
   });
-  test("a hostkey inside [gossip] is not the global one", () => {
-    const { config, warnings } = parseConfig(gossip("hostkey = x.pem"), "c.ini");
-    expect(config.hostkey).toBeNull();
-    expect(warnings).toEqual(["c.ini [gossip] hostkey: unknown key (ignored)"]);
+  test("a hostkey inside [gossip] is an error that says it must be global", () => {
+    expect(errorOf(gossip("degree = 3\nhostkey = x.pem"), "c.ini").message).toBe(
+      "c.ini line 3 [gossip] hostkey: must be a global key, before the first [section] (all modules share it), not inside [gossip]",
+    );
   });
 });
 
 describe("parseConfig: error messages", () => {
   const cases: [string, string][] = [
-    ["degree = abc", `node1.ini [gossip] degree: expected an integer 1-1000, got "abc"`],
-    ["degree = 0", `node1.ini [gossip] degree: expected an integer 1-1000, got "0"`],
-    ["degree = 1001", `node1.ini [gossip] degree: expected an integer 1-1000, got "1001"`],
-    ["degree = -5", `node1.ini [gossip] degree: expected an integer 1-1000, got "-5"`],
-    ["degree = 1e2", `node1.ini [gossip] degree: expected an integer 1-1000, got "1e2"`],
-    ["degree = 0x10", `node1.ini [gossip] degree: expected an integer 1-1000, got "0x10"`],
-    ["degree = 3.5", `node1.ini [gossip] degree: expected an integer 1-1000, got "3.5"`],
-    ["degree =", `node1.ini [gossip] degree: expected an integer 1-1000, got ""`],
-    ["degree", `node1.ini [gossip] degree: expected an integer 1-1000, got "true"`],
-    ["passive_size = 0", `node1.ini [gossip] passive_size: expected an integer 1-100000, got "0"`],
-    ["cache_size = 99999999999999999999", `node1.ini [gossip] cache_size: expected an integer 1-1000000, got "99999999999999999999"`],
-    ["log_level = verbose", `node1.ini [gossip] log_level: expected one of debug, info, warn, error, silent, got "verbose"`],
-    ["dissemination = gossip", `node1.ini [gossip] dissemination: expected one of plumtree, flood, got "gossip"`],
-    ["p2p_address = 127.0.0.1", `node1.ini [gossip] p2p_address: expected host:port or [IPv6]:port (missing port), got "127.0.0.1"`],
-    ["api_address = ::1:7001", `node1.ini [gossip] api_address: expected host:port or [IPv6]:port (IPv6 address must be in brackets), got "::1:7001"`],
-    ["bootstrapper = 10.0.0.1:70000", `node1.ini [gossip] bootstrapper: expected host:port or [IPv6]:port (port must be 0-65535), got "10.0.0.1:70000"`],
-    ["bootstrapper = 10.0.0.1:0", `node1.ini [gossip] bootstrapper: expected a port 1-65535, got "10.0.0.1:0"`],
-    ["api_address = 127.0.0.1:6001", `node1.ini [gossip] api_address: expected an address other than p2p_address, got "127.0.0.1:6001"`],
+    ["degree = abc", `node1.ini line 2 [gossip] degree: expected an integer 1-1000, got "abc"`],
+    ["degree = 0", `node1.ini line 2 [gossip] degree: expected an integer 1-1000, got "0"`],
+    ["degree = 1001", `node1.ini line 2 [gossip] degree: expected an integer 1-1000, got "1001"`],
+    ["degree = -5", `node1.ini line 2 [gossip] degree: expected an integer 1-1000, got "-5"`],
+    ["degree = 1e2", `node1.ini line 2 [gossip] degree: expected an integer 1-1000, got "1e2"`],
+    ["degree = 0x10", `node1.ini line 2 [gossip] degree: expected an integer 1-1000, got "0x10"`],
+    ["degree = 3.5", `node1.ini line 2 [gossip] degree: expected an integer 1-1000, got "3.5"`],
+    ["degree =", `node1.ini line 2 [gossip] degree: expected an integer 1-1000, got ""`],
+    ["passive_size = 0", `node1.ini line 2 [gossip] passive_size: expected an integer 1-100000, got "0"`],
+    ["cache_size = 99999999999999999999", `node1.ini line 2 [gossip] cache_size: expected an integer 1-1000000, got "99999999999999999999"`],
+    ["log_level = verbose", `node1.ini line 2 [gossip] log_level: expected one of debug, info, warn, error, silent, got "verbose"`],
+    ["dissemination = gossip", `node1.ini line 2 [gossip] dissemination: expected one of plumtree, flood, got "gossip"`],
+    ["p2p_address = 127.0.0.1", `node1.ini line 2 [gossip] p2p_address: expected host:port or [IPv6]:port (missing port), got "127.0.0.1"`],
+    ["api_address = ::1:7001", `node1.ini line 2 [gossip] api_address: expected host:port or [IPv6]:port (IPv6 address must be in brackets), got "::1:7001"`],
+    ["bootstrapper = 10.0.0.1:70000", `node1.ini line 2 [gossip] bootstrapper: expected host:port or [IPv6]:port (port must be 0-65535), got "10.0.0.1:70000"`],
+    ["bootstrapper = 10.0.0.1:0", `node1.ini line 2 [gossip] bootstrapper: expected a port 1-65535, got "10.0.0.1:0"`],
+    ["api_address = 127.0.0.1:6001", `node1.ini line 2 [gossip] api_address: expected an address other than p2p_address, got "127.0.0.1:6001"`],
   ];
   for (const [line, message] of cases) {
     test(line, () => {
@@ -167,23 +168,92 @@ describe("parseConfig: error messages", () => {
       expect(e.code).toBe("ERR_CONFIG");
       expect(e.section).toBe("gossip");
       expect(e.key).toBe(line.split(/\s|=/)[0] ?? "");
+      expect(e.line).toBe(2);
     });
   }
 
   test("without a file, messages say <defaults>", () => {
-    expect(errorOf(gossip("degree = x"), null).message).toBe(`<defaults> [gossip] degree: expected an integer 1-1000, got "x"`);
+    expect(errorOf(gossip("degree = x"), null).message).toBe(`<defaults> line 2 [gossip] degree: expected an integer 1-1000, got "x"`);
   });
 
   test("global hostkey errors say [global]", () => {
     const e = errorOf("hostkey =\n");
-    expect(e.message).toBe(`node1.ini [global] hostkey: expected a path to a PEM RSA private key, got ""`);
+    expect(e.message).toBe(`node1.ini line 1 [global] hostkey: expected a path to a PEM RSA private key, got ""`);
     expect([e.section, e.key]).toEqual(["global", "hostkey"]);
   });
 
-  test("a global key named gossip cannot hide the section", () => {
-    expect(errorOf("gossip = 1\n[gossip]\ndegree = 2\n").message).toBe(
-      `node1.ini [global] gossip: expected no global key named like the [gossip] section, got "1"`,
+  test("a global key named like a section is another module's key, not a conflict", () => {
+    // The ini package crashed on this ("Attempted to assign to readonly property").
+    const { config, warnings } = parseConfig("onion = 1\ngossip = 1\n[onion]\nx = 2\n[gossip]\ndegree = 2\n", "x.ini");
+    expect([config.degree, warnings]).toEqual([2, []]);
+  });
+});
+
+describe("parseConfig: strict structure, errors with file and line", () => {
+  const cases: [string, string, string][] = [
+    ["mis-cased section", "[Gossip]\ndegree = 3\n", `x.ini line 1 [Gossip]: section names are case-sensitive and exact: did you mean [gossip]?`],
+    ["spaces in the section name", "hostkey = k.pem\n[ gossip ]\n", `x.ini line 2 [ gossip ]: section names are case-sensitive and exact: did you mean [gossip]?`],
+    ["misspelt section", "[gosip]\ndegree = 3\n", `x.ini line 1 [gosip]: unknown section: did you mean [gossip]?`],
+    ["header without ]", "[gossip\ndegree = 3\n", `x.ini line 1: section header without closing "]", got "[gossip"`],
+    ["text after the header", "[gossip] degree = 3\n", `x.ini line 1: expected nothing but a comment after the section header, got "[gossip] degree = 3"`],
+    ["empty section name", "[]\n", `x.ini line 1: empty section name, got "[]"`],
+    ["[gossip] line without =", "[gossip]\ndegree 5\n", `x.ini line 2: expected a [gossip] line "key = value", got "degree 5"`],
+    ["[gossip] line with :", "[gossip]\ndegree: 5\n", `x.ini line 2: expected a [gossip] line "key = value" (use "=", not ":"), got "degree: 5"`],
+    ["global line without =", "; c\nhostkey k.pem\n[gossip]\n", `x.ini line 2: expected a global line "key = value", got "hostkey k.pem"`],
+    ["no key before =", "[gossip]\n= 5\n", `x.ini line 2: expected a key before "=", got "= 5"`],
+    ["empty file", "", `x.ini: empty config: expected a [gossip] section and/or a global hostkey (see gossip config node)`],
+    ["only comments", "; nothing\n\n   # here\r\n", `x.ini: empty config: expected a [gossip] section and/or a global hostkey (see gossip config node)`],
+    ["repeated key", "[gossip]\ndegree = 3\ncache_size = 2\ndegree = 4\n", `x.ini line 4 [gossip] degree: set twice (lines 2 and 4); keep one`],
+    ["repeated hostkey", "hostkey = a.pem\nhostkey = b.pem\n", `x.ini line 2 [global] hostkey: set twice (lines 1 and 2); keep one`],
+    ["second [gossip]", "[gossip]\ndegree = 3\n[onion]\n[gossip]\n", `x.ini line 4 [gossip]: a second [gossip] section (the first is at line 1); merge them`],
+    ["control byte", "[gossip]\ndeg\u0000ree = 1\n", `x.ini line 2: control byte 0x00: not a text file`],
+    ["CR-only line ends count as lines", "[gossip]\rdegree = 3\rdegree = 4\r", `x.ini line 3 [gossip] degree: set twice (lines 2 and 3); keep one`],
+  ];
+  for (const [name, text, message] of cases) {
+    test(name, () => {
+      const e = errorOf(text, "x.ini");
+      expect(e.message).toBe(message);
+      expect(e.code).toBe("ERR_CONFIG");
+    });
+  }
+
+  test("other modules' sections may hold lines we would refuse in ours", () => {
+    const text = "[onion]\nflag\nkey: value\n= 4\n[gossip] ; ours\ndegree = 2\n";
+    const { config, warnings } = parseConfig(text, "x.ini");
+    expect([config.degree, warnings]).toEqual([2, []]);
+  });
+
+  test("escaped ; and # are part of a value, quoted values lose their quotes", () => {
+    const { config } = parseConfig('hostkey = "k;1.pem" ; key\n[gossip]\nlog_level = "debug" ; c\n', "/c/x.ini");
+    expect([config.hostkey, config.logLevel]).toEqual(["/c/k;1.pem", "debug"]);
+    expect(parseConfig("hostkey = k\\#2.pem # c\n", "/c/x.ini").config.hostkey).toBe("/c/k#2.pem");
+  });
+
+  test("a near miss of the global hostkey is warned about", () => {
+    const { config, warnings } = parseConfig("host_key = k.pem\n[gossip]\n", "x.ini");
+    expect(config.hostkey).toBeNull();
+    expect(warnings).toEqual(["x.ini line 1 [global] host_key: not a key gossip reads; did you mean hostkey?"]);
+  });
+});
+
+describe("parseConfigBytes: only UTF-8 text", () => {
+  test("a binary file names its first bad byte and line", () => {
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]);
+    expect(() => parseConfigBytes(png, "x.png")).toThrow(
+      new ConfigError("x.png line 1: not a text file (byte 0x89 is not UTF-8); expected a UTF-8 INI file"),
     );
+    const late = new TextEncoder().encode("[gossip]\ndegree = 3\nx = \u00e9\n");
+    const bad = new Uint8Array([...late.subarray(0, late.length - 3), 0xc3, 0x28, 0x0a]);
+    expect(() => parseConfigBytes(bad, "x.ini")).toThrow("x.ini line 3: not a text file (bytes 0xc3 0x28 are not UTF-8)");
+    const elf = new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 0x0a, 0x0a, 0x61, 0xe2, 0x82, 0x61]);
+    expect(() => parseConfigBytes(elf, "x.bin")).toThrow("x.bin line 3: not a text file (bytes 0xe2 0x82 0x61 are not UTF-8)");
+    const cut = new Uint8Array([...new TextEncoder().encode("[gossip]\n"), 0xe2, 0x82]);
+    expect(() => parseConfigBytes(cut, "x.ini")).toThrow("x.ini line 2: not a text file (an unfinished UTF-8 sequence at the end)");
+  });
+
+  test("UTF-8 with a BOM and non-ASCII comments is fine", () => {
+    const text = new TextEncoder().encode("\uFEFF; Konfiguration für Knoten 1\n[gossip]\ndegree = 3\n");
+    expect(parseConfigBytes(text, "x.ini").config.degree).toBe(3);
   });
 });
 
@@ -203,7 +273,7 @@ describe("loadConfig", () => {
     expect(config.file).toBe(path);
     expect(config.hostkey).toBe(join(dir, "node1.pem"));
     expect(config.degree).toBe(2);
-    expect(warnings).toEqual([`${path} [gossip] zzz: unknown key (ignored)`]);
+    expect(warnings).toEqual([`${path} line 4 [gossip] zzz: unknown key (ignored)`]);
   });
 
   test("a missing file is a ConfigError with the path and OS reason", async () => {
@@ -211,6 +281,13 @@ describe("loadConfig", () => {
     const e = await loadConfig(path).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ConfigError);
     expect((e as ConfigError).message).toBe(`${path}: cannot read config file: no such file (ENOENT)`);
+  });
+
+  test("a file too large to be a config is refused without reading it all", async () => {
+    const path = join(dir, "big.ini");
+    await writeFile(path, `[gossip]\n${";".repeat(MAX_FILE_BYTES)}\n`);
+    const e = await loadConfig(path).catch((x: unknown) => x);
+    expect((e as ConfigError).message).toBe(`${path}: cannot read config file: larger than 1 MiB, not a config or key file (EFBIG)`);
   });
 
   test("a directory is a ConfigError too", async () => {

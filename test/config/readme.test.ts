@@ -1,11 +1,16 @@
-// The README's config table is the user's reference: every key, with its real default.
+// The README is the user's first reference: every config key with its real default, links
+// that work in a fresh clone, and commands that run as printed after `npm ci` (bun is a dev
+// dependency, not on the PATH: `npx bun ...` or an npm script).
 
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { GOSSIP_KEYS } from "../../src/config/schema.ts";
 
-const readme = readFileSync(join(import.meta.dir, "..", "..", "README.md"), "utf8");
+const root = join(import.meta.dir, "..", "..");
+const readme = readFileSync(join(root, "README.md"), "utf8");
+/** Documents we own that a fresh clone shows to users. */
+const DOCS = ["README.md", "docs/API.md"];
 
 test("README documents every [gossip] key with its default", () => {
   for (const k of GOSSIP_KEYS) {
@@ -13,4 +18,52 @@ test("README documents every [gossip] key with its default", () => {
     expect(row, `README row for ${k.key}`).toBeDefined();
     expect(row!.split("|")[2]!.trim()).toBe(k.default ?? "(absent)");
   }
+});
+
+/** Markdown link targets, without web links and in-page anchors. */
+function localLinks(text: string): string[] {
+  return [...text.matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((m) => m[1]!)
+    .filter((t) => !/^[a-z]+:/i.test(t) && !t.startsWith("#"))
+    .map((t) => t.replace(/#.*$/, ""));
+}
+
+for (const doc of DOCS) {
+  test(`${doc}: every link points to a file inside the repo`, () => {
+    const text = readFileSync(join(root, doc), "utf8");
+    const links = localLinks(text);
+    if (doc === "README.md") expect(links).toContain("docs/API.md");
+    for (const link of links) {
+      const target = resolve(dirname(join(root, doc)), link);
+      const inside = relative(root, target);
+      expect(inside.startsWith("..") || inside === "", `${doc} links outside the repo: ${link}`).toBe(false);
+      expect(existsSync(target), `${doc} links to a missing file: ${link}`).toBe(true);
+    }
+  });
+
+  test(`${doc}: no paths of a developer's machine`, () => {
+    const text = readFileSync(join(root, doc), "utf8");
+    for (const path of ["/work/", "../shared", "/home/", "/root/", "/Users/"]) {
+      expect(text.includes(path), `${doc} mentions ${path}`).toBe(false);
+    }
+  });
+
+  test(`${doc}: bun is only run through npx (it is not on the PATH after npm ci)`, () => {
+    const text = readFileSync(join(root, doc), "utf8");
+    const bare = [...text.matchAll(/(?<!npx )\bbun (?=[\w./-])/g)].map((m) => text.slice(m.index, m.index + 40).split("\n")[0]);
+    expect(bare).toEqual([]);
+  });
+}
+
+test("the demo's --help prints its options and starts nothing; a bad option is a usage error", async () => {
+  const demo = (...args: string[]) => Bun.spawnSync([process.execPath, join(root, "scripts", "demo.ts"), ...args]);
+  const help = demo("--help");
+  expect(help.exitCode).toBe(0);
+  const out = help.stdout.toString();
+  expect(out).toStartWith("Usage: npm run demo -- [options]");
+  for (const option of ["--nodes", "--base-port", "--keep"]) expect(out).toContain(option);
+  expect(out).not.toContain("demo: ");
+  const bad = demo("--nodes", "many");
+  expect([bad.exitCode, bad.stdout.toString()]).toEqual([2, ""]);
+  expect(bad.stderr.toString()).toStartWith(`demo: --nodes: expected an integer 2-50, got "many"`);
 });
