@@ -7,7 +7,7 @@ import { LogThrottle, TokenBucket } from "../../src/util/bucket.ts";
 
 function clocked(rate: number) {
   let t = 5000;
-  const b = new TokenBucket(rate, () => t);
+  const b = new TokenBucket(rate, { now: () => t });
   return { b, advance: (ms: number) => void (t += ms), takes: (n: number) => Array.from({ length: n }, () => b.take()).filter(Boolean).length };
 }
 
