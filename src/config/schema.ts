@@ -134,7 +134,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "offer_recent_ms", field: "offerRecentMs", kind: int(0, 600_000), default: "2000", spec: false,
     doc: "items spread within this window are offered to a new neighbour (IHAVE; flood: sent), so a broadcast made while links change is not lost; 0: off" },
   { key: "refresh_interval_ms", field: "refreshIntervalMs", kind: int(0, 86_400_000), default: "60000", spec: false,
-    doc: "a node with a full active view swaps one random neighbour for a random passive peer this often, so overlays split by a partition (or by the order of joins) merge again; 0: off" },
+    doc: "this often a node takes a random passive (or remembered) peer as a neighbour with high priority, replacing a random one when full, so overlays split by a partition (or by the order of joins) merge again; 0: off" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */

@@ -3,7 +3,7 @@
 // (peer_control_per_s). Each test fails when its rule is deleted from the source.
 
 import { describe, expect, test } from "bun:test";
-import { idKey } from "../../src/node/caches.ts";
+import { idKey } from "../../src/core/caches.ts";
 import type { GossipNode } from "../../src/node/node.ts";
 import { memoryLogger } from "../../src/util/log.ts";
 import { concat } from "../../src/wire/bytes.ts";
