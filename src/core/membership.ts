@@ -456,20 +456,18 @@ export class Membership {
    * node therefore now and then takes a random passive peer as a neighbour with high
    * priority, so a full peer takes it too (a full node's replaced link goes to the passive
    * view); a node below its degree whose low-priority requests are declined gets in this way.
-   * One time in four it tries a dormant address or its bootstrapper instead: the other side
-   * of a partition may be all it has forgotten.
+   * One time in four (always, when the passive view has nobody to offer) it tries an address
+   * it remembers from failed dials, or its bootstrapper: the other side of a partition may be
+   * all it has forgotten.
    */
   private refresh(): void {
     if (this.stopped || this.dialing.size > 0) return;
-    let addr: string | undefined;
-    if (this.env.random() < 0.25) {
-      const b = this.opts.bootstrapper;
-      const far = this.remembered();
-      if (b && b !== this.selfAddr && !this.activeByAddr(b) && !((this.failures.get(b)?.until ?? 0) > this.env.now())) far.push(b);
-      addr = pickRandom(this.env, far);
-    }
     // A peer that declined a low-priority request may be full: high priority gets in anyway.
-    addr ??= pickRandom(this.env, this.candidates(true));
+    const near = this.candidates(true);
+    const far = this.remembered();
+    const b = this.opts.bootstrapper;
+    if (b && b !== this.selfAddr && !this.activeByAddr(b) && !this.dialing.has(b) && !((this.failures.get(b)?.until ?? 0) > this.env.now())) far.push(b);
+    const addr = far.length > 0 && (near.length === 0 || this.env.random() < 0.25) ? pickRandom(this.env, far) : pickRandom(this.env, near);
     if (addr !== undefined) this.dial(addr, "neighbor", true);
   }
 
