@@ -19,6 +19,8 @@ export { ARWL };
 export const PRWL = 3;
 /** Addresses that declined a low-priority NEIGHBOR lately, remembered at most. */
 export const MAX_DECLINED = 1024;
+/** Longest wait before asking a peer that keeps declining again. */
+export const MAX_DECLINE_BACKOFF_MS = 300_000;
 /** Longest pause between joins through the bootstrapper. */
 export const MAX_JOIN_BACKOFF_MS = 30_000;
 /** Repair dials in flight at once: their handshakes (proofs of work) must not pile up. */
@@ -69,8 +71,13 @@ export class Membership {
   private readonly activeAddrs = new Map<string, Peer>();
   readonly passive: PassiveView;
   readonly peers: PeerTable;
-  /** Addresses that declined a low-priority NEIGHBOR lately: not asked again until then. */
-  private readonly declined = new Map<string, number>();
+  /**
+   * Addresses that declined a low-priority NEIGHBOR (they are full): not asked again until
+   * `until`; each further decline doubles the wait (from shuffle_interval_ms, up to
+   * MAX_DECLINE_BACKOFF_MS), so a node below its degree does not pay for a handshake a
+   * second with peers that keep saying no.
+   */
+  private readonly declined = new Map<string, { count: number; until: number }>();
   /** Dials in flight (handshaking or awaiting their reply), by the address dialed. */
   private readonly dialing = new Map<string, Peer>();
   /** Addresses whose last dials failed: how often, and when they may be dialed again. */
@@ -386,7 +393,9 @@ export class Membership {
     if (accepted && this.activate(p)) return;
     this.dialDone(p);
     this.addPassive(p.addr);
-    bounded(this.declined, p.addr, this.env.now() + this.opts.shuffleIntervalMs);
+    const count = (this.declined.get(p.addr)?.count ?? 0) + 1;
+    const wait = Math.min(this.opts.shuffleIntervalMs * 2 ** (count - 1), MAX_DECLINE_BACKOFF_MS);
+    bounded(this.declined, p.addr, { count, until: this.env.now() + wait });
     this.peers.retire(p, "neighbour request declined", true);
   }
 
@@ -429,7 +438,7 @@ export class Membership {
         (a) =>
           !this.dialing.has(a) &&
           !this.activeByAddr(a) &&
-          (evenDeclined || !((this.declined.get(a) ?? 0) > now)) &&
+          (evenDeclined || !((this.declined.get(a)?.until ?? 0) > now)) &&
           !((this.failures.get(a)?.until ?? 0) > now),
       );
   }
@@ -461,7 +470,7 @@ export class Membership {
    * all it has forgotten.
    */
   private refresh(): void {
-    if (this.stopped || this.dialing.size > 0) return;
+    if (this.stopped) return;
     // A peer that declined a low-priority request may be full: high priority gets in anyway.
     const near = this.candidates(true);
     const far = this.remembered();
