@@ -1,0 +1,102 @@
+// Dissemination rules (Plumtree GRAFT timing, the bounded missing table, TTL and hop cap),
+// one test each, on the simulator's virtual clock: one real node and hand-driven probes
+// (test/helpers/sim-probe.ts) as its neighbours. Each test fails when its rule is deleted or
+// altered in the source.
+
+import { describe, expect, test } from "bun:test";
+import { idKey } from "../../src/core/caches.ts";
+import { MAX_MISSING } from "../../src/core/dissemination.ts";
+import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
+import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
+import { LATENCY, Probe, quietWorld, runTo } from "../helpers/sim-probe.ts";
+
+const G = 200; // graft_timeout_ms
+
+function itemId(n: number): Uint8Array {
+  const id = new Uint8Array(16);
+  new DataView(id.buffer).setUint32(0, n);
+  return id;
+}
+
+function item(n: number, ttl: number, hops: number): Gossip {
+  return { kind: "gossip", id: itemId(n), ttl, hops, dataType: DATA_TYPE, data: new Uint8Array([n]) };
+}
+
+/** One node with two probe neighbours (no offers of recent items to new neighbours). */
+function twoNeighbours(settings: Record<string, string> = {}): { w: World; a: SimNode; p1: Probe; p2: Probe } {
+  const w = quietWorld({ graft_timeout_ms: String(G), offer_recent_ms: "0", ...settings });
+  const a = w.addNode(null);
+  const [p1, p2] = [new Probe(w, 1), new Probe(w, 2)];
+  p1.join(a);
+  p2.join(a);
+  w.run(20);
+  return { w, a, p1, p2 };
+}
+
+describe("GRAFT timing", () => {
+  test("rule: an IHAVE for an unknown id GRAFTs its announcer after graft_timeout_ms, and the second announcer one graft_timeout_ms later", () => {
+    const { w, p1, p2 } = twoNeighbours();
+    const id = itemId(1);
+    const sent = w.clock.now();
+    p1.send(p1.links[0]!, { kind: "ihave", entries: [{ id, hops: 1 }] });
+    p2.send(p2.links[0]!, { kind: "ihave", entries: [{ id, hops: 1 }] });
+    // The IHAVEs reach the node at sent + LATENCY; a GRAFT takes LATENCY back.
+    runTo(w, sent + LATENCY + G + LATENCY - 1);
+    expect(p1.of("graft")).toEqual([]);
+    runTo(w, sent + 3 * G);
+    expect(p1.received("graft").map((r) => r.at)).toEqual([sent + LATENCY + G + LATENCY]);
+    expect(p1.of("graft")[0]!.ids.map(idKey)).toEqual([idKey(id)]);
+    expect(p2.received("graft").map((r) => r.at)).toEqual([sent + LATENCY + 2 * G + LATENCY]);
+    expect(p2.of("graft")[0]!.ids.map(idKey)).toEqual([idKey(id)]);
+  });
+
+  test("rule: once the item has come, the second announcer is not GRAFTed", () => {
+    const { w, a, p1, p2 } = twoNeighbours();
+    const it = item(2, 5, 1);
+    const sent = w.clock.now();
+    p1.send(p1.links[0]!, { kind: "ihave", entries: [{ id: it.id, hops: 1 }] });
+    p2.send(p2.links[0]!, { kind: "ihave", entries: [{ id: it.id, hops: 1 }] });
+    runTo(w, sent + LATENCY + G + LATENCY);
+    expect(p1.of("graft").length).toBe(1);
+    p1.send(p1.links[0]!, it); // the answer to the GRAFT
+    runTo(w, sent + 4 * G);
+    expect(a.delivered.get(idKey(it.id))).toBe(1);
+    expect(p2.of("graft")).toEqual([]);
+  });
+});
+
+describe("bounded missing table", () => {
+  test("rule: IHAVEs naming more than MAX_MISSING distinct ids leave at most MAX_MISSING awaited", () => {
+    const { w, a, p1 } = twoNeighbours({ peer_control_per_s: "1000000" });
+    const n = MAX_MISSING + 2 * MAX_IHAVE;
+    for (let i = 0; i < n; i += MAX_IHAVE) {
+      const entries = Array.from({ length: Math.min(MAX_IHAVE, n - i) }, (_, k) => ({ id: itemId(1000 + i + k), hops: 1 }));
+      p1.send(p1.links[0]!, { kind: "ihave", entries });
+    }
+    w.run(2 * LATENCY); // arrived; no GRAFT timer has fired yet
+    expect(a.core!.dissemination.tableSizes.missing).toBe(MAX_MISSING);
+  });
+});
+
+describe("TTL and hop cap", () => {
+  test("rule: an item with hops >= ttl_cap or ttl 1 is delivered but not forwarded; a forwarded copy carries min(ttl, cap) - 1 and hops + 1", () => {
+    const CAP = 4;
+    const { w, a, p1, p2 } = twoNeighbours({ ttl_cap: String(CAP) });
+    const atCap = item(1, 10, CAP);
+    const overCap = item(2, 255, 200);
+    const lastHop = item(3, 1, 1);
+    const onward = item(4, 3, 1);
+    const capped = item(5, 200, 2);
+    for (const it of [atCap, overCap, lastHop, onward, capped]) p1.send(p1.links[0]!, it);
+    w.run(500);
+    for (const it of [atCap, overCap, lastHop, onward, capped]) expect(a.delivered.get(idKey(it.id))).toBe(1);
+    const forwarded = p2.of("gossip");
+    expect(forwarded.map((m) => [idKey(m.id), m.ttl, m.hops])).toEqual([
+      [idKey(onward.id), 2, 2],
+      [idKey(capped.id), CAP - 1, 3],
+    ]);
+    // Not offered lazily either.
+    expect(p2.of("ihave")).toEqual([]);
+    expect(p1.of("gossip")).toEqual([]);
+  });
+});
