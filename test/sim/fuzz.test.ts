@@ -1,6 +1,9 @@
 // Whole-network fuzzing in CI (issue 8): a fixed budget of seeds, and every case the fuzzer
 // once failed on, kept as a regression test with its parameters spelt out (a seed alone would
-// change meaning whenever the case generator changes). Longer runs: npm run fuzz -- --seeds K.
+// change meaning whenever the case generator changes). A random case may stop exercising its
+// bug as the protocol changes around it, so each rule found this way is also pinned by a
+// deterministic test (test/sim/heal.test.ts, test/sim/rules.test.ts).
+// Longer runs: npm run fuzz -- --seeds K.
 
 import { describe, expect, test } from "bun:test";
 import { type FuzzCase, describe as describeCase, drawCase, runCase } from "../../src/sim/fuzz.ts";

@@ -1,0 +1,115 @@
+// Self-healing rules beyond HyParView's assumptions (issue 8's fuzzer found each one missing;
+// issue 9 asks for them), one test each on the simulator's virtual clock. Each fails when its
+// rule is removed from src/core/membership.ts.
+
+import { describe, expect, test } from "bun:test";
+import { DIAL_BACKOFF_MS, MAX_DIAL_FAILURES } from "../../src/core/membership.ts";
+import type { SimNode } from "../../src/sim/world.ts";
+import { Probe, nowhere, quietWorld, runUntil } from "../helpers/sim-probe.ts";
+
+const membership = (n: SimNode) => n.core!.membership;
+
+describe("failed dials", () => {
+  test("rule: an address whose dials fail backs off (doubling) and leaves the passive view only after MAX_DIAL_FAILURES in a row", () => {
+    const w = quietWorld({ handshake_timeout_ms: "1000" });
+    const a = w.addNode(null);
+    const dead = nowhere(1);
+    membership(a).passive.add(dead);
+    const dials: number[] = [];
+    const dial = a.transport.dial.bind(a.transport);
+    a.transport.dial = (addr: string) => {
+      if (addr === dead) dials.push(w.clock.now());
+      return dial(addr);
+    };
+    runUntil(w, () => !membership(a).passive.has(dead), 200_000, "the dead address leaves the passive view");
+    expect(dials.length).toBe(MAX_DIAL_FAILURES);
+    // Each wait at least doubles: 1 s, 2 s, 4 s, ... after the failure (a refused dial fails in a few ms).
+    for (let i = 1; i < dials.length; i++) expect(dials[i]! - dials[i - 1]!).toBeGreaterThanOrEqual(DIAL_BACKOFF_MS * 2 ** (i - 1));
+  });
+
+  test("rule: a neighbour lost without a goodbye goes to the passive view (it may come back)", () => {
+    const w = quietWorld({ keepalive_ms: "200" });
+    const a = w.addNode(null);
+    const p = new Probe(w, 1);
+    p.join(a);
+    p.autoPong = false;
+    p.kill(true);
+    runUntil(w, () => membership(a).active.size === 0, 5000, "a notices the silent neighbour");
+    expect(membership(a).passive.has(p.addr)).toBe(true);
+  });
+});
+
+describe("declines", () => {
+  test("rule: a peer that keeps declining NEIGHBOR is asked again only after a doubling wait", () => {
+    // The node is alone, with one peer in reserve that is full: it declines every low-priority request.
+    const w = quietWorld({ shuffle_interval_ms: "1000" });
+    const a = w.addNode(null);
+    const full = new Probe(w, 1);
+    membership(a).passive.add(full.addr);
+    const asked: number[] = [];
+    const answered = new Set<unknown>();
+    const end = w.clock.now() + 60_000;
+    while (w.clock.now() < end) {
+      w.run(5);
+      for (const r of full.received("neighbor")) {
+        if (answered.has(r.link)) continue;
+        answered.add(r.link);
+        asked.push(r.at);
+        r.link.send({ kind: "neighbor_reply", accepted: false });
+      }
+    }
+    // Waits of 1, 2, 4, 8, 16, 32 s: a handful of requests in a minute (a fixed 1 s wait: ~50).
+    expect(asked.length).toBeGreaterThanOrEqual(3);
+    expect(asked.length).toBeLessThanOrEqual(7);
+  });
+});
+
+describe("refresh and rejoin", () => {
+  test("rule: refresh asks a passive peer with high priority every refresh_interval_ms, even while repair dials are in flight", () => {
+    // A slow dial (to a host cut off by a partition: it fails only at the dial deadline) stays
+    // in flight; the peer in reserve declines low priority, so only refresh gets the node in.
+    const w = quietWorld({ degree: "3", refresh_interval_ms: "2000", handshake_timeout_ms: "60000", shuffle_interval_ms: "60000", keepalive_ms: "60000" });
+    const a = w.addNode(null);
+    // One neighbour (so repair asks with low priority), two places free.
+    new Probe(w, 3).join(a);
+    const full = new Probe(w, 1);
+    const cut = new Probe(w, 2);
+    w.net.partition((x, y) => x === cut.addr || y === cut.addr);
+    membership(a).passive.add(cut.addr);
+    membership(a).passive.add(full.addr);
+    // The full peer declines low priority (and never answers high priority: it is enough to see it asked).
+    const answered = new Set<unknown>();
+    runUntil(
+      w,
+      () => {
+        for (const r of full.received("neighbor")) {
+          if (answered.has(r.link) || (r.msg.kind === "neighbor" && r.msg.high)) continue;
+          answered.add(r.link);
+          r.link.send({ kind: "neighbor_reply", accepted: false });
+        }
+        return full.of("neighbor").some((n) => n.high);
+      },
+      5000,
+      "a high-priority NEIGHBOR from refresh",
+    );
+    expect(full.of("neighbor")[0]).toEqual({ kind: "neighbor", high: false });
+    expect(membership(a).tableSizes.dialing).toBeGreaterThanOrEqual(1);
+  });
+
+  test("rule: with no neighbour, nobody in reserve and the bootstrapper gone, a node rejoins through an address it remembers", () => {
+    const w = quietWorld({ keepalive_ms: "200", handshake_timeout_ms: "1000", refresh_interval_ms: "0" });
+    const first = w.addNode(null);
+    const boot = w.addNode(first);
+    runUntil(w, () => membership(boot).active.has(first.id), 2000, "boot joins first");
+    const c = w.addNode(boot);
+    runUntil(w, () => membership(c).active.has(boot.id), 2000, "c joins through boot");
+    w.run(2000);
+    // Cut c off from first until c has given up on it, then lose boot (c's bootstrapper) for good.
+    w.net.partition((x, y) => (x === c.addr && y === first.addr) || (x === first.addr && y === c.addr));
+    membership(c).passive.add(first.addr);
+    w.kill([boot], true);
+    runUntil(w, () => membership(c).active.size === 0 && membership(c).passive.size === 0, 300_000, "c has nobody left");
+    w.net.heal();
+    runUntil(w, () => membership(c).active.has(first.id), 120_000, "c rejoins through the address it remembers");
+  });
+});
