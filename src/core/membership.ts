@@ -23,8 +23,6 @@ export const MAX_DECLINED = 1024;
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
 /** Longest pause between joins through the bootstrapper. */
 export const MAX_JOIN_BACKOFF_MS = 30_000;
-/** Repair dials in flight at once: their handshakes (proofs of work) must not pile up. */
-export const MAX_PARALLEL_DIALS = 4;
 /** Consecutive failed dials after which an address leaves the passive view (and becomes dormant). */
 export const MAX_DIAL_FAILURES = 6;
 /** Backoff after the first failed dial to an address; it doubles with each further failure. */
@@ -420,9 +418,11 @@ export class Membership {
   private refill(): void {
     if (this.stopped) return;
     const want = this.opts.degree - this.active.size;
-    // Dials still connecting or handshaking count as in flight too; a few at a time.
+    // Dials still connecting or handshaking count as in flight too. (Capping them lower, to
+    // spare the proofs of work, made the simulator's overlays fill slowly and their trees twice
+    // as deep: pacing that work belongs in the TCP transport.)
     const inFlight = this.dialing.size;
-    const room = Math.min(want, MAX_PARALLEL_DIALS) - inFlight;
+    const room = want - inFlight;
     if (room > 0) {
       for (const addr of sample(this.env, this.candidates(), room)) this.dial(addr, "neighbor", this.active.size === 0);
     }
