@@ -274,7 +274,10 @@ export class Dissemination {
       return;
     }
     for (const p of this.eager) if (p !== from) this.sendGossip(p, msg);
-    for (const p of this.lazy) if (p !== from) this.queueIHave(p, { id: msg.id, hops: msg.hops });
+    if (this.lazy.size === 0) return;
+    // One entry object for every lazy neighbour: IHAVE entries are only read.
+    const entry: IHaveEntry = { id: msg.id, hops: msg.hops };
+    for (const p of this.lazy) if (p !== from) this.queueIHave(p, entry);
   }
 
   private sendGossip(peer: Peer, msg: Gossip): void {

@@ -8,7 +8,9 @@ import { mulberry32 } from "../util/prng.ts";
 interface Event {
   at: number;
   seq: number;
-  fn: (() => void) | null;
+  fn: ((a?: unknown, b?: unknown) => void) | null;
+  a: unknown;
+  b: unknown;
 }
 
 /** A binary min-heap of events by (at, seq). */
@@ -74,9 +76,14 @@ export class SimClock {
 
   /** Schedules fn at now + ms (ms >= 0). */
   at(ms: number, fn: () => void): Timer {
-    const e: Event = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
+    const e: Event = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, a: undefined, b: undefined };
     this.heap.push(e);
     return { cancel: () => void (e.fn = null) };
+  }
+
+  /** Schedules fn(a, b) at now + ms without a closure (the network's per-message events). */
+  call<A, B>(ms: number, fn: (a: A, b: B) => void, a: A, b: B): void {
+    this.heap.push({ at: this.t + Math.max(0, ms), seq: this.seq++, fn: fn as (a?: unknown, b?: unknown) => void, a, b });
   }
 
   /** Runs events until the clock passes `until` (virtual ms) or none are left; returns events run. */
@@ -90,7 +97,8 @@ export class SimClock {
       const fn = e.fn;
       if (fn === null) continue;
       e.fn = null;
-      fn();
+      fn(e.a, e.b);
+      e.a = e.b = undefined;
       n++;
     }
     if (this.t < until) this.t = until;

@@ -265,15 +265,25 @@ export class SimNet {
       return;
     }
     const to = from.other!;
-    this.after(from, () => {
-      if (to.state === "closed" || to.owner.dead) return;
-      if (kind === "gossip") {
-        const key = idKey(msg.id);
-        this.stats.gossipByItem.set(key, (this.stats.gossipByItem.get(key) ?? 0) + 1);
-      }
-      to.owner.events?.message(to, msg);
-    });
+    if (from.out.held === null && !this.blocked(from.owner, to.owner) && !from.owner.dead) {
+      // The common case without a closure per message: millions of these per run.
+      const now = this.clock.now();
+      const at = Math.max(now + this.opts.latency.sample(from.out.base, this.opts.rnd), from.out.last);
+      from.out.last = at;
+      this.clock.call(at - now, this.deliver, to, msg);
+      return;
+    }
+    this.after(from, () => this.deliver(to, msg));
   }
+
+  private readonly deliver = (to: MemLink, msg: P2pMessage): void => {
+    if (to.state === "closed" || to.owner.dead) return;
+    if (msg.kind === "gossip") {
+      const key = idKey(msg.id);
+      this.stats.gossipByItem.set(key, (this.stats.gossipByItem.get(key) ?? 0) + 1);
+    }
+    to.owner.events?.message(to, msg);
+  };
 
   /** The link's end is gone: its owner is told once. */
   gone(l: MemLink, reason: string): void {
