@@ -99,7 +99,7 @@ export class TcpTransport implements Transport {
         this.links.delete(l);
         if (l.peer === null && l.conn !== null && !this.stopped) {
           // A handshake that failed is worth seeing; the core never heard of incoming ones.
-          l.log.info("handshake failed, link closed", { reason });
+          l.log.info("handshake failed, link closed", { code: l.handshakeCode ?? "ERR_HS_ABORTED", reason });
         }
         if (initiator || l.peer !== null) this.events?.closed(l, reason);
       },

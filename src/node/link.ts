@@ -47,6 +47,8 @@ export class PeerLink implements Link {
   /** Set when the handshake succeeds; from then on every frame is sealed. */
   private channel: SecureChannel | null = null;
   private closeReason: string | null = null;
+  /** The stable code of a failed handshake (ERR_HS_...), for the log line. */
+  handshakeCode: string | null = null;
   /** Closed hard by us: frames still in the current chunk are not handled. */
   private deaf = false;
 
@@ -89,7 +91,10 @@ export class PeerLink implements Link {
     this.state = "handshake";
     const hs = new Handshake(this.initiator ? "initiator" : "acceptor", this.hsOpts, (m) => this.send(m));
     this.handshake = hs;
-    hs.result.catch((e: Error) => this.close(`handshake failed: ${e.message}`, false));
+    hs.result.catch((e: Error & { code?: string }) => {
+      this.handshakeCode = e.code ?? "ERR_HS_INTERNAL";
+      this.close(`handshake failed: ${e.message}`, false);
+    });
     hs.start();
     this.openIfDone();
   }
