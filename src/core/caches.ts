@@ -16,10 +16,21 @@ export interface StoredItem {
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
+/**
+ * Keys already made, by id object: an item's id object is shared by every message that
+ * carries it within one process (the simulator hands the same objects from node to node), and
+ * a key string made once is hashed once; a Map lookup with a fresh 32-character string costs
+ * about eight times as much.
+ */
+const keys = new WeakMap<Uint8Array, string>();
+
 /** An item id as a map key (lowercase hex). */
 export function idKey(id: Uint8Array): string {
-  let s = "";
+  let s = keys.get(id);
+  if (s !== undefined) return s;
+  s = "";
   for (let i = 0; i < id.length; i++) s += HEX[id[i]!];
+  keys.set(id, s);
   return s;
 }
 

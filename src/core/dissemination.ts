@@ -239,9 +239,9 @@ export class Dissemination {
     this.seen.add(key);
     this.clearMissing(key);
     if (this.opts.mode === "plumtree") this.setEager(peer);
-    // Keep our own copies: a transport's message may point into a buffer it reuses.
-    const id = msg.id.slice();
-    const data = msg.data.slice();
+    // Messages are ours to keep (the Transport contract): no copies.
+    const id = msg.id;
+    const data = msg.data;
     const ttl = Math.min(msg.ttl, this.opts.ttlCap);
     const hops = msg.hops;
     const dataType = msg.dataType;

@@ -32,7 +32,10 @@ export interface Link {
 export interface TransportEvents {
   /** The link is ready: its peer's identity and address are known (both directions). */
   established(link: Link): void;
-  /** A whole, decoded message from an established link. */
+  /**
+   * A whole, decoded message from an established link. The message and the bytes it points
+   * to are the core's to keep: a transport must not reuse or change them afterwards.
+   */
   message(link: Link, msg: P2pMessage): void;
   /** Once per link the core was given (by dial or established), when it is gone. */
   closed(link: Link, reason: string): void;

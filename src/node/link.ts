@@ -8,7 +8,7 @@ import type { Conn } from "../net/conn.ts";
 import type { Logger } from "../util/log.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
-import { P2P_FRAME, decodeP2p, encodeP2p, type P2pMessage } from "../wire/p2p.ts";
+import { P2P_FRAME, decodeP2p, encodeP2p, type Gossip, type P2pMessage } from "../wire/p2p.ts";
 import { SEALED_FRAME, SecureChannel } from "./channel.ts";
 import { Handshake, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
 
@@ -35,6 +35,17 @@ function frameOf(msg: P2pMessage): Uint8Array {
   let f = encoded.get(msg);
   if (!f) encoded.set(msg, (f = encodeP2p(msg)));
   return f;
+}
+
+/**
+ * A GOSSIP whose id and data share one fresh buffer: the core keeps items (the knowledge
+ * base), and a view into the frame would keep the whole frame, or a pooled chunk, alive.
+ */
+function compact(m: Gossip): Gossip {
+  const buf = new Uint8Array(m.id.byteLength + m.data.byteLength);
+  buf.set(m.id, 0);
+  buf.set(m.data, m.id.byteLength);
+  return { ...m, id: buf.subarray(0, m.id.byteLength), data: buf.subarray(m.id.byteLength) };
 }
 
 export class PeerLink implements Link {
@@ -141,7 +152,7 @@ export class PeerLink implements Link {
   }
 
   private dispatch(msg: P2pMessage): void {
-    if (this.state === "open") return this.events.message(this, msg);
+    if (this.state === "open") return this.events.message(this, msg.kind === "gossip" ? compact(msg) : msg);
     this.handshake?.receive(msg);
     this.openIfDone();
   }
