@@ -7,29 +7,20 @@
 
 import type { Logger } from "../util/log.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
-import { type Env, pickRandom, sample, type Timer } from "./env.ts";
+import { type Env, pickRandom, type Timer } from "./env.ts";
 import { type Peer, PeerTable } from "./peers.ts";
 import { type PeerScores, Points, addressPrefix } from "./scores.ts";
+import { Repair } from "./repair.ts";
 import { ARWL, Shuffler } from "./shuffle.ts";
 import type { Link, Transport } from "./transport.ts";
 import { PassiveView } from "./views.ts";
 
 export { ARWL };
+export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MAX_JOIN_BACKOFF_MS } from "./repair.ts";
 /** Passive random walk length: a FORWARD_JOIN at this TTL leaves the joiner in the passive view. */
 export const PRWL = 3;
-/** Addresses that declined a low-priority NEIGHBOR lately, remembered at most. */
-export const MAX_DECLINED = 1024;
 /** Longest wait before asking a peer that keeps declining again. */
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
-/** Longest pause between joins through the bootstrapper. */
-export const MAX_JOIN_BACKOFF_MS = 30_000;
-/** Consecutive failed dials after which an address leaves the passive view (and becomes dormant). */
-export const MAX_DIAL_FAILURES = 6;
-/** Backoff after the first failed dial to an address; it doubles with each further failure. */
-export const DIAL_BACKOFF_MS = 1000;
-/** Addresses with failed dials remembered at most (or passive_size, if larger). */
-export const MAX_FAILURES_KEPT = 4096;
-
 export interface MembershipOptions {
   readonly bootstrapper: string | null;
   readonly degree: number;
@@ -69,21 +60,11 @@ export class Membership {
   private readonly activeAddrs = new Map<string, Peer>();
   readonly passive: PassiveView;
   readonly peers: PeerTable;
-  /**
-   * Addresses that declined a low-priority NEIGHBOR (they are full): not asked again until
-   * `until`; each further decline doubles the wait (from shuffle_interval_ms, up to
-   * MAX_DECLINE_BACKOFF_MS), so a node below its degree does not pay for a handshake a
-   * second with peers that keep saying no.
-   */
-  private readonly declined = new Map<string, { count: number; until: number }>();
   /** Dials in flight (handshaking or awaiting their reply), by the address dialed. */
   private readonly dialing = new Map<string, Peer>();
-  /** Addresses whose last dials failed: how often, and when they may be dialed again. */
-  private readonly failures = new Map<string, { count: number; until: number }>();
   private readonly shuffler: Shuffler;
   private timers: Timer[] = [];
-  private lastJoin = -Infinity;
-  private joinBackoff: number;
+  private readonly repair: Repair;
   private stopped = false;
   private selfAddr = "";
   private readonly env: Env;
@@ -101,7 +82,29 @@ export class Membership {
       controlPerS: opts.controlPerS,
       retireMs: 3 * opts.keepaliveMs,
     });
-    this.joinBackoff = this.tickMs;
+    this.repair = new Repair(
+      {
+        env: deps.env,
+        log: deps.log,
+        degree: opts.degree,
+        passiveSize: opts.passiveSize,
+        shuffleIntervalMs: opts.shuffleIntervalMs,
+        bootstrapper: opts.bootstrapper,
+        passive: this.passive,
+        selfAddr: () => this.selfAddr,
+        stopped: () => this.stopped,
+        activeSize: () => this.active.size,
+        isActive: (a) => this.activeAddrs.has(a),
+        isDialing: (a) => this.dialing.has(a),
+        dialsInFlight: () => this.dialing.size,
+        joinInFlight: () => {
+          for (const p of this.peers.values()) if (p.role === "join" && p.state !== "retiring") return true;
+          return false;
+        },
+        dial: (a, role, high) => this.dial(a, role, high),
+      },
+      this.tickMs,
+    );
     this.shuffler = new Shuffler({
       env: deps.env,
       selfAddr: () => this.selfAddr,
@@ -130,8 +133,8 @@ export class Membership {
     });
     this.timers.push(this.env.every(this.tickMs, () => this.tick()));
     this.timers.push(this.env.every(this.opts.shuffleIntervalMs, () => this.shuffle()));
-    if (this.opts.refreshIntervalMs > 0) this.timers.push(this.env.every(this.opts.refreshIntervalMs, () => this.refresh()));
-    this.maybeRejoin();
+    if (this.opts.refreshIntervalMs > 0) this.timers.push(this.env.every(this.opts.refreshIntervalMs, () => this.repair.refresh()));
+    this.repair.maybeRejoin();
   }
 
   get address(): string {
@@ -145,7 +148,7 @@ export class Membership {
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
   get tableSizes(): { links: number; dialing: number; declined: number; failures: number; routes: number; walks: number } {
-    return { links: this.peers.size, dialing: this.dialing.size, declined: this.declined.size, failures: this.failures.size, ...this.shuffler.sizes };
+    return { links: this.peers.size, dialing: this.dialing.size, ...this.repair.sizes, ...this.shuffler.sizes };
   }
 
   stop(): void {
@@ -219,10 +222,8 @@ export class Membership {
     this.activeList = null;
     this.activeAddrs.set(p.addr, p);
     p.enter("active");
-    this.declined.delete(p.addr);
     this.passive.delete(p.addr);
-    if (p.dialed !== null) this.failures.delete(p.dialed);
-    this.joinBackoff = this.tickMs;
+    this.repair.activated(p.addr, p.dialed);
     this.log.info("neighbour up", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
     accepted?.();
     this.deps.hooks.up(p);
@@ -253,7 +254,7 @@ export class Membership {
     const was = p.state;
     this.peers.remove(link);
     this.dialDone(p);
-    if (p.dialed !== null && was === "handshaking") this.dialFailed(p.dialed);
+    if (p.dialed !== null && was === "handshaking") this.repair.dialFailed(p.dialed);
     const wasActive = this.active.get(p.id) === p;
     if (wasActive) {
       this.removeActive(p);
@@ -272,9 +273,9 @@ export class Membership {
       else this.log.debug("link closed", fields);
     }
     if (this.stopped) return;
-    if (wasActive) this.refill();
-    if (p.role === "join" && was !== "retiring") this.maybeRejoin();
-    if (p.role === "neighbor" && !wasActive) this.refill();
+    if (wasActive) this.repair.refill();
+    if (p.role === "join" && was !== "retiring") this.repair.maybeRejoin();
+    if (p.role === "neighbor" && !wasActive) this.repair.refill();
   }
 
   private activeByAddr(addr: string): Peer | undefined {
@@ -361,7 +362,7 @@ export class Membership {
         this.removeActive(p);
         this.addPassive(p.addr);
         this.peers.retire(p, "peer disconnected us", false);
-        this.refill();
+        this.repair.refill();
         return;
       case "shuffle":
         return this.shuffler.onShuffle(p, msg);
@@ -391,9 +392,7 @@ export class Membership {
     if (accepted && this.activate(p)) return;
     this.dialDone(p);
     this.addPassive(p.addr);
-    const count = (this.declined.get(p.addr)?.count ?? 0) + 1;
-    const wait = Math.min(this.opts.shuffleIntervalMs * 2 ** (count - 1), MAX_DECLINE_BACKOFF_MS);
-    bounded(this.declined, p.addr, { count, until: this.env.now() + wait });
+    this.repair.declinedBy(p.addr);
     this.peers.retire(p, "neighbour request declined", true);
   }
 
@@ -412,104 +411,6 @@ export class Membership {
     if (!this.stopped) this.shuffler.start();
   }
 
-  // --- repair ---
-
-  /** Replaces lost neighbours from the passive view. */
-  private refill(): void {
-    if (this.stopped) return;
-    const want = this.opts.degree - this.active.size;
-    // Dials still connecting or handshaking count as in flight too. (Capping them lower, to
-    // spare the proofs of work, made the simulator's overlays fill slowly and their trees twice
-    // as deep: pacing that work belongs in the TCP transport.)
-    const inFlight = this.dialing.size;
-    const room = want - inFlight;
-    if (room > 0) {
-      for (const addr of sample(this.env, this.candidates(), room)) this.dial(addr, "neighbor", this.active.size === 0);
-    }
-    if (this.active.size === 0) this.maybeRejoin();
-  }
-
-  /** Passive addresses worth dialing now: not active, not being dialed, not declining or backing off. */
-  private candidates(evenDeclined = false): string[] {
-    const now = this.env.now();
-    return this.passive
-      .list()
-      .filter(
-        (a) =>
-          !this.dialing.has(a) &&
-          !this.activeByAddr(a) &&
-          (evenDeclined || !((this.declined.get(a)?.until ?? 0) > now)) &&
-          !((this.failures.get(a)?.until ?? 0) > now),
-      );
-  }
-
-  /**
-   * A dial failed: back off from the address. After MAX_DIAL_FAILURES in a row it leaves the
-   * passive view but is remembered as dormant (bounded, oldest forgotten first) and tried
-   * again now and then by refresh(): a peer across a long partition, or one restarting
-   * slowly, is not forgotten for good.
-   */
-  private dialFailed(addr: string): void {
-    const f = this.failures.get(addr) ?? { count: 0, until: 0 };
-    f.count++;
-    if (f.count >= MAX_DIAL_FAILURES) this.passive.delete(addr);
-    f.until = this.env.now() + DIAL_BACKOFF_MS * 2 ** Math.min(f.count - 1, MAX_DIAL_FAILURES);
-    this.failures.delete(addr);
-    this.failures.set(addr, f);
-    if (this.failures.size > Math.max(MAX_FAILURES_KEPT, this.opts.passiveSize)) this.failures.delete(this.failures.keys().next().value as string);
-  }
-
-  /**
-   * HyParView's active view is stable once full, so two parts of a network that lost sight of
-   * each other (a healed partition, an unlucky order of joins) would stay apart for good. A
-   * node therefore now and then takes a random passive peer as a neighbour with high
-   * priority, so a full peer takes it too (a full node's replaced link goes to the passive
-   * view); a node below its degree whose low-priority requests are declined gets in this way.
-   * One time in four (always, when the passive view has nobody to offer) it tries an address
-   * it remembers from failed dials, or its bootstrapper: the other side of a partition may be
-   * all it has forgotten.
-   */
-  private refresh(): void {
-    if (this.stopped) return;
-    // A peer that declined a low-priority request may be full: high priority gets in anyway.
-    const near = this.candidates(true);
-    const far = this.remembered();
-    const b = this.opts.bootstrapper;
-    if (b && b !== this.selfAddr && !this.activeByAddr(b) && !this.dialing.has(b) && !((this.failures.get(b)?.until ?? 0) > this.env.now())) far.push(b);
-    const addr = far.length > 0 && (near.length === 0 || this.env.random() < 0.25) ? pickRandom(this.env, far) : pickRandom(this.env, near);
-    if (addr !== undefined) this.dial(addr, "neighbor", true);
-  }
-
-  /**
-   * With no neighbour and nobody in reserve, join again: through the bootstrapper, or, when
-   * that is gone too, through any address we still remember (dormant ones included), so a
-   * node whose bootstrapper left is not alone for good. Paced by a backoff that doubles up to
-   * MAX_JOIN_BACKOFF_MS and resets when a link comes up.
-   */
-  private maybeRejoin(): void {
-    if (this.stopped || this.active.size > 0 || this.passive.size > 0) return;
-    const now = this.env.now();
-    if (now - this.lastJoin < this.joinBackoff || this.dialing.size > 0) return;
-    for (const p of this.peers.values()) if (p.role === "join" && p.state !== "retiring") return;
-    const b = this.opts.bootstrapper;
-    const known = this.remembered();
-    const useBootstrapper = b !== null && b !== this.selfAddr && !((this.failures.get(b)?.until ?? 0) > now);
-    const target = useBootstrapper && (known.length === 0 || this.env.random() < 0.5) ? b : pickRandom(this.env, known);
-    if (target === undefined) return;
-    this.lastJoin = now;
-    this.joinBackoff = Math.min(this.joinBackoff * 2, MAX_JOIN_BACKOFF_MS);
-    this.log.info("joining", { via: target, bootstrapper: target === b });
-    this.dial(target, "join");
-  }
-
-  /** Addresses out of the passive view we may still try (failed before; backoff over). */
-  private remembered(): string[] {
-    const now = this.env.now();
-    const out: string[] = [];
-    for (const [a, f] of this.failures) if (f.until <= now && a !== this.opts.bootstrapper && !this.passive.has(a) && !this.activeByAddr(a)) out.push(a);
-    return out;
-  }
-
   private tick(): void {
     const now = this.env.now();
     const silent = 3 * this.opts.keepaliveMs;
@@ -525,14 +426,7 @@ export class Membership {
         p.send({ kind: "ping" });
       }
     }
-    if (this.active.size < this.opts.degree) this.refill();
-    this.maybeRejoin();
+    if (this.active.size < this.opts.degree) this.repair.refill();
+    this.repair.maybeRejoin();
   }
-}
-
-/** Map insert that forgets the oldest entry past MAX_DECLINED. */
-function bounded<K, V>(m: Map<K, V>, k: K, v: V): void {
-  m.delete(k);
-  m.set(k, v);
-  if (m.size > MAX_DECLINED) m.delete(m.keys().next().value as K);
 }

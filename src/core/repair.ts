@@ -1,0 +1,192 @@
+// Repair: how a node keeps its active view full and its overlay whole. HyParView's refill
+// (NEIGHBOR to passive peers) and rejoin (JOIN through the bootstrapper), and what the
+// simulator's fuzzer showed HyParView lacks: per-address back-offs instead of forgetting
+// (failed dials, declines), addresses remembered after they leave the passive view, and a
+// periodic refresh that links to a random known peer so that split overlays merge again.
+
+import type { Logger } from "../util/log.ts";
+import { type Env, pickRandom, sample } from "./env.ts";
+import type { PassiveView } from "./views.ts";
+
+/** Longest pause between joins through the bootstrapper. */
+export const MAX_JOIN_BACKOFF_MS = 30_000;
+/** Consecutive failed dials after which an address leaves the passive view (and is remembered). */
+export const MAX_DIAL_FAILURES = 6;
+/** Backoff after the first failed dial to an address; it doubles with each further failure. */
+export const DIAL_BACKOFF_MS = 1000;
+/** Addresses with failed dials remembered at most (or passive_size, if larger). */
+export const MAX_FAILURES_KEPT = 4096;
+/** Addresses that declined a low-priority NEIGHBOR lately, remembered at most. */
+export const MAX_DECLINED = 1024;
+/** Longest wait before asking a peer that keeps declining again. */
+export const MAX_DECLINE_BACKOFF_MS = 300_000;
+
+/** What repair needs of membership. */
+export interface RepairHost {
+  readonly env: Env;
+  readonly log: Logger;
+  readonly degree: number;
+  readonly passiveSize: number;
+  readonly shuffleIntervalMs: number;
+  readonly bootstrapper: string | null;
+  readonly passive: PassiveView;
+  readonly selfAddr: () => string;
+  readonly stopped: () => boolean;
+  readonly activeSize: () => number;
+  readonly isActive: (addr: string) => boolean;
+  readonly isDialing: (addr: string) => boolean;
+  /** Our dials still connecting, handshaking or awaiting their reply. */
+  readonly dialsInFlight: () => number;
+  readonly joinInFlight: () => boolean;
+  readonly dial: (addr: string, role: "join" | "neighbor", high: boolean) => void;
+}
+
+interface Backoff {
+  count: number;
+  until: number;
+}
+
+export class Repair {
+  /**
+   * Addresses that declined a low-priority NEIGHBOR (they are full): not asked again until
+   * `until`; each further decline doubles the wait (from shuffle_interval_ms, up to
+   * MAX_DECLINE_BACKOFF_MS), so a node below its degree does not pay for a handshake every
+   * second with peers that keep saying no.
+   */
+  private readonly declined = new Map<string, Backoff>();
+  /** Addresses whose last dials failed: how often, and when they may be dialed again. */
+  private readonly failures = new Map<string, Backoff>();
+  private lastJoin = -Infinity;
+  private joinBackoff: number;
+
+  constructor(
+    private readonly host: RepairHost,
+    private readonly tickMs: number,
+  ) {
+    this.joinBackoff = tickMs;
+  }
+
+  get sizes(): { declined: number; failures: number } {
+    return { declined: this.declined.size, failures: this.failures.size };
+  }
+
+  /** A link to addr became active (dialed: the address we dialed, if we did). */
+  activated(addr: string, dialed: string | null): void {
+    this.declined.delete(addr);
+    if (dialed !== null) this.failures.delete(dialed);
+    this.joinBackoff = this.tickMs;
+  }
+
+  /** addr declined our low-priority NEIGHBOR. */
+  declinedBy(addr: string): void {
+    const count = (this.declined.get(addr)?.count ?? 0) + 1;
+    const wait = Math.min(this.host.shuffleIntervalMs * 2 ** (count - 1), MAX_DECLINE_BACKOFF_MS);
+    this.declined.delete(addr);
+    this.declined.set(addr, { count, until: this.host.env.now() + wait });
+    if (this.declined.size > MAX_DECLINED) this.declined.delete(this.declined.keys().next().value as string);
+  }
+
+  /**
+   * A dial failed: back off from the address. After MAX_DIAL_FAILURES in a row it leaves the
+   * passive view but is remembered (bounded, oldest forgotten first) and tried again now and
+   * then by refresh() and rejoin: a peer across a long partition, or one restarting slowly,
+   * is not forgotten for good.
+   */
+  dialFailed(addr: string): void {
+    const f = this.failures.get(addr) ?? { count: 0, until: 0 };
+    f.count++;
+    if (f.count >= MAX_DIAL_FAILURES) this.host.passive.delete(addr);
+    f.until = this.host.env.now() + DIAL_BACKOFF_MS * 2 ** Math.min(f.count - 1, MAX_DIAL_FAILURES);
+    this.failures.delete(addr);
+    this.failures.set(addr, f);
+    if (this.failures.size > Math.max(MAX_FAILURES_KEPT, this.host.passiveSize)) this.failures.delete(this.failures.keys().next().value as string);
+  }
+
+  /** Replaces lost neighbours from the passive view. */
+  refill(): void {
+    const h = this.host;
+    if (h.stopped()) return;
+    // Dials still connecting or handshaking count as in flight too. (Capping them lower, to
+    // spare the proofs of work, made the simulator's overlays fill slowly and their trees twice
+    // as deep: pacing that work belongs in the TCP transport.)
+    const room = h.degree - h.activeSize() - h.dialsInFlight();
+    if (room > 0) {
+      const high = h.activeSize() === 0;
+      for (const addr of sample(h.env, this.candidates(), room)) h.dial(addr, "neighbor", high);
+    }
+    if (h.activeSize() === 0) this.maybeRejoin();
+  }
+
+  /**
+   * HyParView's active view is stable once full, so two parts of a network that lost sight of
+   * each other (a healed partition, an unlucky order of joins) would stay apart for good. A
+   * node therefore now and then takes a random passive peer as a neighbour with high
+   * priority, so a full peer takes it too (a full node's replaced link goes to the passive
+   * view); a node below its degree whose low-priority requests are declined gets in this way.
+   * One time in four (always, when the passive view has nobody to offer) it tries an address
+   * it remembers from failed dials, or its bootstrapper: the other side of a partition may be
+   * all it has forgotten.
+   */
+  refresh(): void {
+    const h = this.host;
+    if (h.stopped()) return;
+    // A peer that declined a low-priority request may be full: high priority gets in anyway.
+    const near = this.candidates(true);
+    const far = this.remembered();
+    const b = h.bootstrapper;
+    if (b && b !== h.selfAddr() && !h.isActive(b) && !h.isDialing(b) && !this.backingOff(b)) far.push(b);
+    const addr = far.length > 0 && (near.length === 0 || h.env.random() < 0.25) ? pickRandom(h.env, far) : pickRandom(h.env, near);
+    if (addr !== undefined) h.dial(addr, "neighbor", true);
+  }
+
+  /**
+   * With no neighbour and nobody in reserve, join again: through the bootstrapper, or, when
+   * that is gone too, through any address we still remember, so a node whose bootstrapper
+   * left is not alone for good. Paced by a backoff that doubles up to MAX_JOIN_BACKOFF_MS and
+   * resets when a link comes up.
+   */
+  maybeRejoin(): void {
+    const h = this.host;
+    if (h.stopped() || h.activeSize() > 0 || h.passive.size > 0) return;
+    const now = h.env.now();
+    if (now - this.lastJoin < this.joinBackoff || h.dialsInFlight() > 0 || h.joinInFlight()) return;
+    const b = h.bootstrapper;
+    const known = this.remembered();
+    const useBootstrapper = b !== null && b !== h.selfAddr() && !this.backingOff(b);
+    const target = useBootstrapper && (known.length === 0 || h.env.random() < 0.5) ? b : pickRandom(h.env, known);
+    if (target === undefined) return;
+    this.lastJoin = now;
+    this.joinBackoff = Math.min(this.joinBackoff * 2, MAX_JOIN_BACKOFF_MS);
+    h.log.info("joining", { via: target, bootstrapper: target === b });
+    h.dial(target, "join", false);
+  }
+
+  private backingOff(addr: string): boolean {
+    return (this.failures.get(addr)?.until ?? 0) > this.host.env.now();
+  }
+
+  /** Passive addresses worth dialing now: not active, not being dialed, not declining or backing off. */
+  private candidates(evenDeclined = false): string[] {
+    const h = this.host;
+    const now = h.env.now();
+    return h.passive
+      .list()
+      .filter(
+        (a) =>
+          !h.isDialing(a) &&
+          !h.isActive(a) &&
+          (evenDeclined || !((this.declined.get(a)?.until ?? 0) > now)) &&
+          !this.backingOff(a),
+      );
+  }
+
+  /** Addresses out of the passive view we may still try (failed before; backoff over). */
+  private remembered(): string[] {
+    const h = this.host;
+    const out: string[] = [];
+    for (const a of this.failures.keys()) {
+      if (!this.backingOff(a) && a !== h.bootstrapper && !h.passive.has(a) && !h.isActive(a)) out.push(a);
+    }
+    return out;
+  }
+}
