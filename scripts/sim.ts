@@ -114,7 +114,8 @@ const p: ScenarioParams = {
   hostilePct: num(args.hostile, "hostile", 0, 90, D.hostilePct),
 };
 const out = resolve(args.out ?? "sim-out");
-const progress = args.quiet ? () => {} : (line: string) => console.error(`sim: ${line}`);
+const started = performance.now();
+const progress = args.quiet ? () => {} : (line: string) => console.error(`sim: ${line} (wall ${((performance.now() - started) / 1000).toFixed(1)} s)`);
 
 // Configs are checked before anything runs: a bad --set fails here, with the config's own message.
 const gc = () => (globalThis as { Bun?: { gc(full: boolean): void } }).Bun?.gc(true);
