@@ -79,6 +79,7 @@ export class GossipCore {
           up: (p) => this.dissemination.neighborUp(p),
           down: (p) => this.dissemination.neighborDown(p),
           message: (p, m) => this.dissemination.handle(p, m),
+          expendable: (p) => this.dissemination.expendable(p),
         },
       },
     );

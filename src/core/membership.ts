@@ -42,6 +42,8 @@ export interface NeighbourHooks {
   up(peer: Peer): void;
   down(peer: Peer): void;
   message(peer: Peer, msg: P2pMessage): boolean;
+  /** Whether losing this neighbour costs dissemination little (plumtree: a lazy link, not a tree branch). */
+  expendable(peer: Peer): boolean;
 }
 
 export interface MembershipDeps {
@@ -64,6 +66,7 @@ export class Membership {
   private readonly dialing = new Map<string, Peer>();
   private readonly shuffler: Shuffler;
   private timers: Timer[] = [];
+  private refreshTimer: Timer | null = null;
   private readonly repair: Repair;
   private stopped = false;
   private selfAddr = "";
@@ -101,7 +104,7 @@ export class Membership {
           for (const p of this.peers.values()) if (p.role === "join" && p.state !== "retiring") return true;
           return false;
         },
-        dial: (a, role, high) => this.dial(a, role, high),
+        dial: (a, role, high, spare) => this.dial(a, role, high, spare),
       },
       this.tickMs,
     );
@@ -133,8 +136,21 @@ export class Membership {
     });
     this.timers.push(this.env.every(this.tickMs, () => this.tick()));
     this.timers.push(this.env.every(this.opts.shuffleIntervalMs, () => this.shuffle()));
-    if (this.opts.refreshIntervalMs > 0) this.timers.push(this.env.every(this.opts.refreshIntervalMs, () => this.repair.refresh()));
+    if (this.opts.refreshIntervalMs > 0) this.armRefresh();
     this.repair.maybeRejoin();
+  }
+
+  /**
+   * Refresh at a random point of each interval (0.5-1.5 x refresh_interval_ms): nodes started
+   * together must not all swap a link in the same second (the simulator showed the burst
+   * tripling plumtree's tree depth).
+   */
+  private armRefresh(): void {
+    const ms = this.opts.refreshIntervalMs * (0.5 + this.env.random());
+    this.refreshTimer = this.env.after(ms, () => {
+      this.repair.refresh();
+      if (!this.stopped) this.armRefresh();
+    });
   }
 
   get address(): string {
@@ -156,15 +172,18 @@ export class Membership {
     this.stopped = true;
     this.deps.transport.stop();
     for (const t of this.timers) t.cancel();
+    this.refreshTimer?.cancel();
     for (const p of [...this.peers.values()]) this.peers.retire(p, "node shutting down", false);
   }
 
   // --- links ---
 
-  private dial(addr: string, role: "join" | "neighbor", high = false): void {
+  private dial(addr: string, role: "join" | "neighbor", high = false, spare = false): void {
     if (this.stopped || addr === this.selfAddr || this.dialing.has(addr) || this.activeByAddr(addr)) return;
     const link = this.deps.transport.dial(addr);
-    this.dialing.set(addr, this.peers.add(link, role, "handshaking", addr, high));
+    const p = this.peers.add(link, role, "handshaking", addr, high);
+    p.spare = spare;
+    this.dialing.set(addr, p);
   }
 
   private onEstablished(link: Link): void {
@@ -240,8 +259,15 @@ export class Membership {
     this.log.info("neighbour down", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
   }
 
+  /**
+   * Makes room by evicting a random neighbour, preferably one dissemination can spare: a
+   * plumtree tree branch lost means GRAFT repairs and longer branches (the simulator showed
+   * refresh churn tripling the time to last delivery when any link could go).
+   */
   private evictRandom(): void {
-    const victim = pickRandom(this.env, this.activePeers());
+    const all = this.activePeers();
+    const spare = all.filter((p) => this.deps.hooks.expendable(p));
+    const victim = pickRandom(this.env, spare.length > 0 ? spare : all);
     if (!victim) return;
     this.removeActive(victim);
     this.addPassive(victim.addr);

@@ -41,6 +41,11 @@ export class Peer {
   readonly control: TokenBucket;
   /** Why it is retiring (for the log line when it closes). */
   deadline: Timer | null = null;
+  /**
+   * Dialed by refresh, for the overlay's sake rather than to carry items: dissemination starts
+   * it lazy (plumtree), so refresh does not keep rewiring the tree.
+   */
+  spare = false;
 
   constructor(
     readonly link: Link,

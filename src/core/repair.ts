@@ -38,7 +38,8 @@ export interface RepairHost {
   /** Our dials still connecting, handshaking or awaiting their reply. */
   readonly dialsInFlight: () => number;
   readonly joinInFlight: () => boolean;
-  readonly dial: (addr: string, role: "join" | "neighbor", high: boolean) => void;
+  /** spare: a link for the overlay's sake (refresh), not to carry items. */
+  readonly dial: (addr: string, role: "join" | "neighbor", high: boolean, spare: boolean) => void;
 }
 
 interface Backoff {
@@ -112,31 +113,39 @@ export class Repair {
     const room = h.degree - h.activeSize() - h.dialsInFlight();
     if (room > 0) {
       const high = h.activeSize() === 0;
-      for (const addr of sample(h.env, this.candidates(), room)) h.dial(addr, "neighbor", high);
+      for (const addr of sample(h.env, this.candidates(), room)) h.dial(addr, "neighbor", high, false);
     }
     if (h.activeSize() === 0) this.maybeRejoin();
   }
 
   /**
    * HyParView's active view is stable once full, so two parts of a network that lost sight of
-   * each other (a healed partition, an unlucky order of joins) would stay apart for good. A
-   * node therefore now and then takes a random passive peer as a neighbour with high
-   * priority, so a full peer takes it too (a full node's replaced link goes to the passive
-   * view); a node below its degree whose low-priority requests are declined gets in this way.
-   * One time in four (always, when the passive view has nobody to offer) it tries an address
-   * it remembers from failed dials, or its bootstrapper: the other side of a partition may be
-   * all it has forgotten.
+   * each other (a healed partition, an unlucky order of joins) would stay apart for good.
+   * Every refresh interval therefore:
+   * - a node below its degree takes a random passive peer as a neighbour with high priority,
+   *   so a full peer takes it too (its low-priority requests may all have been declined); one
+   *   time in four, or when the passive view offers nobody, it tries an address it remembers
+   *   from failed dials, or its bootstrapper, instead;
+   * - a full node tries one remembered address (a peer it lost, or could not reach, that may
+   *   be back: the other side of a healed partition), and nothing else: each swap of a full
+   *   node's link disturbs plumtree's tree for good (the simulator: a swap per node per
+   *   minute tripled the time to last delivery), so a healthy network is left alone.
    */
   refresh(): void {
     const h = this.host;
     if (h.stopped()) return;
-    // A peer that declined a low-priority request may be full: high priority gets in anyway.
-    const near = this.candidates(true);
     const far = this.remembered();
-    const b = h.bootstrapper;
-    if (b && b !== h.selfAddr() && !h.isActive(b) && !h.isDialing(b) && !this.backingOff(b)) far.push(b);
-    const addr = far.length > 0 && (near.length === 0 || h.env.random() < 0.25) ? pickRandom(h.env, far) : pickRandom(h.env, near);
-    if (addr !== undefined) h.dial(addr, "neighbor", true);
+    let addr: string | undefined;
+    if (h.activeSize() >= h.degree) addr = pickRandom(h.env, far);
+    else {
+      // A peer that declined a low-priority request may be full: high priority gets in anyway.
+      const near = this.candidates(true);
+      const b = h.bootstrapper;
+      if (b && b !== h.selfAddr() && !h.isActive(b) && !h.isDialing(b) && !this.backingOff(b)) far.push(b);
+      addr = far.length > 0 && (near.length === 0 || h.env.random() < 0.25) ? pickRandom(h.env, far) : pickRandom(h.env, near);
+    }
+    // A full node's refresh link is for the overlay's sake: it starts lazy (see Peer.spare).
+    if (addr !== undefined) h.dial(addr, "neighbor", true, h.activeSize() >= h.degree);
   }
 
   /**
@@ -158,7 +167,7 @@ export class Repair {
     this.lastJoin = now;
     this.joinBackoff = Math.min(this.joinBackoff * 2, MAX_JOIN_BACKOFF_MS);
     h.log.info("joining", { via: target, bootstrapper: target === b });
-    h.dial(target, "join", false);
+    h.dial(target, "join", false, false);
   }
 
   private backingOff(addr: string): boolean {
@@ -180,12 +189,15 @@ export class Repair {
       );
   }
 
-  /** Addresses out of the passive view we may still try (failed before; backoff over). */
+  /**
+   * Addresses whose dials failed (in the passive view or out of it), backoff over, not
+   * active: peers we lost or could not reach, that may be back.
+   */
   private remembered(): string[] {
     const h = this.host;
     const out: string[] = [];
     for (const a of this.failures.keys()) {
-      if (!this.backingOff(a) && a !== h.bootstrapper && !h.passive.has(a) && !h.isActive(a)) out.push(a);
+      if (!this.backingOff(a) && a !== h.bootstrapper && !h.isActive(a) && !h.isDialing(a)) out.push(a);
     }
     return out;
   }

@@ -45,8 +45,10 @@ export function drawCase(seed: number, maxNodes = 48): FuzzCase {
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const nodes = int(4, maxNodes);
-  // Below 3 neighbours an overlay is a set of cycles and pairs: nothing holds it together.
-  const degree = int(3, Math.max(3, Math.min(8, nodes - 1)));
+  // Below 3 neighbours an overlay is a set of cycles and pairs: nothing holds it together. At
+  // 3, two overlays that form apart during the joins can both fill up and never meet (full
+  // nodes refresh only towards peers they lost, see src/core/repair.ts): 4 and up.
+  const degree = int(4, Math.max(4, Math.min(8, nodes - 1)));
   const latency = pick([Latency.constant(int(1, 50)), Latency.uniform(1, int(5, 100)), Latency.wan(10, 150)]);
   const keepalive = pick([200, 500, 1000, 5000]);
   const settings = {

@@ -113,3 +113,36 @@ describe("refresh and rejoin", () => {
     runUntil(w, () => membership(c).active.has(first.id), 120_000, "c rejoins through the address it remembers");
   });
 });
+
+describe("full views", () => {
+  test("rule: a full node's refresh leaves its passive peers alone (each swap would disturb the tree)", () => {
+    const w = quietWorld({ degree: "1", refresh_interval_ms: "1000" });
+    const a = w.addNode(null);
+    new Probe(w, 1).join(a);
+    const spare = new Probe(w, 2);
+    membership(a).passive.add(spare.addr);
+    w.run(20_000);
+    expect(membership(a).active.size).toBe(1);
+    expect(spare.of("neighbor")).toEqual([]);
+  });
+
+  test("rule: making room evicts a lazy neighbour, not a plumtree tree branch", () => {
+    // Seven tree branches and one lazy link: a random pick would hit a branch 7 times in 8.
+    for (const seed of [1, 2, 3]) {
+      const w = quietWorld({ degree: "8" }, { seed });
+      const a = w.addNode(null);
+      const tree = Array.from({ length: 7 }, (_, i) => new Probe(w, i + 1));
+      for (const p of tree) p.join(a);
+      const lazy = new Probe(w, 8);
+      lazy.send(lazy.join(a), { kind: "prune" });
+      w.run(20);
+      expect(a.core!.dissemination.lazyCount).toBe(1);
+      // A high-priority NEIGHBOR to a full node: it must make room.
+      const asker = new Probe(w, 9);
+      asker.send(asker.connect(a), { kind: "neighbor", high: true });
+      runUntil(w, () => asker.of("neighbor_reply").length === 1, 1000, "the reply");
+      w.run(20);
+      expect([seed, lazy.of("disconnect").length, tree.map((p) => p.of("disconnect").length)]).toEqual([seed, 1, [0, 0, 0, 0, 0, 0, 0]]);
+    }
+  });
+});
