@@ -134,7 +134,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "offer_recent_ms", field: "offerRecentMs", kind: int(0, 600_000), default: "2000", spec: false,
     doc: "items spread within this window are offered to a new neighbour (IHAVE; flood: sent), so a broadcast made while links change is not lost; 0: off" },
   { key: "refresh_interval_ms", field: "refreshIntervalMs", kind: int(0, 86_400_000), default: "60000", spec: false,
-    doc: "this often a node takes a random passive (or remembered) peer as a neighbour with high priority, replacing a random one when full, so overlays split by a partition (or by the order of joins) merge again; 0: off" },
+    doc: "every this often (at a random point of each interval) a node below its degree links to a random passive or remembered peer with high priority, and a full node to a peer it lost or could not reach, so overlays split by a partition (or by the order of joins) merge again; 0: off" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */
