@@ -33,6 +33,7 @@ const USAGE = `usage: npm run sim -- [options]
   --churn-s S             churn: virtual seconds of churn (default ${D.churnS})
   --partition-s S         partition: virtual seconds the two halves are cut apart (default ${D.partitionS})
   --hostile PCT           hostile: percent of nodes that are hostile (default ${D.hostilePct})
+  --hostile-flood         hostile nodes also send their neighbours junk items (which modules reject)
   --set key=value         a [gossip] key for every node over the defaults (repeatable), e.g. --set degree=8
   --out DIR               where results.json and the charts go (default sim-out)
   --quiet                 no progress on stderr
@@ -60,7 +61,7 @@ try {
       latency: { type: "string" }, loss: { type: "string" }, bootstrappers: { type: "string" }, "join-rate": { type: "string" },
       "settle-s": { type: "string" }, broadcasts: { type: "string" }, "interval-ms": { type: "string" }, warmup: { type: "string" },
       kill: { type: "string" }, silent: { type: "boolean" }, churn: { type: "string" }, "churn-s": { type: "string" },
-      "partition-s": { type: "string" }, hostile: { type: "string" }, set: { type: "string", multiple: true },
+      "partition-s": { type: "string" }, hostile: { type: "string" }, "hostile-flood": { type: "boolean" }, set: { type: "string", multiple: true },
       out: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -112,6 +113,7 @@ const p: ScenarioParams = {
   churnS: num(args["churn-s"], "churn-s", 1, 86_400, D.churnS),
   partitionS: num(args["partition-s"], "partition-s", 1, 86_400, D.partitionS),
   hostilePct: num(args.hostile, "hostile", 0, 90, D.hostilePct),
+  hostileFlood: args["hostile-flood"] ?? false,
 };
 const out = resolve(args.out ?? "sim-out");
 const started = performance.now();

@@ -4,13 +4,20 @@
 //   neighbour with high priority, to sit in as many active views as it can (eclipse);
 // - drops every item and answers GRAFT with nothing (a black hole in the tree);
 // - answers and starts SHUFFLEs with its colluders' addresses only (poisons passive views);
-// - answers PINGs and pings its neighbours, so keepalive never drops it.
+// - answers PINGs and pings its neighbours, so keepalive never drops it;
+// - with `flood`, sends every neighbour FLOOD_PER_S junk items a second (data type JUNK_TYPE,
+//   which honest modules judge invalid).
 
 import type { Config } from "../config/schema.ts";
 import { type Env, pickRandom, type Timer } from "../core/env.ts";
 import type { Link } from "../core/transport.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
 import type { MemTransport } from "./network.ts";
+
+/** Junk items per second a flooding hostile node sends each neighbour. */
+export const FLOOD_PER_S = 20;
+/** The data type of junk items (honest modules in the simulator reject it). */
+export const JUNK_TYPE = 666;
 
 export class HostileNode {
   private readonly links = new Map<Link, "pending" | "active">();
@@ -23,6 +30,7 @@ export class HostileNode {
     private readonly env: Env,
     private readonly config: Config,
     private readonly colluders: () => string[],
+    private readonly flood = false,
   ) {}
 
   neighbourIds(): string[] {
@@ -100,7 +108,15 @@ export class HostileNode {
   }
 
   private tick(): void {
-    for (const [l, s] of this.links) if (s === "active") l.send({ kind: "ping" });
+    const ms = Math.min(this.config.keepaliveMs, 1000);
+    const junk = this.flood ? Math.max(1, Math.round((FLOOD_PER_S * ms) / 1000)) : 0;
+    for (const [l, s] of this.links) {
+      if (s !== "active") continue;
+      l.send({ kind: "ping" });
+      for (let i = 0; i < junk; i++) {
+        l.send({ kind: "gossip", id: this.env.bytes(16), ttl: 32, hops: 1, dataType: JUNK_TYPE, data: this.env.bytes(16) });
+      }
+    }
   }
 
   /** Shuffles colluders into neighbours' passive views and asks more honest nodes to take us in. */

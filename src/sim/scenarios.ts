@@ -38,6 +38,8 @@ export interface ScenarioParams {
   readonly churnS: number;
   readonly partitionS: number;
   readonly hostilePct: number;
+  /** Hostile nodes also flood their neighbours with junk items. */
+  readonly hostileFlood: boolean;
 }
 
 export const DEFAULT_PARAMS: Omit<ScenarioParams, "latency"> & { latency: string } = {
@@ -60,6 +62,7 @@ export const DEFAULT_PARAMS: Omit<ScenarioParams, "latency"> & { latency: string
   churnS: 60,
   partitionS: 30,
   hostilePct: 30,
+  hostileFlood: false,
 };
 
 export interface ScenarioResult {
@@ -151,7 +154,7 @@ function join(w: World, p: ScenarioParams, hostile: number, onPhase: (l: string)
     const via = boots.length === 0 ? null : boots[Math.floor(w.random() * boots.length)]!;
     const isHostile = i > 0 && i >= nextHostile && colluders.length < hostile;
     if (isHostile) nextHostile += hostileEvery;
-    const n = w.addNode(via, { hostile: isHostile, colluders: () => colluders });
+    const n = w.addNode(via, { hostile: isHostile, colluders: () => colluders, flood: p.hostileFlood });
     if (isHostile) colluders.push(n.addr);
     else if (boots.length < p.bootstrappers) boots.push(n);
     w.run(gap);

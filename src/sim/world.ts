@@ -10,15 +10,13 @@ import type { Verdict } from "../core/dissemination.ts";
 import type { Env } from "../core/env.ts";
 import { Logger } from "../util/log.ts";
 import { SimClock, subSeed } from "./clock.ts";
-import { HostileNode } from "./hostile.ts";
+import { HostileNode, JUNK_TYPE } from "./hostile.ts";
 import { type LatencyModel, MemTransport, SimNet } from "./network.ts";
 import { mulberry32 } from "../util/prng.ts";
 
 /** What a node's local modules do with items from peers. */
 export type ModulePolicy = "valid" | "invalid" | "slow" | "none";
 
-/** Items of this data type are junk only hostile nodes send: honest modules reject them. */
-export const JUNK_TYPE = 666;
 export const DATA_TYPE = 540;
 
 export interface WorldOptions {
@@ -122,7 +120,7 @@ export class World {
   }
 
   /** Adds and starts a node that joins through `via` (null: the first node). */
-  addNode(via: SimNode | null, o: { hostile?: boolean; colluders?: () => string[] } = {}): SimNode {
+  addNode(via: SimNode | null, o: { hostile?: boolean; colluders?: () => string[]; flood?: boolean } = {}): SimNode {
     const i = this.nodes.length;
     const addr = simAddress(i);
     const id = (i.toString(16).padStart(8, "0") + "5eed").padEnd(64, "0");
@@ -131,7 +129,7 @@ export class World {
     let node: SimNode;
     if (o.hostile) {
       const transport = new MemTransport(this.net, addr, id);
-      const hostile = new HostileNode(transport, env, config, o.colluders ?? (() => []));
+      const hostile = new HostileNode(transport, env, config, o.colluders ?? (() => []), o.flood ?? false);
       node = new SimNode(i, addr, id, transport, env, null, hostile);
       hostile.start(via?.addr ?? null);
     } else {

@@ -1,0 +1,20 @@
+// Hostile nodes in the simulator (src/sim/hostile.ts) against the real core: the defences the
+// core has today, on the virtual clock.
+
+import { describe, expect, test } from "bun:test";
+import { parseLatency } from "../../src/sim/network.ts";
+import { DEFAULT_PARAMS, runScenario } from "../../src/sim/scenarios.ts";
+
+describe("hostile nodes", () => {
+  test("rule: hostile nodes that flood junk items are banned by the honest nodes they reach, and honest items still get through", () => {
+    const p = { ...DEFAULT_PARAMS, scenario: "hostile" as const, nodes: 80, hostilePct: 10, hostileFlood: true, broadcasts: 10, settleMs: 20_000, latency: parseLatency("wan:10-150") };
+    const { world, result } = runScenario(p);
+    const hostile = world.nodes.filter((n) => !n.honest);
+    const honest = world.nodes.filter((n) => n.honest);
+    expect(hostile.length).toBe(8);
+    // Every flooder is banned by at least one honest node (5 junk items reach the ban score).
+    for (const h of hostile) expect([h.index, honest.some((n) => n.core!.scores.isBanned(h.id))]).toEqual([h.index, true]);
+    expect(result.reliability).toBe(1);
+    expect(result.duplicate_deliveries).toBe(0);
+  }, 60_000);
+});
