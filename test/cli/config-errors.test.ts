@@ -6,23 +6,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "../../src/cli/program.ts";
 import { generateHostkeyPem } from "../../src/config/hostkey.ts";
+import { runGossip } from "../helpers/cli.ts";
 
 const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
-async function gossip(...args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l), signal: AbortSignal.abort() });
-  return { code, out, err };
-}
+// An aborted signal: `run` stops as soon as it has started (or failed to).
+const gossip = (...args: string[]) => runGossip(args, AbortSignal.abort());
 
 let dir = "";
 let keyPath = "";

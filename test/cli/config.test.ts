@@ -2,22 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { runCli } from "../../src/cli/program.ts";
 import { hostkeyFromPem } from "../../src/config/hostkey.ts";
 import { parseConfig } from "../../src/config/load.ts";
+import { runGossip } from "../helpers/cli.ts";
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
-async function gossip(...args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l), signal: new AbortController().signal });
-  return { code, out, err };
-}
+const gossip = (...args: string[]) => runGossip(args);
 
 let dir = "";
 beforeAll(async () => {
