@@ -8,6 +8,7 @@ import { CliExit, Exit, type CliIo } from "./io.ts";
 import { registerNotify } from "./notify.ts";
 import { registerRun } from "./run.ts";
 import { registerSend } from "./send.ts";
+import { registerStatus } from "./status.ts";
 
 export const VERSION = "0.1.0";
 
@@ -25,6 +26,7 @@ export function buildProgram(io: CliIo): Command {
   registerAnnounce(program, io);
   registerNotify(program, io);
   registerSend(program, io);
+  registerStatus(program, io);
   registerConfig(program, io);
   // Subcommands inherit the in-process behaviour of the root.
   for (const c of program.commands) applyInProcess(c, io);

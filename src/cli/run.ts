@@ -79,7 +79,7 @@ export function registerRun(program: Command, io: CliIo): void {
         if (e instanceof NetError) throw failure(listenError(config, e));
         throw e;
       }
-      log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, mode: config.dissemination });
+      log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, admin: node.adminAddress ?? "off", mode: config.dissemination });
       io.out(`ready api=${node.apiAddress} p2p=${node.p2pAddress}`);
       await new Promise<void>((resolve) => {
         if (io.signal.aborted) return resolve();
@@ -100,9 +100,10 @@ function listenError(config: Config, e: NetError): string {
     [
       ["p2p_address", config.p2pAddress],
       ["api_address", config.apiAddress],
+      ["admin_address", config.adminAddress],
     ] as const
   )
-    .filter(([, addr]) => e.message.startsWith(`cannot listen on ${formatAddress(addr)}:`))
+    .filter(([, addr]) => addr !== null && e.message.startsWith(`cannot listen on ${formatAddress(addr)}:`))
     .map(([key]) => key);
   if (keys.length === 0) return e.message;
   const source = config.file === null ? "built-in default (no -c given)" : `${config.file} [gossip]`;

@@ -234,6 +234,10 @@ function crossCheck(fields: Partial<Record<keyof Config, Value>>, section: Reado
   if (api.port !== 0 && sameAddress(api, p2p)) {
     throw expected(where, SECTION, "api_address", "an address other than p2p_address", formatAddress(api), line("api_address"));
   }
+  const admin = fields.adminAddress as Address | null;
+  if (admin && admin.port !== 0 && (sameAddress(admin, p2p) || sameAddress(admin, api))) {
+    throw expected(where, SECTION, "admin_address", "an address other than p2p_address and api_address", formatAddress(admin), line("admin_address"));
+  }
 }
 
 function parseHostkey(entry: IniEntry | undefined, file: string | null, where: string): string | null {

@@ -48,6 +48,8 @@ export interface Config {
   readonly apiAnnouncesPerS: number;
   readonly offerRecentMs: number;
   readonly refreshIntervalMs: number;
+  /** null: no admin listener (the default). */
+  readonly adminAddress: Address | null;
 }
 
 type Kind =
@@ -135,6 +137,8 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
     doc: "items spread within this window are offered to a new neighbour (IHAVE; flood: sent), so a broadcast made while links change is not lost; 0: off" },
   { key: "refresh_interval_ms", field: "refreshIntervalMs", kind: int(0, 86_400_000), default: "60000", spec: false,
     doc: "every this often (at a random point of each interval) a node below its degree links to a random passive or remembered peer with high priority, and a full node to a peer it lost or could not reach, so overlays split by a partition (or by the order of joins) merge again; 0: off" },
+  { key: "admin_address", field: "adminAddress", kind: { type: "address", optional: true }, default: undefined, spec: false,
+    doc: "where the admin HTTP listener serves GET /metrics (Prometheus) and GET /status (JSON, read by `gossip status`); absent: off; keep it on loopback (another host is allowed with a warning)" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */

@@ -86,6 +86,12 @@ export class ApiServer {
     this.onAnnounce = sink;
   }
 
+  /** Subscriptions over all connections and types (a connection counts once per type). */
+  get subscriptionCount(): number {
+    let n = 0;
+    for (const set of this.subscribers.values()) n += set.size;
+    return n;
+  }
   /** Number of local connections subscribed to `dataType`. */
   subscriberCount(dataType: number): number {
     return this.subscribers.get(dataType)?.size ?? 0;

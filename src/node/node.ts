@@ -6,12 +6,13 @@
 import type { Hostkey } from "../config/hostkey.ts";
 import type { Config } from "../config/schema.ts";
 import { GossipCore, newScores } from "../core/core.ts";
-import type { Delivered } from "../core/dissemination.ts";
+import type { Delivered, Verdict } from "../core/dissemination.ts";
 import type { Env } from "../core/env.ts";
 import type { Transport } from "../core/transport.ts";
 import { TcpTransport } from "../net/peer-transport.ts";
 import type { Logger } from "../util/log.ts";
 import { realEnv } from "../util/real-env.ts";
+import { AdminServer } from "./admin.ts";
 import { ApiServer } from "./api-server.ts";
 
 export interface NodeOptions {
@@ -38,6 +39,10 @@ export class GossipNode {
   readonly log: Logger;
   readonly id: string;
   readonly transport: Transport;
+  /** Counts the core does not keep: local verdicts by outcome, peers banned (for /metrics). */
+  readonly counts = { bans: 0, verdicts: {} as Partial<Record<Verdict, number>> };
+  readonly startedAt = Date.now();
+  private admin: AdminServer | null = null;
   private stopped = false;
 
   constructor(deps: NodeDeps) {
@@ -62,13 +67,24 @@ export class GossipNode {
       scores: deps.scores,
       onDelivered: deps.onDelivered,
       validate: (t, d, done) =>
-        this.api.validate(t, d).then(done, (e: unknown) => {
+        this.api.validate(t, d).then((v) => {
+          this.counts.verdicts[v] = (this.counts.verdicts[v] ?? 0) + 1;
+          done(v);
+        }, (e: unknown) => {
           // A bug of ours; the item is dropped, the node stays up.
           this.log.error("validation failed", { why: String((e as Error)?.stack ?? e) });
           done("abandoned");
         }),
     });
     this.api.setAnnounceSink((ttl, t, d) => void this.core.announce(ttl, t, d));
+    // The core keeps scores, not a count of bans: count the adjustments that ban.
+    const scores = this.core.scores;
+    const adjust = scores.adjust.bind(scores);
+    scores.adjust = (id, addr, points) => {
+      const banned = adjust(id, addr, points);
+      if (banned) this.counts.bans++;
+      return banned;
+    };
   }
 
   /** A node on the TCP transport and the real clock. Binds both listeners (throws NetError if either cannot) and starts joining. */
@@ -98,6 +114,14 @@ export class GossipNode {
       node.api.stop();
       throw e;
     }
+    if (c.adminAddress) {
+      try {
+        node.admin = new AdminServer(node, c.adminAddress, opts.log.child("admin"));
+      } catch (e) {
+        node.stop();
+        throw e;
+      }
+    }
     return node;
   }
 
@@ -116,11 +140,16 @@ export class GossipNode {
   get p2pAddress(): string {
     return this.core.address;
   }
+  /** The bound admin address, or null when admin_address is not configured. */
+  get adminAddress(): string | null {
+    return this.admin?.address ?? null;
+  }
 
   /** Closes listeners and every connection; pending verdicts are dropped. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.admin?.stop();
     this.core.stop();
     this.api.stop();
   }

@@ -160,6 +160,8 @@ describe("parseConfig: error messages", () => {
     ["bootstrapper = 10.0.0.1:70000", `node1.ini line 2 [gossip] bootstrapper: expected host:port or [IPv6]:port (port must be 0-65535), got "10.0.0.1:70000"`],
     ["bootstrapper = 10.0.0.1:0", `node1.ini line 2 [gossip] bootstrapper: expected a port 1-65535, got "10.0.0.1:0"`],
     ["api_address = 127.0.0.1:6001", `node1.ini line 2 [gossip] api_address: expected an address other than p2p_address, got "127.0.0.1:6001"`],
+    ["admin_address = 127.0.0.1:7001", `node1.ini line 2 [gossip] admin_address: expected an address other than p2p_address and api_address, got "127.0.0.1:7001"`],
+    ["admin_address = 127.0.0.1", `node1.ini line 2 [gossip] admin_address: expected host:port or [IPv6]:port (missing port), got "127.0.0.1"`],
   ];
   for (const [line, message] of cases) {
     test(line, () => {

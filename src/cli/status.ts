@@ -1,0 +1,97 @@
+// `gossip status`: a running node's neighbours and counters, read from its admin listener
+// (GET /status). --admin wins, then -c's admin_address; there is no default, since the
+// listener is off unless configured.
+
+import type { Command } from "commander";
+import { formatAddress, parseAddress } from "../config/address.ts";
+import { ConfigError, loadConfig } from "../config/load.ts";
+import type { Address } from "../config/schema.ts";
+import type { NodeStatus } from "../node/admin.ts";
+import { failure, usage, type CliIo } from "./io.ts";
+
+interface StatusOptions {
+  admin?: string;
+  config?: string;
+  json?: boolean;
+}
+
+const TIMEOUT_MS = 5000;
+
+export function registerStatus(program: Command, io: CliIo): void {
+  program
+    .command("status")
+    .description("show a running node's neighbours and counters (from its admin_address listener)")
+    .option("--admin <host:port>", "admin address of the node")
+    .option("-c, --config <file>", "read admin_address from this VoidPhone config")
+    .option("--json", "print the raw JSON of GET /status")
+    .addHelpText(
+      "after",
+      "\nThe node must have admin_address set in [gossip].\n\nExamples:\n  $ gossip status -c node1.ini\n  $ gossip status --admin 127.0.0.1:9001 --json",
+    )
+    .action(async (opts: StatusOptions) => {
+      const addr = await resolveAdmin(opts);
+      const url = `http://${formatAddress(addr)}/status`;
+      let res: Response;
+      try {
+        res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+      } catch (e) {
+        throw failure(`cannot reach the gossip admin listener at ${formatAddress(addr)}: ${(e as Error).message}`);
+      }
+      if (!res.ok) throw failure(`${url}: HTTP ${res.status} (is ${formatAddress(addr)} a gossip admin_address?)`);
+      const text = await res.text();
+      let status: NodeStatus;
+      try {
+        status = JSON.parse(text) as NodeStatus;
+      } catch {
+        throw failure(`${url}: not JSON (is ${formatAddress(addr)} a gossip admin_address?)`);
+      }
+      if (opts.json) io.out(text);
+      else for (const line of formatStatus(status)) io.out(line);
+    });
+}
+
+async function resolveAdmin(opts: StatusOptions): Promise<Address> {
+  if (opts.admin !== undefined) {
+    try {
+      return parseAddress(opts.admin);
+    } catch (e) {
+      throw usage(`--admin: ${(e as Error).message}, got ${JSON.stringify(opts.admin)}`);
+    }
+  }
+  if (opts.config === undefined) throw usage("no admin address: give --admin HOST:PORT or -c FILE (with admin_address set in [gossip])");
+  let admin: Address | null;
+  try {
+    admin = (await loadConfig(opts.config)).config.adminAddress;
+  } catch (e) {
+    if (e instanceof ConfigError) throw usage(e.message);
+    throw e;
+  }
+  if (admin === null) throw usage(`${opts.config} [gossip] admin_address is not set: the node has no admin listener (set it, e.g. admin_address = 127.0.0.1:9001, and restart the node)`);
+  if (admin.port === 0) throw usage(`${opts.config} [gossip] admin_address has port 0: the bound port is only known to the node (give --admin HOST:PORT)`);
+  return admin;
+}
+
+/** A short table for humans. */
+export function formatStatus(s: NodeStatus): string[] {
+  const c = s.counters;
+  const dropped = Object.entries(c.itemsDropped)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  const lines = [
+    `id        ${s.id}`,
+    `p2p       ${s.p2pAddress}`,
+    `api       ${s.apiAddress} (${s.apiConnections} connections, ${s.apiSubscriptions} subscriptions)`,
+    `uptime    ${s.uptimeS} s`,
+    `views     ${s.neighbours.length} neighbours, ${s.passiveViewSize} passive`,
+    `items     announced ${c.itemsAnnounced}, received ${c.itemsReceived}, duplicate ${c.itemsDuplicate}, delivered ${c.itemsDelivered}, forwarded ${c.itemsForwarded}`,
+    `dropped   ${dropped}`,
+    `bans      ${c.bans}`,
+  ];
+  if (s.neighbours.length === 0) return [...lines, "", "no neighbours"];
+  const rows = [
+    ["NEIGHBOUR", "ID", "DIR", "AGE", "MODE", "QUEUED"],
+    ...s.neighbours.map((n) => [n.address, n.id.slice(0, 16), n.direction, `${(n.ageMs / 1000).toFixed(1)} s`, n.mode, `${n.queuedBytes} B`]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return [...lines, "", ...rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd())];
+}
