@@ -53,7 +53,7 @@ export function registerRun(program: Command, io: CliIo): void {
         }
         level = opts.logLevel as LogLevel;
       }
-      const log = new Logger(level, "gossip", (line) => io.err(line));
+      const log = new Logger(level, "gossip", (line) => io.err(line), {}, config.logFormat);
       for (const w of warnings) log.warn(w);
 
       let hostkey: Hostkey;

@@ -1,6 +1,8 @@
 // Every [gossip] key we read, with its type, bounds, default and a one-line doc. The parser,
 // the README table and `gossip config node` are all driven from this one table.
 
+import { LOG_FORMATS, type LogFormat } from "../util/log.ts";
+
 export interface Address {
   readonly host: string;
   readonly port: number;
@@ -9,6 +11,7 @@ export interface Address {
 export type Dissemination = "plumtree" | "flood";
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_FORMATS, type LogFormat };
 
 export interface Config {
   /** Where the config came from (a path), or null for built-in defaults. For messages. */
@@ -25,6 +28,7 @@ export interface Config {
   readonly validationTimeoutS: number;
   readonly suppressS: number;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
   readonly maxPendingValidations: number;
   readonly apiMaxConnections: number;
   readonly apiSendBufferBytes: number;
@@ -91,6 +95,8 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
     doc: "seconds an item id is remembered so that copies of it are neither delivered nor spread again" },
   { key: "log_level", field: "logLevel", kind: { type: "enum", values: LOG_LEVELS }, default: "info", spec: false,
     doc: "stderr log threshold: debug, info, warn, error or silent" },
+  { key: "log_format", field: "logFormat", kind: { type: "enum", values: LOG_FORMATS }, default: "text", spec: false,
+    doc: "stderr log lines: text (`TIME LEVEL scope message key=value ...`) or json (one JSON object per line, for log shippers)" },
   { key: "max_pending_validations", field: "maxPendingValidations", kind: int(1, 65536), default: "4096", spec: false,
     doc: "items from peers awaiting local verdicts at once; more are dropped (logged) until some complete" },
   { key: "api_max_connections", field: "apiMaxConnections", kind: int(1, 100_000), default: "256", spec: false,

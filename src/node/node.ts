@@ -14,6 +14,7 @@ import type { Logger } from "../util/log.ts";
 import { realEnv } from "../util/real-env.ts";
 import { AdminServer } from "./admin.ts";
 import { ApiServer } from "./api-server.ts";
+import { HealthWatch } from "./health.ts";
 
 export interface NodeOptions {
   readonly config: Config;
@@ -43,6 +44,7 @@ export class GossipNode {
   readonly counts = { bans: 0, verdicts: {} as Partial<Record<Verdict, number>> };
   readonly startedAt = Date.now();
   private admin: AdminServer | null = null;
+  private health: HealthWatch | null = null;
   private stopped = false;
 
   constructor(deps: NodeDeps) {
@@ -65,7 +67,10 @@ export class GossipNode {
       transport: deps.transport,
       log: deps.log,
       scores: deps.scores,
-      onDelivered: deps.onDelivered,
+      onDelivered: (d) => {
+        this.log.debug("item delivered", { item: d.key, type: d.dataType, hops: d.hops, bytes: d.data.byteLength });
+        deps.onDelivered?.(d);
+      },
       validate: (t, d, done) =>
         this.api.validate(t, d).then((v) => {
           this.counts.verdicts[v] = (this.counts.verdicts[v] ?? 0) + 1;
@@ -114,6 +119,7 @@ export class GossipNode {
       node.api.stop();
       throw e;
     }
+    node.health = new HealthWatch({ neighbours: () => node.membership.active.size, expectsPeers: c.bootstrapper !== null, env: realEnv, log: opts.log });
     if (c.adminAddress) {
       try {
         node.admin = new AdminServer(node, c.adminAddress, opts.log.child("admin"));
@@ -149,6 +155,7 @@ export class GossipNode {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.health?.stop();
     this.admin?.stop();
     this.core.stop();
     this.api.stop();

@@ -1,4 +1,5 @@
-// Structured logs on stderr: `TIME LEVEL scope message key=value ...`.
+// Structured logs on stderr: `TIME LEVEL scope message key=value ...`, or (log_format = json)
+// one JSON object per line for log shippers: {"time","level","scope","msg",...fields}.
 // stdout is reserved for what scripts read (the `ready` line, JSON notifications).
 
 export const LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
@@ -7,6 +8,8 @@ const RANK: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3, sile
 
 export type Fields = Record<string, string | number | boolean | bigint | null | undefined>;
 export type Sink = (line: string) => void;
+export const LOG_FORMATS = ["text", "json"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 const stderrSink: Sink = (line) => {
   process.stderr.write(line + "\n");
@@ -23,10 +26,11 @@ export class Logger {
     readonly scope = "gossip",
     private readonly sink: Sink = stderrSink,
     private readonly base: Fields = {},
+    readonly format: LogFormat = "text",
   ) {}
 
   child(scope: string, fields: Fields = {}): Logger {
-    return new Logger(this.level, scope, this.sink, { ...this.base, ...fields });
+    return new Logger(this.level, scope, this.sink, { ...this.base, ...fields }, this.format);
   }
 
   enabled(level: Level): boolean {
@@ -48,6 +52,7 @@ export class Logger {
 
   private write(level: Level, msg: string, fields?: Fields): void {
     if (!this.enabled(level)) return;
+    if (this.format === "json") return this.sink(this.json(level, msg, fields));
     let line = `${new Date().toISOString()} ${level.toUpperCase()} ${this.scope} ${msg}`;
     const all = fields ? { ...this.base, ...fields } : this.base;
     for (const k in all) {
@@ -55,6 +60,17 @@ export class Logger {
       if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
     }
     this.sink(line);
+  }
+
+  private json(level: Level, msg: string, fields?: Fields): string {
+    const o: Record<string, string | number | boolean | null> = { time: new Date().toISOString(), level, scope: this.scope, msg };
+    const all = fields ? { ...this.base, ...fields } : this.base;
+    for (const k in all) {
+      const v = all[k];
+      if (v === undefined || k in o) continue;
+      o[k] = typeof v === "bigint" ? v.toString() : v;
+    }
+    return JSON.stringify(o);
   }
 }
 

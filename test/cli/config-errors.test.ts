@@ -88,7 +88,7 @@ describe("gossip run: a listener that cannot bind names key, address and cause (
     return { code, last: err.trimEnd().split("\n").at(-1) ?? "", path };
   }
 
-  test("EADDRINUSE on p2p_address and on api_address", async () => {
+  test("EADDRINUSE on p2p_address, api_address and admin_address", async () => {
     const held = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
       const addr = `127.0.0.1:${held.port}`;
@@ -101,6 +101,11 @@ describe("gossip run: a listener that cannot bind names key, address and cause (
       expect([api.code, api.last]).toEqual([
         1,
         `gossip: ${api.path} [gossip] api_address: cannot listen on ${addr}: address already in use (EADDRINUSE)`,
+      ]);
+      const admin = await run(`p2p_address = 127.0.0.1:0\napi_address = 127.0.0.1:0\nadmin_address = ${addr}`);
+      expect([admin.code, admin.last]).toEqual([
+        1,
+        `gossip: ${admin.path} [gossip] admin_address: cannot listen on ${addr}: address already in use (EADDRINUSE)`,
       ]);
     } finally {
       held.stop(true);

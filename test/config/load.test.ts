@@ -154,6 +154,7 @@ describe("parseConfig: error messages", () => {
     ["passive_size = 0", `node1.ini line 2 [gossip] passive_size: expected an integer 1-100000, got "0"`],
     ["cache_size = 99999999999999999999", `node1.ini line 2 [gossip] cache_size: expected an integer 1-1000000, got "99999999999999999999"`],
     ["log_level = verbose", `node1.ini line 2 [gossip] log_level: expected one of debug, info, warn, error, silent, got "verbose"`],
+    ["log_format = xml", `node1.ini line 2 [gossip] log_format: expected one of text, json, got "xml"`],
     ["dissemination = gossip", `node1.ini line 2 [gossip] dissemination: expected one of plumtree, flood, got "gossip"`],
     ["p2p_address = 127.0.0.1", `node1.ini line 2 [gossip] p2p_address: expected host:port or [IPv6]:port (missing port), got "127.0.0.1"`],
     ["api_address = ::1:7001", `node1.ini line 2 [gossip] api_address: expected host:port or [IPv6]:port (IPv6 address must be in brackets), got "::1:7001"`],
