@@ -58,6 +58,8 @@ export class Repair {
   /** Addresses whose last dials failed: how often, and when they may be dialed again. */
   private readonly failures = new Map<string, Backoff>();
   private lastJoin = -Infinity;
+  private lastEscalation = -Infinity;
+  private escalationWait: number;
   private joinBackoff: number;
 
   constructor(
@@ -65,6 +67,7 @@ export class Repair {
     private readonly tickMs: number,
   ) {
     this.joinBackoff = tickMs;
+    this.escalationWait = host.shuffleIntervalMs;
   }
 
   get sizes(): { declined: number; failures: number } {
@@ -76,6 +79,7 @@ export class Repair {
     this.declined.delete(addr);
     if (dialed !== null) this.failures.delete(dialed);
     this.joinBackoff = this.tickMs;
+    this.escalationWait = this.host.shuffleIntervalMs;
   }
 
   /** addr declined our low-priority NEIGHBOR. */
@@ -113,7 +117,22 @@ export class Repair {
     const room = h.degree - h.activeSize() - h.dialsInFlight();
     if (room > 0) {
       const high = h.activeSize() === 0;
-      for (const addr of sample(h.env, this.candidates(), room)) h.dial(addr, "neighbor", high, false);
+      const candidates = this.candidates();
+      for (const addr of sample(h.env, candidates, room)) h.dial(addr, "neighbor", high, false);
+      // Every peer in reserve declines (they are full) and nothing is in flight: a node left
+      // below its degree (e.g. a clique that filled itself after a mass failure) would wait
+      // for the next refresh; ask one of them with high priority instead. Paced: the first
+      // after shuffle_interval_ms, then at doubling gaps (up to MAX_DECLINE_BACKOFF_MS) until
+      // a link comes up.
+      const now = h.env.now();
+      if (candidates.length === 0 && h.dialsInFlight() === 0 && now - this.lastEscalation >= this.escalationWait) {
+        const addr = pickRandom(h.env, this.candidates(true));
+        if (addr !== undefined) {
+          this.lastEscalation = now;
+          this.escalationWait = Math.min(this.escalationWait * 2, MAX_DECLINE_BACKOFF_MS);
+          h.dial(addr, "neighbor", true, false);
+        }
+      }
     }
     if (h.activeSize() === 0) this.maybeRejoin();
   }

@@ -58,9 +58,37 @@ describe("declines", () => {
         r.link.send({ kind: "neighbor_reply", accepted: false });
       }
     }
-    // Waits of 1, 2, 4, 8, 16, 32 s: a handful of requests in a minute (a fixed 1 s wait: ~50).
+    // Waits of 1, 2, 4, 8, 16, 32 s, and as many high-priority escalations at doubling gaps:
+    // about a dozen requests in a minute (a fixed 1 s wait: ~50).
     expect(asked.length).toBeGreaterThanOrEqual(3);
-    expect(asked.length).toBeLessThanOrEqual(7);
+    expect(asked.length).toBeLessThanOrEqual(14);
+  });
+});
+
+describe("escalation", () => {
+  test("rule: a node below its degree whose every peer in reserve declines asks one with high priority after shuffle_interval_ms", () => {
+    const w = quietWorld({ degree: "3", shuffle_interval_ms: "1000", refresh_interval_ms: "0", keepalive_ms: "60000" });
+    const a = w.addNode(null);
+    new Probe(w, 3).join(a);
+    const full = new Probe(w, 1);
+    membership(a).passive.add(full.addr);
+    const answered = new Set<unknown>();
+    const t0 = w.clock.now();
+    runUntil(
+      w,
+      () => {
+        for (const r of full.received("neighbor")) {
+          if (answered.has(r.link) || (r.msg.kind === "neighbor" && r.msg.high)) continue;
+          answered.add(r.link);
+          r.link.send({ kind: "neighbor_reply", accepted: false });
+        }
+        return full.of("neighbor").some((n) => n.high);
+      },
+      5000,
+      "a high-priority NEIGHBOR",
+    );
+    expect(full.of("neighbor")[0]).toEqual({ kind: "neighbor", high: false });
+    expect(w.clock.now() - t0).toBeGreaterThanOrEqual(1000);
   });
 });
 
