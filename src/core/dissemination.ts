@@ -99,6 +99,8 @@ export class Dissemination {
   private stopped = false;
   private readonly env: Env;
   private readonly log: Logger;
+  /** Per-item debug lines (received, forwarded): checked once, not per item. */
+  private readonly debug: boolean;
 
   constructor(
     private readonly opts: DisseminationOptions,
@@ -106,6 +108,7 @@ export class Dissemination {
   ) {
     this.env = deps.env;
     this.log = deps.log;
+    this.debug = deps.log.enabled("debug");
     const now = () => this.env.now();
     this.seen = new SeenCache(opts.suppressMs, opts.seenMax, now);
     this.cache = new ItemCache(opts.cacheSize);
@@ -249,6 +252,7 @@ export class Dissemination {
     }
     this.seen.add(key);
     this.clearMissing(key);
+    if (this.debug) this.log.debug("item received", { item: key, type: msg.dataType, from: peer.addr, hops: msg.hops, ttl: msg.ttl });
     if (this.opts.mode === "plumtree") this.setEager(peer);
     // Messages are ours to keep (the Transport contract): no copies.
     const id = msg.id;
@@ -279,6 +283,9 @@ export class Dissemination {
 
   private forward(item: StoredItem, from: Peer | null): void {
     const msg = item.msg;
+    if (this.debug) {
+      this.log.debug("item forwarded", { item: idKey(msg.id), eager: this.eager.size - (from && this.eager.has(from) ? 1 : 0), lazy: this.lazy.size });
+    }
     if (this.opts.mode === "flood") {
       for (const p of this.eager) if (p !== from) this.sendGossip(p, msg);
       for (const p of this.lazy) if (p !== from) this.sendGossip(p, msg);

@@ -1,0 +1,28 @@
+// At debug level, every item a node receives and every item it spreads leaves a line with its id
+// (issue 11: logs that tell the story).
+
+import { expect, test } from "bun:test";
+import type { GossipNode } from "../../src/node/node.ts";
+import { memoryLogger } from "../../src/util/log.ts";
+import { FakePeer } from "../helpers/fake-peer.ts";
+import { defer, fakeKeys, logged, nodeKeys, useCleanup } from "../helpers/fake-module.ts";
+import { Testnet, freePort, startNode, until } from "../helpers/testnet.ts";
+
+useCleanup();
+
+test("rule: at debug, a received item and a spread item each log a line naming the item", async () => {
+  const key = (await nodeKeys())[0]!;
+  const { log, lines } = memoryLogger("debug");
+  const target: GossipNode = defer(startNode({ hostkey: key, keys: {}, log }), (n) => n.stop());
+  const fk = (await fakeKeys(1))[0]!;
+  const p = defer(await FakePeer.joined(target.p2pAddress, fk, `127.0.0.1:${freePort()}`), (x) => x.close());
+  await until(() => target.membership.active.has(fk.idHex), 3000, "the fake peer is a neighbour");
+  p.send({ kind: "gossip", id: new Uint8Array(16).fill(0xab), ttl: 3, hops: 1, dataType: 540, data: new Uint8Array([1]) });
+  await until(() => logged(lines, "item received", "ab".repeat(16)).length === 1, 3000, "the received line");
+  // A local announce is spread at once: its line names the new item.
+  const t = new Testnet();
+  const module = defer(await t.module(target), (c) => c.close());
+  module.announce(0, 540, new Uint8Array([2]));
+  await until(() => logged(lines, "item forwarded").length === 1, 3000, "the forwarded line");
+  expect(logged(lines, "item forwarded")[0]).toMatch(/item=[0-9a-f]{32} eager=1 lazy=0/);
+}, 20_000);
