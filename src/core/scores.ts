@@ -27,6 +27,8 @@ interface Entry {
 
 export class PeerScores {
   private readonly entries = new Map<string, Entry>();
+  /** Bans imposed so far (for metrics). */
+  bans = 0;
   private readonly max: number;
   private readonly now: () => number;
 
@@ -48,6 +50,7 @@ export class PeerScores {
         banned = true;
       }
     }
+    if (banned) this.bans++;
     return banned;
   }
 

@@ -22,7 +22,7 @@ export function nodeCounters(node: GossipNode) {
     itemsDropped: { rejected: s.rejected, unvalidated: s.dropped, rate_limited: s.rateLimited, queue_full: s.queueDropped },
     verdicts: Object.fromEntries(VERDICTS.map((v) => [v, node.counts.verdicts[v] ?? 0])) as Record<(typeof VERDICTS)[number], number>,
     controlSent: { ihave: s.ihaveSent, graft: s.graftSent, prune: s.pruneSent },
-    bans: node.counts.bans,
+    bans: node.scores.bans,
   };
 }
 

@@ -41,7 +41,7 @@ export class GossipNode {
   readonly id: string;
   readonly transport: Transport;
   /** Counts the core does not keep: local verdicts by outcome, peers banned (for /metrics). */
-  readonly counts = { bans: 0, verdicts: {} as Partial<Record<Verdict, number>> };
+  readonly counts = { verdicts: {} as Partial<Record<Verdict, number>> };
   readonly startedAt = Date.now();
   private admin: AdminServer | null = null;
   private health: HealthWatch | null = null;
@@ -82,14 +82,6 @@ export class GossipNode {
         }),
     });
     this.api.setAnnounceSink((ttl, t, d) => void this.core.announce(ttl, t, d));
-    // The core keeps scores, not a count of bans: count the adjustments that ban.
-    const scores = this.core.scores;
-    const adjust = scores.adjust.bind(scores);
-    scores.adjust = (id, addr, points) => {
-      const banned = adjust(id, addr, points);
-      if (banned) this.counts.bans++;
-      return banned;
-    };
   }
 
   /** A node on the TCP transport and the real clock. Binds both listeners (throws NetError if either cannot) and starts joining. */

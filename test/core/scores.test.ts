@@ -22,9 +22,12 @@ describe("PeerScores: bans", () => {
     expect(s.adjust("id", "1.2.3.4:5", -99)).toBe(false);
     expect(s.isBanned("id", "1.2.3.4:5")).toBe(false);
     expect(s.score("id")).toBe(-99);
+    expect(s.bans).toBe(0);
     expect(s.adjust("id", "1.2.3.4:5", -1)).toBe(true);
     expect(s.bannedFor("id")).toBe(BAN_MS);
     expect(s.bannedFor("1.2.3.4:5")).toBe(BAN_MS);
+    // One ban (of the identity and its address together), counted once for metrics.
+    expect(s.bans).toBe(1);
   });
 
   test("the points add up as the README says: 5 invalid items, or 2 protocol violations, or 50 rate-limited messages", () => {
