@@ -34,12 +34,20 @@ export class TcpTransport implements Transport {
   /** Every link until its socket is closed (or its dial has failed). */
   private readonly links = new Set<PeerLink>();
   private stopped = false;
+  /** Handshakes finished, by outcome (for metrics). */
+  readonly handshakes = { ok: 0, failed: 0 };
 
   constructor(private readonly opts: TcpTransportOptions) {}
 
   /** Connections until their sockets close, dials included. */
   get linkCount(): number {
     return this.links.size;
+  }
+  /** Connections in their handshake, both directions. */
+  get handshaking(): number {
+    let n = 0;
+    for (const l of this.links) if (l.state === "handshake") n++;
+    return n;
   }
   /** Incoming connections still in their handshake. */
   get handshakingIn(): number {
@@ -93,10 +101,14 @@ export class TcpTransport implements Transport {
       admit: this.opts.admit,
     };
     const link = new PeerLink(initiator, hs, this.opts.log, {
-      established: (l) => this.events?.established(l),
+      established: (l) => {
+        this.handshakes.ok++;
+        this.events?.established(l);
+      },
       message: (l, m) => this.events?.message(l, m),
       closed: (l, reason) => {
         this.links.delete(l);
+        if (l.peer === null && l.conn !== null) this.handshakes.failed++;
         if (l.peer === null && l.conn !== null && !this.stopped) {
           // A handshake that failed is worth seeing; the core never heard of incoming ones.
           l.log.info("handshake failed, link closed", { code: l.handshakeCode ?? "ERR_HS_ABORTED", reason });

@@ -5,6 +5,7 @@
 
 import { Counter, Gauge, Registry } from "prom-client";
 import type { PeerState } from "../core/peers.ts";
+import { TcpTransport } from "../net/peer-transport.ts";
 import type { GossipNode } from "./node.ts";
 
 const LINK_STATES: readonly PeerState[] = ["handshaking", "pending", "active", "retiring"];
@@ -110,5 +111,10 @@ export function nodeRegistry(node: GossipNode): Registry {
   mirroredBy(r, "gossip_verdicts_total", "Local validation outcomes of items from peers.", "outcome", () => c().verdicts);
   mirroredBy(r, "gossip_control_sent_total", "Plumtree control messages sent, by kind.", "kind", () => c().controlSent);
   mirrored(r, "gossip_peer_bans_total", "Peers banned for misbehaviour.", () => c().bans);
+  if (node.transport instanceof TcpTransport) {
+    const t = node.transport;
+    gauge(r, "gossip_handshakes_in_progress", "Peer connections in their handshake (both directions).", () => t.handshaking);
+    mirroredBy(r, "gossip_handshakes_total", "Peer handshakes finished, by outcome.", "outcome", () => ({ ok: t.handshakes.ok, failed: t.handshakes.failed }));
+  }
   return r;
 }

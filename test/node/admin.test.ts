@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runGossip } from "../helpers/cli.ts";
 import { freePort, startNode, testKeys, Testnet, until } from "../helpers/testnet.ts";
+import type { TcpTransport } from "../../src/net/peer-transport.ts";
 import type { NodeStatus } from "../../src/node/admin.ts";
 import { Logger } from "../../src/util/log.ts";
 
@@ -95,6 +96,10 @@ test("GET /metrics: strict exposition text whose counters move when an item flow
   expect(before.samples.get('gossip_links{state="active"}')).toBe(1);
   expect(before.samples.get("gossip_items_received_total")).toBe(0);
   expect(before.samples.get('gossip_items_dropped_total{reason="rejected"}')).toBe(0);
+  // The one link of a two-node network went through one handshake at each end.
+  expect(before.samples.get('gossip_handshakes_total{outcome="ok"}')).toBe(1);
+  expect(before.samples.get('gossip_handshakes_total{outcome="failed"}')).toBe(0);
+  expect(before.samples.get("gossip_handshakes_in_progress")).toBe(0);
 
   const sub = await t.subscribe(a, TYPE, "valid");
   const mod = await t.module(b);
@@ -116,6 +121,18 @@ test("GET /metrics: strict exposition text whose counters move when an item flow
   // A later scrape never goes down.
   const again = (await scrape(a.adminAddress)).samples;
   expect(again.get("gossip_items_received_total")).toBe(1);
+});
+
+test("GET /metrics counts a failed handshake", async () => {
+  const t = await twoNodes();
+  const a = t.nodes[0]!;
+  const [host, port] = a.p2pAddress.split(":") as [string, string];
+  // Not a HELLO: the handshake fails and the connection is closed.
+  const sock = await Bun.connect({ hostname: host, port: Number(port), socket: { data() {} } });
+  sock.write(new Uint8Array([0, 0, 0, 6, 0, 99]));
+  await until(() => (a.transport as TcpTransport).handshakes.failed === 1, 3000, "the handshake fails");
+  expect((await scrape(a.adminAddress)).samples.get('gossip_handshakes_total{outcome="failed"}')).toBe(1);
+  sock.end();
 });
 
 test("GET /status lists the neighbour with its direction; other paths are 404", async () => {
