@@ -29,8 +29,10 @@ export interface WorldOptions {
   readonly settings?: Readonly<Record<string, string>>;
   /** Virtual ms a module takes to answer a notification. */
   readonly validateMs?: number;
-  /** Log level for every node (default silent). */
+  /** Log level for every node (default silent, or GOSSIP_SIM_LOG). */
   readonly logLevel?: "debug" | "info" | "warn" | "error" | "silent";
+  /** Where log lines go (default stderr, stamped with virtual time). */
+  readonly logSink?: (line: string) => void;
 }
 
 export class SimNode {
@@ -108,7 +110,7 @@ export class World {
       dialTimeoutMs: this.config.handshakeTimeoutMs,
       rnd: mulberry32(subSeed(opts.seed, -2)),
     });
-    this.log = new Logger(opts.logLevel ?? ((process.env.GOSSIP_SIM_LOG ?? "silent") as "silent"), "sim", (line) => process.stderr.write(`[t=${this.clock.now()}] ${line}\n`));
+    this.log = new Logger(opts.logLevel ?? ((process.env.GOSSIP_SIM_LOG ?? "silent") as "silent"), "sim", opts.logSink ?? ((line) => process.stderr.write(`[t=${this.clock.now()}] ${line}\n`)));
   }
 
   get live(): SimNode[] {

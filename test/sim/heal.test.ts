@@ -4,7 +4,8 @@
 
 import { describe, expect, test } from "bun:test";
 import { DIAL_BACKOFF_MS, MAX_DIAL_FAILURES } from "../../src/core/membership.ts";
-import type { SimNode } from "../../src/sim/world.ts";
+import { Latency } from "../../src/sim/network.ts";
+import { type SimNode, World } from "../../src/sim/world.ts";
 import { Probe, nowhere, quietWorld, runUntil } from "../helpers/sim-probe.ts";
 
 const membership = (n: SimNode) => n.core!.membership;
@@ -172,5 +173,23 @@ describe("full views", () => {
       w.run(20);
       expect([seed, lazy.of("disconnect").length, tree.map((p) => p.of("disconnect").length)]).toEqual([seed, 1, [0, 0, 0, 0, 0, 0, 0]]);
     }
+  });
+});
+
+describe("quiet failure loops", () => {
+  test("rule: a node whose bootstrapper is gone logs a few lines a minute at info and above, not one per attempt", () => {
+    const lines: Array<{ at: number; line: string }> = [];
+    const w = new World({ seed: 1, mode: "plumtree", latency: Latency.constant(5), logLevel: "info", logSink: (line) => lines.push({ at: w.clock.now(), line }) });
+    const gone = w.addNode(null);
+    w.kill([gone]);
+    const a = w.addNode(gone);
+    w.run(10 * 60_000);
+    const mine = lines.filter((l) => / n=1( |$)/.test(l.line));
+    // After the first minute (a few quick retries), about 2 lines a minute ("joining", "cannot
+    // reach the bootstrapper"): the dial back-off for the address doubles up to 64 s.
+    const late = mine.filter((l) => l.at > 60_000);
+    expect(late.length).toBeGreaterThan(0);
+    expect(late.length).toBeLessThanOrEqual(2 * 9 + 2);
+    expect(membership(a).active.size).toBe(0);
   });
 });
