@@ -233,6 +233,7 @@ export class Dissemination {
   private onGossip(peer: Peer, msg: Gossip): void {
     if (!peer.items.take()) {
       this.stats.rateLimited++;
+      if (this.debug) this.log.debug("item dropped", { item: idKey(msg.id), reason: "rate_limited", from: peer.addr });
       this.lastRateDrop = peer.addr;
       this.rateLog.hit();
       this.deps.penalize(peer, Points.rateLimited, "item flood");
@@ -303,6 +304,7 @@ export class Dissemination {
     // network carries) must not grow our memory: past the soft limit, copies are dropped.
     if (peer.queuedBytes > this.opts.softQueueBytes) {
       this.stats.queueDropped++;
+      if (this.debug) this.log.debug("item copy dropped", { item: idKey(msg.id), reason: "queue_full", to: peer.addr });
       this.lastQueueDrop = peer.addr;
       this.queueLog.hit();
       return;

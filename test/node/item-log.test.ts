@@ -1,4 +1,4 @@
-// At debug level, every item a node receives and every item it spreads leaves a line with its id
+// At debug level, every item a node receives, drops or spreads leaves a line with its id
 // (issue 11: logs that tell the story).
 
 import { expect, test } from "bun:test";
@@ -10,15 +10,18 @@ import { Testnet, freePort, startNode, until } from "../helpers/testnet.ts";
 
 useCleanup();
 
-test("rule: at debug, a received item and a spread item each log a line naming the item", async () => {
+test("rule: at debug, a received, a rate-limited and a spread item each log a line naming the item", async () => {
   const key = (await nodeKeys())[0]!;
   const { log, lines } = memoryLogger("debug");
-  const target: GossipNode = defer(startNode({ hostkey: key, keys: {}, log }), (n) => n.stop());
+  const target: GossipNode = defer(startNode({ hostkey: key, keys: { peer_items_per_s: "1" }, log }), (n) => n.stop());
   const fk = (await fakeKeys(1))[0]!;
   const p = defer(await FakePeer.joined(target.p2pAddress, fk, `127.0.0.1:${freePort()}`), (x) => x.close());
   await until(() => target.membership.active.has(fk.idHex), 3000, "the fake peer is a neighbour");
   p.send({ kind: "gossip", id: new Uint8Array(16).fill(0xab), ttl: 3, hops: 1, dataType: 540, data: new Uint8Array([1]) });
   await until(() => logged(lines, "item received", "ab".repeat(16)).length === 1, 3000, "the received line");
+  // Over peer_items_per_s (1): dropped, with its id and why.
+  p.send({ kind: "gossip", id: new Uint8Array(16).fill(0xcd), ttl: 3, hops: 1, dataType: 540, data: new Uint8Array([1]) });
+  await until(() => logged(lines, "item dropped", "cd".repeat(16), "reason=rate_limited").length === 1, 3000, "the dropped line");
   // A local announce is spread at once: its line names the new item.
   const t = new Testnet();
   const module = defer(await t.module(target), (c) => c.close());
