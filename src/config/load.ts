@@ -234,10 +234,23 @@ function crossCheck(fields: Partial<Record<keyof Config, Value>>, section: Reado
   if (api.port !== 0 && sameAddress(api, p2p)) {
     throw expected(where, SECTION, "api_address", "an address other than p2p_address", formatAddress(api), line("api_address"));
   }
+  const adv = fields.advertiseAddress as Address | null;
+  if (adv && (adv.port === 0 || isWildcard(adv.host))) {
+    throw expected(where, SECTION, "advertise_address", "a host and port peers can dial (not a wildcard, not port 0)", formatAddress(adv), line("advertise_address"));
+  }
+  if (!adv && isWildcard(p2p.host)) {
+    // Peers would be told to dial 0.0.0.0 or ::, which reaches nobody.
+    throw expected(where, SECTION, "p2p_address", "a concrete host, or advertise_address set to the address peers dial", formatAddress(p2p), line("p2p_address"));
+  }
   const admin = fields.adminAddress as Address | null;
   if (admin && admin.port !== 0 && (sameAddress(admin, p2p) || sameAddress(admin, api))) {
     throw expected(where, SECTION, "admin_address", "an address other than p2p_address and api_address", formatAddress(admin), line("admin_address"));
   }
+}
+
+/** 0.0.0.0 or :: (any IPv4/IPv6 address). */
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || /^[0:]+$/.test(host);
 }
 
 function parseHostkey(entry: IniEntry | undefined, file: string | null, where: string): string | null {

@@ -54,6 +54,8 @@ export interface Config {
   readonly refreshIntervalMs: number;
   /** null: no admin listener (the default). */
   readonly adminAddress: Address | null;
+  /** Where peers are told to dial us; null: p2p_address (its real port when 0). */
+  readonly advertiseAddress: Address | null;
 }
 
 type Kind =
@@ -145,6 +147,8 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
     doc: "every this often (at a random point of each interval) a node below its degree links to a random passive or remembered peer with high priority, and a full node to a peer it lost or could not reach, so overlays split by a partition (or by the order of joins) merge again; 0: off" },
   { key: "admin_address", field: "adminAddress", kind: { type: "address", optional: true }, default: undefined, spec: false,
     doc: "where the admin HTTP listener serves GET /metrics (Prometheus) and GET /status (JSON, read by `gossip status`); absent: off; keep it on loopback (another host is allowed with a warning)" },
+  { key: "advertise_address", field: "advertiseAddress", kind: { type: "address", optional: true }, default: undefined, spec: false,
+    doc: "host:port other peers are told to dial us at (behind NAT, or when p2p_address is a wildcard, which then requires it); absent: p2p_address" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */

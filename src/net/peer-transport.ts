@@ -16,6 +16,8 @@ import { connect, listen, type Listener } from "./tcp.ts";
 export interface TcpTransportOptions {
   readonly listenHost: string;
   readonly listenPort: number;
+  /** The address peers are told to dial (HELLO/CHALLENGE, JOIN walks); null: the listener's. */
+  readonly advertise: string | null;
   readonly sendBufferBytes: number;
   readonly handshakeTimeoutMs: number;
   readonly maxHandshakes: number;
@@ -61,7 +63,7 @@ export class TcpTransport implements Transport {
     this.listener = listen(this.opts.listenHost, this.opts.listenPort, { highWater: this.opts.sendBufferBytes }, (conn) =>
       this.accept(conn),
     );
-    return this.listener.address;
+    return this.opts.advertise ?? this.listener.address;
   }
 
   stop(): void {
@@ -94,7 +96,7 @@ export class TcpTransport implements Transport {
   private newLink(initiator: boolean, target = ""): PeerLink {
     const hs = {
       hostkey: this.opts.hostkey,
-      advertisedAddr: this.listener?.address ?? "",
+      advertisedAddr: this.opts.advertise ?? this.listener?.address ?? "",
       powBits: this.opts.powBits,
       timeoutMs: this.opts.handshakeTimeoutMs,
       // Banned peers are refused before either side spends work on them.

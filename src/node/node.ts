@@ -3,6 +3,7 @@
 // tests and the benchmark all run this class; the simulator runs the same core on its own
 // seams.
 
+import { formatAddress } from "../config/address.ts";
 import type { Hostkey } from "../config/hostkey.ts";
 import type { Config } from "../config/schema.ts";
 import { GossipCore, newScores } from "../core/core.ts";
@@ -91,6 +92,7 @@ export class GossipNode {
     const transport = new TcpTransport({
       listenHost: c.p2pAddress.host,
       listenPort: c.p2pAddress.port,
+      advertise: c.advertiseAddress ? formatAddress(c.advertiseAddress) : null,
       sendBufferBytes: c.peerSendBufferBytes,
       handshakeTimeoutMs: c.handshakeTimeoutMs,
       maxHandshakes: c.maxHandshakes,
