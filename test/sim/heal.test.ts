@@ -10,6 +10,27 @@ import { Probe, nowhere, quietWorld, runUntil } from "../helpers/sim-probe.ts";
 
 const membership = (n: SimNode) => n.core!.membership;
 
+/**
+ * Runs the clock, the probe acting as a full peer: it declines every low-priority NEIGHBOR
+ * (and never answers a high-priority one: it is enough to see it asked), until one comes.
+ */
+function untilAskedHigh(w: World, full: Probe, what: string): void {
+  const answered = new Set<unknown>();
+  runUntil(
+    w,
+    () => {
+      for (const r of full.received("neighbor")) {
+        if (answered.has(r.link) || (r.msg.kind === "neighbor" && r.msg.high)) continue;
+        answered.add(r.link);
+        r.link.send({ kind: "neighbor_reply", accepted: false });
+      }
+      return full.of("neighbor").some((n) => n.high);
+    },
+    5000,
+    what,
+  );
+}
+
 describe("failed dials", () => {
   test("rule: an address whose dials fail backs off (doubling) and leaves the passive view only after MAX_DIAL_FAILURES in a row", () => {
     const w = quietWorld({ handshake_timeout_ms: "1000" });
@@ -73,21 +94,8 @@ describe("escalation", () => {
     new Probe(w, 3).join(a);
     const full = new Probe(w, 1);
     membership(a).passive.add(full.addr);
-    const answered = new Set<unknown>();
     const t0 = w.clock.now();
-    runUntil(
-      w,
-      () => {
-        for (const r of full.received("neighbor")) {
-          if (answered.has(r.link) || (r.msg.kind === "neighbor" && r.msg.high)) continue;
-          answered.add(r.link);
-          r.link.send({ kind: "neighbor_reply", accepted: false });
-        }
-        return full.of("neighbor").some((n) => n.high);
-      },
-      5000,
-      "a high-priority NEIGHBOR",
-    );
+    untilAskedHigh(w, full, "a high-priority NEIGHBOR");
     expect(full.of("neighbor")[0]).toEqual({ kind: "neighbor", high: false });
     expect(w.clock.now() - t0).toBeGreaterThanOrEqual(1000);
   });
@@ -106,21 +114,7 @@ describe("refresh and rejoin", () => {
     w.net.partition((x, y) => x === cut.addr || y === cut.addr);
     membership(a).passive.add(cut.addr);
     membership(a).passive.add(full.addr);
-    // The full peer declines low priority (and never answers high priority: it is enough to see it asked).
-    const answered = new Set<unknown>();
-    runUntil(
-      w,
-      () => {
-        for (const r of full.received("neighbor")) {
-          if (answered.has(r.link) || (r.msg.kind === "neighbor" && r.msg.high)) continue;
-          answered.add(r.link);
-          r.link.send({ kind: "neighbor_reply", accepted: false });
-        }
-        return full.of("neighbor").some((n) => n.high);
-      },
-      5000,
-      "a high-priority NEIGHBOR from refresh",
-    );
+    untilAskedHigh(w, full, "a high-priority NEIGHBOR from refresh");
     expect(full.of("neighbor")[0]).toEqual({ kind: "neighbor", high: false });
     expect(membership(a).tableSizes.dialing).toBeGreaterThanOrEqual(1);
   });
