@@ -160,13 +160,12 @@ function join(w: World, p: ScenarioParams, hostile: number, onPhase: (l: string)
     w.run(gap);
   }
   onPhase(`joined ${p.nodes} nodes (${hostile} hostile) at t=${Math.round(w.clock.now())} ms`);
-  const start = 0;
   let formed: number | null = null;
   const deadline = w.clock.now() + p.settleMs;
   while (w.clock.now() < deadline) {
     w.run(Math.min(500, deadline - w.clock.now()));
     if (formed === null && w.live.every((n) => !n.honest || n.core!.membership.active.size > 0) && components(w).length === 1) {
-      formed = w.clock.now() - start;
+      formed = w.clock.now();
     }
   }
   onPhase(`settled at t=${Math.round(w.clock.now())} ms`);

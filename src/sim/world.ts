@@ -99,7 +99,6 @@ export class World {
   duplicateDeliveries = 0;
   private readonly rnd: () => number;
   private readonly log: Logger;
-  private readonly byAddr = new Map<string, SimNode>();
 
   constructor(readonly opts: WorldOptions) {
     this.rnd = mulberry32(subSeed(opts.seed, -1));
@@ -151,7 +150,6 @@ export class World {
       core.start();
     }
     this.nodes.push(node);
-    this.byAddr.set(addr, node);
     return node;
   }
 
@@ -224,10 +222,6 @@ export class World {
   idIndex(): Map<string, SimNode> {
     if (!this.idCache || this.idCache.size !== this.nodes.length) this.idCache = new Map(this.nodes.map((n) => [n.id, n]));
     return this.idCache;
-  }
-
-  nodeAt(addr: string): SimNode | undefined {
-    return this.byAddr.get(addr);
   }
 
   /** Runs the clock for `ms` virtual milliseconds. */
