@@ -274,6 +274,7 @@ export class Dissemination {
       this.stats.delivered++;
       this.deps.penalize(peer, Points.validItem, "valid item");
       this.deps.onDelivered?.({ key, hops, dataType, data });
+      if (this.debug) this.log.debug("item delivered", { item: key, type: dataType, hops, bytes: data.byteLength });
       // TTL 1 reached its last hop here; the hop limit bounds even a lying peer's TTL.
       if (ttl <= 1 || hops >= this.opts.ttlCap) return;
       const item: StoredItem = { msg: { kind: "gossip", id, ttl: ttl - 1, hops: hops + 1, dataType, data }, at: this.env.now() };

@@ -2,12 +2,12 @@
 // notifications (VALIDATION). Items from peers reach modules through `validate()`, which
 // resolves with the verdict the contract defines; the overlay forwards only on "valid".
 
-import { realEnv } from "../util/real-env.ts";
 import type { Address } from "../config/schema.ts";
 import type { Conn } from "../net/conn.ts";
 import { listen, type Listener } from "../net/tcp.ts";
 import { LogThrottle, TokenBucket } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
+import { realEnv } from "../util/real-env.ts";
 import { API_FRAME, decodeModuleMessage, encodeNotification, type ModuleMessage } from "../wire/api.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";

@@ -68,10 +68,7 @@ export class GossipNode {
       transport: deps.transport,
       log: deps.log,
       scores: deps.scores,
-      onDelivered: (d) => {
-        this.log.debug("item delivered", { item: d.key, type: d.dataType, hops: d.hops, bytes: d.data.byteLength });
-        deps.onDelivered?.(d);
-      },
+      onDelivered: deps.onDelivered,
       validate: (t, d, done) =>
         this.api.validate(t, d).then((v) => {
           this.counts.verdicts[v] = (this.counts.verdicts[v] ?? 0) + 1;

@@ -1,4 +1,4 @@
-// At debug level, every item a node receives, drops or spreads leaves a line with its id
+// At debug level, every item a node receives, delivers, drops or spreads leaves a line with its id
 // (issue 11: logs that tell the story).
 
 import { expect, test } from "bun:test";
@@ -17,15 +17,18 @@ test("rule: at debug, a received, a rate-limited and a spread item each log a li
   const fk = (await fakeKeys(1))[0]!;
   const p = defer(await FakePeer.joined(target.p2pAddress, fk, `127.0.0.1:${freePort()}`), (x) => x.close());
   await until(() => target.membership.active.has(fk.idHex), 3000, "the fake peer is a neighbour");
+  const t = new Testnet();
+  defer(t, (x) => x.stop());
+  await t.subscribe(target, 540, "valid");
   p.send({ kind: "gossip", id: new Uint8Array(16).fill(0xab), ttl: 3, hops: 1, dataType: 540, data: new Uint8Array([1]) });
   await until(() => logged(lines, "item received", "ab".repeat(16)).length === 1, 3000, "the received line");
+  await until(() => logged(lines, "item delivered", "ab".repeat(16)).length === 1, 3000, "the delivered line");
   // Over peer_items_per_s (1): dropped, with its id and why.
   p.send({ kind: "gossip", id: new Uint8Array(16).fill(0xcd), ttl: 3, hops: 1, dataType: 540, data: new Uint8Array([1]) });
   await until(() => logged(lines, "item dropped", "cd".repeat(16), "reason=rate_limited").length === 1, 3000, "the dropped line");
   // A local announce is spread at once: its line names the new item.
-  const t = new Testnet();
-  const module = defer(await t.module(target), (c) => c.close());
+  const module = await t.module(target);
   module.announce(0, 540, new Uint8Array([2]));
-  await until(() => logged(lines, "item forwarded").length === 1, 3000, "the forwarded line");
-  expect(logged(lines, "item forwarded")[0]).toMatch(/item=[0-9a-f]{32} eager=1 lazy=0/);
+  await until(() => logged(lines, "item forwarded", "eager=1 lazy=0").length === 1, 3000, "the forwarded line");
+  expect(logged(lines, "item forwarded", "eager=1 lazy=0")[0]).toMatch(/item=[0-9a-f]{32} eager=1 lazy=0/);
 }, 20_000);
