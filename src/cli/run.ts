@@ -7,6 +7,7 @@ import { ConfigError, defaultConfig, loadConfig } from "../config/load.ts";
 import { LOG_LEVELS, type Config, type LogLevel } from "../config/schema.ts";
 import { NetError } from "../net/tcp.ts";
 import { GossipNode } from "../node/node.ts";
+import { readState, statePath } from "../node/state.ts";
 import { Logger } from "../util/log.ts";
 import { failure, usage, type CliIo } from "./io.ts";
 
@@ -72,9 +73,11 @@ export function registerRun(program: Command, io: CliIo): void {
         }
       }
 
+      const path = statePath(config);
+      const state = path === null ? undefined : { path, saved: await readState(path, log.child("state")) };
       let node: GossipNode;
       try {
-        node = GossipNode.start({ config, hostkey, log });
+        node = GossipNode.start({ config, hostkey, log, state });
       } catch (e) {
         if (e instanceof NetError) throw failure(listenError(config, e));
         throw e;
@@ -86,7 +89,7 @@ export function registerRun(program: Command, io: CliIo): void {
         io.signal.addEventListener("abort", () => resolve(), { once: true });
       });
       log.info("shutting down", { signal: String(io.signal.reason ?? "abort") });
-      node.stop();
+      await node.leave();
       log.info("stopped");
     });
 }

@@ -43,7 +43,7 @@ const SPECS = new Map(GOSSIP_KEYS.map((s) => [s.key, s]));
 /** Config and hostkey files are small; anything larger is the wrong file (or /dev/zero). */
 export const MAX_FILE_BYTES = 1 << 20;
 
-type Value = number | string | Address | null;
+type Value = number | string | Address | readonly Address[] | null;
 
 /** `file line N [section] key: detail`, each part only when known. */
 function located(where: string, line: number | null, section: string | null, key: string | null, detail: string): ConfigError {
@@ -102,7 +102,7 @@ export function parseConfig(text: string, file: string | null): ParsedConfig {
   }
 
   const fields: Partial<Record<keyof Config, Value>> = {};
-  for (const spec of GOSSIP_KEYS) fields[spec.field] = parseValue(spec, section.get(spec.key), where);
+  for (const spec of GOSSIP_KEYS) fields[spec.field] = parseValue(spec, section.get(spec.key), where, file);
   crossCheck(fields, section, where);
   // Safe: the loop above filled every field of the table, and the table covers Config.
   const config = { ...fields, file, hostkey: parseHostkey(hostkey, file, where) } as unknown as Config;
@@ -189,11 +189,16 @@ export function expected(
   return located(where, line, section, key, `expected ${what}, got ${JSON.stringify(got)}`);
 }
 
-function parseValue(spec: KeySpec, entry: IniEntry | undefined, where: string): Value {
+/** The value of `state_dir` that turns the state file off. */
+export const STATE_OFF = "off";
+
+function parseValue(spec: KeySpec, entry: IniEntry | undefined, where: string, file: string | null): Value {
   const text = entry === undefined ? spec.default : entry.value;
   const kind = spec.kind;
   if (text === undefined) {
     if (kind.type === "address" && kind.optional) return null;
+    if (kind.type === "addresses") return [];
+    if (kind.type === "path") return null;
     throw located(where, null, SECTION, spec.key, "missing required key");
   }
   const fail = (what: string) => expected(where, SECTION, spec.key, what, text, entry?.line ?? null);
@@ -217,20 +222,43 @@ function parseValue(spec: KeySpec, entry: IniEntry | undefined, where: string): 
       } catch (e) {
         throw fail(`host:port or [IPv6]:port (${(e as Error).message})`);
       }
+    case "addresses": {
+      if (text.trim() === "") return [];
+      const out: Address[] = [];
+      const parts = text.split(",");
+      for (const part of parts) {
+        try {
+          out.push(parseAddress(part.trim()));
+        } catch (e) {
+          const why = (e as Error).message;
+          if (parts.length === 1) throw fail(`host:port or [IPv6]:port (${why})`);
+          throw fail(`host:port or [IPv6]:port, or several separated by commas (${JSON.stringify(part.trim())}: ${why})`);
+        }
+      }
+      return out;
+    }
+    case "path":
+      if (text === "") return null;
+      if (text === STATE_OFF) return STATE_OFF;
+      return file === null ? resolve(text) : resolve(dirname(file), text);
   }
 }
 
 function crossCheck(fields: Partial<Record<keyof Config, Value>>, section: ReadonlyMap<string, IniEntry>, where: string): void {
   const p2p = fields.p2pAddress as Address;
   const api = fields.apiAddress as Address;
-  const boot = fields.bootstrapper as Address | null;
   const line = (key: string) => section.get(key)?.line ?? null;
-  if (boot) {
+  const boots: Address[] = [];
+  for (const boot of fields.bootstrappers as readonly Address[]) {
     // Port 0 means "any free port" for listening; nobody can be reached on it.
     if (boot.port === 0) throw expected(where, SECTION, "bootstrapper", "a port 1-65535", formatAddress(boot), line("bootstrapper"));
-    // Spec: a bootstrapper equal to our own p2p_address means we are the first peer.
-    if (sameAddress(boot, p2p)) fields.bootstrapper = null;
+    // Spec: a bootstrapper equal to our own p2p_address means we are the first peer. In a
+    // list shared by several nodes, each one skips itself.
+    const self = sameAddress(boot, p2p) || (fields.advertiseAddress !== null && sameAddress(boot, fields.advertiseAddress as Address));
+    if (self || boots.some((b) => sameAddress(b, boot))) continue;
+    boots.push(boot);
   }
+  fields.bootstrappers = boots;
   if (api.port !== 0 && sameAddress(api, p2p)) {
     throw expected(where, SECTION, "api_address", "an address other than p2p_address", formatAddress(api), line("api_address"));
   }

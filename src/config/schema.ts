@@ -20,8 +20,8 @@ export interface Config {
   readonly hostkey: string | null;
   readonly cacheSize: number;
   readonly degree: number;
-  /** null: we are the first peer (absent, or equal to our own p2p_address). */
-  readonly bootstrapper: Address | null;
+  /** Peers to join through, in order; empty: we are the first peer (absent, or only our own p2p_address). */
+  readonly bootstrappers: readonly Address[];
   readonly p2pAddress: Address;
   readonly apiAddress: Address;
   readonly ttlCap: number;
@@ -56,12 +56,18 @@ export interface Config {
   readonly adminAddress: Address | null;
   /** Where peers are told to dial us; null: p2p_address (its real port when 0). */
   readonly advertiseAddress: Address | null;
+  /** Directory of the state file; null: next to the config file (none without one); "off": no state file. */
+  readonly stateDir: string | null;
 }
 
 type Kind =
   | { readonly type: "int"; readonly min: number; readonly max: number }
   | { readonly type: "enum"; readonly values: readonly string[] }
-  | { readonly type: "address"; readonly optional: boolean };
+  | { readonly type: "address"; readonly optional: boolean }
+  /** A comma-separated list of addresses; absent or empty: none. */
+  | { readonly type: "addresses" }
+  /** A filesystem path (relative: to the config file's directory); absent: null. */
+  | { readonly type: "path" };
 
 export interface KeySpec {
   /** INI key in [gossip]. */
@@ -83,8 +89,8 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
     doc: "max data items held in this peer's knowledge base (served to peers that GRAFT); oldest evicted first" },
   { key: "degree", field: "degree", kind: int(1, 1000), default: "30", spec: true,
     doc: "number of peers this peer exchanges information with (size of the active view)" },
-  { key: "bootstrapper", field: "bootstrapper", kind: { type: "address", optional: true }, default: undefined, spec: true,
-    doc: "host:port of a peer to join through; absent, or our own p2p_address: we are the first peer" },
+  { key: "bootstrapper", field: "bootstrappers", kind: { type: "addresses" }, default: undefined, spec: true,
+    doc: "host:port of a peer to join through, or several separated by commas (tried in turn when one is down); absent, or our own p2p_address: we are the first peer" },
   { key: "p2p_address", field: "p2pAddress", kind: { type: "address", optional: false }, default: "127.0.0.1:6001", spec: true,
     doc: "where Gossip listens for other Gossip peers (port 0: any free port)" },
   { key: "api_address", field: "apiAddress", kind: { type: "address", optional: false }, default: "127.0.0.1:7001", spec: true,
@@ -141,14 +147,16 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
     doc: "most entries of each view whose addresses share a /24 (IPv4) or /48 (IPv6) prefix, against one host filling our views; 0: no limit (local test networks)" },
   { key: "api_announces_per_s", field: "apiAnnouncesPerS", kind: int(1, 1_000_000), default: "5000", spec: false,
     doc: "ANNOUNCEs per second accepted from one module connection (burst of the same size); excess is dropped and logged" },
-  { key: "offer_recent_ms", field: "offerRecentMs", kind: int(0, 600_000), default: "2000", spec: false,
-    doc: "items spread within this window are offered to a new neighbour (IHAVE; flood: sent), so a broadcast made while links change is not lost; 0: off" },
+  { key: "offer_recent_ms", field: "offerRecentMs", kind: int(0, 600_000), default: "120000", spec: false,
+    doc: "items of the knowledge base spread within this window are offered to a new neighbour (IHAVE; flood: sent), so a broadcast made while links change, or on the other side of a partition, is not lost; at most half of suppress_s (so nobody gets an item twice); 0: off" },
   { key: "refresh_interval_ms", field: "refreshIntervalMs", kind: int(0, 86_400_000), default: "60000", spec: false,
     doc: "every this often (at a random point of each interval) a node below its degree links to a random passive or remembered peer with high priority, and a full node to a peer it lost or could not reach, so overlays split by a partition (or by the order of joins) merge again; 0: off" },
   { key: "admin_address", field: "adminAddress", kind: { type: "address", optional: true }, default: undefined, spec: false,
     doc: "where the admin HTTP listener serves GET /metrics (Prometheus) and GET /status (JSON, read by `gossip status`); absent: off; keep it on loopback (another host is allowed with a warning)" },
   { key: "advertise_address", field: "advertiseAddress", kind: { type: "address", optional: true }, default: undefined, spec: false,
     doc: "host:port other peers are told to dial us at (behind NAT, or when p2p_address is a wildcard, which then requires it); absent: p2p_address" },
+  { key: "state_dir", field: "stateDir", kind: { type: "path" }, default: undefined, spec: false,
+    doc: "directory of the state file `<config name>.state` (known peers and recently delivered item ids, rewritten atomically every few seconds and at shutdown; read at start so a restarted node rejoins through peers it knew and delivers nothing twice); absent: the config file's directory; off: no state file" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */

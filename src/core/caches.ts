@@ -63,6 +63,32 @@ export class SeenCache {
     this.prune();
   }
 
+  /** The newest `max` live entries, oldest first, as [key, ms left]. */
+  snapshot(max: number): Array<[string, number]> {
+    const now = this.now();
+    const out: Array<[string, number]> = [];
+    let skip = this.expiry.size - max;
+    for (const [k, t] of this.expiry) {
+      if (skip-- > 0 || t <= now) continue;
+      out.push([k, t - now]);
+    }
+    return out;
+  }
+
+  /**
+   * Puts back what snapshot() returned (before anything else is added: entries are kept in
+   * expiry order). Entries are never kept longer than ttlMs.
+   */
+  restore(entries: ReadonlyArray<readonly [string, number]>): void {
+    const now = this.now();
+    const sorted = entries.filter(([, left]) => left > 0).sort((a, b) => a[1] - b[1]);
+    for (const [k, left] of sorted) {
+      this.expiry.delete(k);
+      this.expiry.set(k, now + Math.min(left, this.ttlMs));
+    }
+    this.prune();
+  }
+
   private prune(): void {
     const now = this.now();
     for (const [k, t] of this.expiry) {

@@ -24,6 +24,22 @@ export interface CoreDeps {
   readonly onDelivered?: (d: Delivered) => void;
 }
 
+/** What a node keeps across restarts. */
+export interface CoreState {
+  /** Peer addresses it knew. */
+  readonly peers: readonly string[];
+  /** Item ids it had seen, with the ms each is still suppressed: never delivered twice. */
+  readonly seen: ReadonlyArray<readonly [string, number]>;
+}
+
+/** How long a leaving node waits for its goodbyes to be taken before it closes what is left. */
+export const LEAVE_GRACE_MS = 2000;
+
+/** Peer addresses kept in the state, at most. */
+export const STATE_MAX_PEERS = 512;
+/** Seen item ids kept in the state, at most (the newest). */
+export const STATE_MAX_SEEN = 20_000;
+
 export function newScores(config: Config, env: Env): PeerScores {
   return new PeerScores({ banScore: config.banScore, banMs: config.banS * 1000, now: () => env.now() });
 }
@@ -59,7 +75,7 @@ export class GossipCore {
     );
     this.membership = new Membership(
       {
-        bootstrapper: c.bootstrapper ? formatHostPort(c.bootstrapper.host, c.bootstrapper.port) : null,
+        bootstrappers: c.bootstrappers.map((b) => formatHostPort(b.host, b.port)),
         degree: c.degree,
         passiveSize: c.passiveSize,
         keepaliveMs: c.keepaliveMs,
@@ -85,9 +101,18 @@ export class GossipCore {
     );
   }
 
-  /** Starts the transport (binding its listener) and joins. */
-  start(): void {
-    this.membership.start();
+  /** Starts the transport (binding its listener) and joins; `state`: what a previous run saved. */
+  start(state?: CoreState): void {
+    if (state) this.dissemination.restoreSeen(state.seen);
+    this.membership.start(state?.peers ?? []);
+  }
+
+  /** What a restart needs: known peers and the ids seen lately (see src/node/state.ts). */
+  snapshot(): CoreState {
+    return {
+      peers: this.membership.knownPeers(STATE_MAX_PEERS),
+      seen: this.dissemination.seenSnapshot(STATE_MAX_SEEN),
+    };
   }
 
   get address(): string {
@@ -99,10 +124,10 @@ export class GossipCore {
     return this.dissemination.announce(ttl, dataType, data);
   }
 
-  stop(): void {
-    if (this.stopped) return;
+  /** graceful: a leave (neighbours are told); see Membership.stop. */
+  stop(graceful = false): void {
+    if (!this.stopped) this.dissemination.stop();
     this.stopped = true;
-    this.dissemination.stop();
-    this.membership.stop();
+    this.membership.stop(graceful);
   }
 }

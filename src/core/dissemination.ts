@@ -135,6 +135,16 @@ export class Dissemination {
   expendable(peer: Peer): boolean {
     return this.opts.mode === "flood" || this.lazy.has(peer);
   }
+  /** Item ids seen lately (the newest `max`), as [key, ms they are still suppressed]: for the state file. */
+  seenSnapshot(max: number): Array<[string, number]> {
+    return this.seen.snapshot(max);
+  }
+
+  /** Ids a previous run of this node had seen: copies of them are not delivered again. Call before start. */
+  restoreSeen(entries: ReadonlyArray<readonly [string, number]>): void {
+    this.seen.restore(entries);
+  }
+
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
   get tableSizes(): { seen: number; cache: number; missing: number; lazyQueue: number } {
     return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, lazyQueue: this.lazyQueue.size };
@@ -155,12 +165,16 @@ export class Dissemination {
   /**
    * Anti-entropy for new links: Plumtree only repairs along links that existed when an item
    * spread, so an item announced while the overlay was changing (start-up, mass failure)
-   * could miss a whole region for good. A new neighbour is therefore offered what we spread
-   * lately: ids (it GRAFTs what it lacks) or, in flood mode, the items themselves.
+   * could miss a whole region for good, and so would the other side of a healed partition. A
+   * new neighbour is therefore offered what we spread lately (the knowledge base, up to
+   * offer_recent_ms back): ids (it GRAFTs what it lacks) or, in flood mode, the items themselves.
    */
   private offerRecent(peer: Peer): void {
     if (this.opts.offerRecentMs === 0) return;
-    const recent = this.cache.since(this.env.now() - this.opts.offerRecentMs);
+    // At most half of suppress_s back: a peer that had the item still remembers it, so an
+    // offer never makes it deliver the item twice.
+    const window = Math.min(this.opts.offerRecentMs, this.opts.suppressMs / 2);
+    const recent = this.cache.since(this.env.now() - window);
     if (recent.length === 0) return;
     if (this.opts.mode === "flood") {
       for (const item of recent) this.sendGossip(peer, item.msg);

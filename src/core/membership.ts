@@ -22,7 +22,8 @@ export const PRWL = 3;
 /** Longest wait before asking a peer that keeps declining again. */
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
 export interface MembershipOptions {
-  readonly bootstrapper: string | null;
+  /** Peers to join through (none: we are the first peer). */
+  readonly bootstrappers: readonly string[];
   readonly degree: number;
   readonly passiveSize: number;
   readonly keepaliveMs: number;
@@ -67,6 +68,8 @@ export class Membership {
   private readonly shuffler: Shuffler;
   private timers: Timer[] = [];
   private refreshTimer: Timer | null = null;
+  /** When the last tick ran (or the node started). */
+  private lastTick = 0;
   private readonly repair: Repair;
   private stopped = false;
   private selfAddr = "";
@@ -92,7 +95,7 @@ export class Membership {
         degree: opts.degree,
         passiveSize: opts.passiveSize,
         shuffleIntervalMs: opts.shuffleIntervalMs,
-        bootstrapper: opts.bootstrapper,
+        bootstrappers: opts.bootstrappers,
         passive: this.passive,
         selfAddr: () => this.selfAddr,
         stopped: () => this.stopped,
@@ -105,6 +108,7 @@ export class Membership {
           return false;
         },
         dial: (a, role, high, spare) => this.dial(a, role, high, spare),
+        crowds: (a) => this.crowdsActive(a),
       },
       this.tickMs,
     );
@@ -123,8 +127,13 @@ export class Membership {
     return Math.min(this.opts.keepaliveMs, 1000);
   }
 
-  /** Starts the transport, then joins through the bootstrapper (if any). */
-  start(): void {
+  /**
+   * Starts the transport, then joins through the bootstrapper (if any). `known`: peers a
+   * previous run of this node knew (its state file): they fill the passive view and the node
+   * joins through one of them, so a restarted node finds its network again even when its
+   * bootstrapper is gone, or when it is the first peer and has none.
+   */
+  start(known: readonly string[] = []): void {
     this.selfAddr = this.deps.transport.start({
       established: (l) => this.onEstablished(l),
       message: (l, m) => this.onMessage(l, m),
@@ -134,10 +143,24 @@ export class Membership {
         if (p) this.penalize(p, Points.protocolViolation, why);
       },
     });
+    this.lastTick = this.env.now();
     this.timers.push(this.env.every(this.tickMs, () => this.tick()));
     this.timers.push(this.env.every(this.opts.shuffleIntervalMs, () => this.shuffle()));
     if (this.opts.refreshIntervalMs > 0) this.armRefresh();
-    this.repair.maybeRejoin();
+    for (const a of known) if (this.passive.size < this.opts.passiveSize) this.addPassive(a);
+    if (this.passive.size > 0) this.repair.joinKnown();
+    else this.repair.maybeRejoin();
+  }
+
+  /** Addresses worth keeping across a restart (the state file): neighbours, then the passive view, then remembered ones. */
+  knownPeers(max: number): string[] {
+    const out = new Set<string>();
+    for (const p of this.active.values()) out.add(p.addr);
+    for (const a of this.passive.list()) out.add(a);
+    for (const a of this.repair.rememberedAll()) out.add(a);
+    out.delete(this.selfAddr);
+    out.delete("");
+    return [...out].filter((a) => !this.deps.scores.isBanned(a)).slice(0, max);
   }
 
   /**
@@ -167,13 +190,26 @@ export class Membership {
     return { links: this.peers.size, dialing: this.dialing.size, ...this.repair.sizes, ...this.shuffler.sizes };
   }
 
-  stop(): void {
-    if (this.stopped) return;
+  /**
+   * Stops: no more dials, timers or accepted connections. graceful (a leave): every neighbour
+   * is sent DISCONNECT, so it replaces us at once and does not dial us straight back, and its
+   * link is closed once that is flushed; other links close at once. A later stop() without
+   * graceful closes whatever is still open.
+   */
+  stop(graceful = false): void {
+    if (this.stopped) {
+      if (!graceful) for (const p of [...this.peers.values()]) p.link.close("node stopped", false);
+      return;
+    }
     this.stopped = true;
     this.deps.transport.stop();
     for (const t of this.timers) t.cancel();
     this.refreshTimer?.cancel();
-    for (const p of [...this.peers.values()]) this.peers.retire(p, "node shutting down", false);
+    if (graceful && this.active.size > 0) this.log.info("leaving: telling neighbours", { active: this.active.size });
+    for (const p of [...this.peers.values()]) {
+      if (graceful && p.state === "active") this.peers.retire(p, "node leaving", true, { kind: "disconnect" });
+      else this.peers.retire(p, "node shutting down", false);
+    }
   }
 
   // --- links ---
@@ -229,14 +265,7 @@ export class Membership {
       this.removeActive(existing);
       this.peers.retire(existing, "replaced by a newer link", true);
     }
-    // The real source of the connection, not the address the peer claims: one host cannot
-    // fill our active view by advertising addresses from many prefixes.
-    if (!this.activePrefixRoom(p)) {
-      this.log.info("neighbour refused: too many neighbours share its address prefix", { addr: p.addr });
-      this.peers.retire(p, "address prefix limit", false);
-      return false;
-    }
-    if (this.active.size >= this.opts.degree) this.evictRandom();
+    if (this.active.size >= this.opts.degree) this.evictFor(p);
     this.active.set(p.id, p);
     this.activeList = null;
     this.activeAddrs.set(p.addr, p);
@@ -260,14 +289,29 @@ export class Membership {
   }
 
   /**
-   * Makes room by evicting a random neighbour, preferably one dissemination can spare: a
+   * Makes room for `p` by evicting a random neighbour. Prefix diversity is preferred, never
+   * required (a LAN whose hosts share one /24 must still fill its views): while a prefix has
+   * more than view_prefix_limit neighbours, the victim comes from such a crowded prefix, and a
+   * newcomer that would crowd its own prefix replaces one of that prefix. So one host posing
+   * as many identities fills only what nobody else wants, and gives it up as soon as peers
+   * from other prefixes come. Prefixes are those of the connection's real source, not of the
+   * address a peer claims. Among the candidates, one dissemination can spare goes first: a
    * plumtree tree branch lost means GRAFT repairs and longer branches (the simulator showed
    * refresh churn tripling the time to last delivery when any link could go).
    */
-  private evictRandom(): void {
+  private evictFor(p: Peer): void {
     const all = this.activePeers();
-    const spare = all.filter((p) => this.deps.hooks.expendable(p));
-    const victim = pickRandom(this.env, spare.length > 0 ? spare : all);
+    let pool: readonly Peer[] = all;
+    const limit = this.opts.viewPrefixLimit;
+    if (limit > 0) {
+      const counts = new Map<string, number>();
+      for (const x of all) counts.set(x.remotePrefix, (counts.get(x.remotePrefix) ?? 0) + 1);
+      const crowded = all.filter((x) => counts.get(x.remotePrefix)! > limit);
+      if (crowded.length > 0) pool = crowded;
+      else if ((counts.get(p.remotePrefix) ?? 0) >= limit) pool = all.filter((x) => x.remotePrefix === p.remotePrefix);
+    }
+    const spare = pool.filter((x) => this.deps.hooks.expendable(x));
+    const victim = pickRandom(this.env, spare.length > 0 ? spare : pool);
     if (!victim) return;
     this.removeActive(victim);
     this.addPassive(victim.addr);
@@ -310,19 +354,22 @@ export class Membership {
 
   private addPassive(addr: string, evictFirst: readonly string[] = []): void {
     if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.deps.scores.isBanned(addr)) return;
+    // A prefix at its limit gets more entries only while the view has room; a full view
+    // makes room from its most crowded prefix first (PassiveView.add).
     const limit = this.opts.viewPrefixLimit;
-    if (limit > 0 && !this.passive.has(addr) && this.passive.countPrefix(addressPrefix(addr)) >= limit) return;
-    this.passive.add(addr, evictFirst);
+    const full = this.passive.size >= this.passive.capacity;
+    if (limit > 0 && full && !this.passive.has(addr) && this.passive.countPrefix(addressPrefix(addr)) >= limit) return;
+    this.passive.add(addr, evictFirst, limit);
   }
 
-  /** Whether the active view may take p without too many entries from its source's prefix. */
-  private activePrefixRoom(p: Peer): boolean {
+  /** Whether a neighbour at addr would add to a prefix the active view already holds view_prefix_limit of. */
+  private crowdsActive(addr: string): boolean {
     const limit = this.opts.viewPrefixLimit;
-    if (limit === 0) return true;
-    const prefix = p.remotePrefix;
+    if (limit === 0) return false;
+    const prefix = addressPrefix(addr);
     let n = 0;
-    for (const x of this.active.values()) if (x.link.remote !== p.link.remote && x.remotePrefix === prefix) n++;
-    return n < limit;
+    for (const x of this.active.values()) if (x.remotePrefix === prefix) n++;
+    return n >= limit;
   }
 
   /** Lowers a peer's score; at the ban threshold it is disconnected and kept out of both views. */
@@ -385,8 +432,11 @@ export class Membership {
       case "forward_join":
         return this.onForwardJoin(p, msg.ttl, msg.peer.addr);
       case "disconnect":
+        // The peer left (or evicted us to make room): it stays in reserve, since it may come
+        // back, but is not dialled straight back.
         this.removeActive(p);
         this.addPassive(p.addr);
+        this.repair.left(p.addr);
         this.peers.retire(p, "peer disconnected us", false);
         this.repair.refill();
         return;
@@ -440,6 +490,17 @@ export class Membership {
   private tick(): void {
     const now = this.env.now();
     const silent = 3 * this.opts.keepaliveMs;
+    // A tick much later than due means this process was stalled (SIGSTOP, a paused VM, a
+    // long pause): what peers sent meanwhile is still unread, and timers run before reads on
+    // resume. The stall is not the peers' silence: it is credited to every link.
+    const stalled = now - this.lastTick - this.tickMs;
+    this.lastTick = now;
+    if (stalled > this.tickMs) {
+      const line = "resumed after a stall: keepalive deadlines moved on";
+      if (stalled >= this.opts.keepaliveMs) this.log.info(line, { stalledMs: Math.round(stalled) });
+      else this.log.debug(line, { stalledMs: Math.round(stalled) });
+      for (const p of this.peers.values()) p.lastReceived = Math.min(now, p.lastReceived + stalled);
+    }
     for (const p of [...this.peers.values()]) {
       // A link in its handshake has the transport's deadline (the joiner may be solving work);
       // a retiring one has its own.

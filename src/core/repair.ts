@@ -28,7 +28,7 @@ export interface RepairHost {
   readonly degree: number;
   readonly passiveSize: number;
   readonly shuffleIntervalMs: number;
-  readonly bootstrapper: string | null;
+  readonly bootstrappers: readonly string[];
   readonly passive: PassiveView;
   readonly selfAddr: () => string;
   readonly stopped: () => boolean;
@@ -40,6 +40,8 @@ export interface RepairHost {
   readonly joinInFlight: () => boolean;
   /** spare: a link for the overlay's sake (refresh), not to carry items. */
   readonly dial: (addr: string, role: "join" | "neighbor", high: boolean, spare: boolean) => void;
+  /** Whether a neighbour at addr would crowd a prefix of the active view (view_prefix_limit). */
+  readonly crowds: (addr: string) => boolean;
 }
 
 interface Backoff {
@@ -58,6 +60,8 @@ export class Repair {
   /** Addresses whose last dials failed: how often, and when they may be dialed again. */
   private readonly failures = new Map<string, Backoff>();
   private lastJoin = -Infinity;
+  /** The bootstrapper to try first at the next rejoin (they take turns). */
+  private nextBoot = 0;
   private lastEscalation = -Infinity;
   private escalationWait: number;
   private joinBackoff: number;
@@ -102,9 +106,25 @@ export class Repair {
     f.count++;
     if (f.count >= MAX_DIAL_FAILURES) this.host.passive.delete(addr);
     f.until = this.host.env.now() + DIAL_BACKOFF_MS * 2 ** Math.min(f.count - 1, MAX_DIAL_FAILURES);
+    this.remember(addr, f);
+  }
+
+  /** Keeps a back-off (most recent last; the oldest is forgotten beyond the bound). */
+  private remember(addr: string, f: Backoff): void {
     this.failures.delete(addr);
     this.failures.set(addr, f);
     if (this.failures.size > Math.max(MAX_FAILURES_KEPT, this.host.passiveSize)) this.failures.delete(this.failures.keys().next().value as string);
+  }
+
+  /**
+   * addr sent DISCONNECT: it is leaving, or full. Not dialled again for shuffle_interval_ms
+   * (a failed dial after that backs off as usual); a leaving peer that comes back is taken in
+   * like any other.
+   */
+  left(addr: string): void {
+    const f = this.failures.get(addr) ?? { count: 0, until: 0 };
+    f.until = Math.max(f.until, this.host.env.now() + this.host.shuffleIntervalMs);
+    this.remember(addr, f);
   }
 
   /** Replaces lost neighbours from the passive view. */
@@ -118,7 +138,11 @@ export class Repair {
     if (room > 0) {
       const high = h.activeSize() === 0;
       const candidates = this.candidates();
-      for (const addr of sample(h.env, candidates, room)) h.dial(addr, "neighbor", high, false);
+      // Peers from prefixes the view holds few of first (prefix diversity is preferred).
+      const diverse = candidates.filter((a) => !h.crowds(a));
+      const picked = sample(h.env, diverse, room);
+      if (picked.length < room) picked.push(...sample(h.env, candidates.filter((a) => h.crowds(a)), room - picked.length));
+      for (const addr of picked) h.dial(addr, "neighbor", high, false);
       // Every peer in reserve declines (they are full) and nothing is in flight: a node left
       // below its degree (e.g. a clique that filled itself after a mass failure) would wait
       // for the next refresh; ask one of them with high priority instead. Paced: the first
@@ -159,8 +183,7 @@ export class Repair {
     else {
       // A peer that declined a low-priority request may be full: high priority gets in anyway.
       const near = this.candidates(true);
-      const b = h.bootstrapper;
-      if (b && b !== h.selfAddr() && !h.isActive(b) && !h.isDialing(b) && !this.backingOff(b)) far.push(b);
+      for (const b of h.bootstrappers) if (b !== h.selfAddr() && !h.isActive(b) && !h.isDialing(b) && !this.backingOff(b)) far.push(b);
       addr = far.length > 0 && (near.length === 0 || h.env.random() < 0.25) ? pickRandom(h.env, far) : pickRandom(h.env, near);
     }
     // A full node's refresh link is for the overlay's sake: it starts lazy (see Peer.spare).
@@ -168,25 +191,50 @@ export class Repair {
   }
 
   /**
-   * With no neighbour and nobody in reserve, join again: through the bootstrapper, or, when
+   * With no neighbour and nobody in reserve to dial, join again: through the bootstrapper, or, when
    * that is gone too, through any address we still remember, so a node whose bootstrapper
    * left is not alone for good. Paced by a backoff that doubles up to MAX_JOIN_BACKOFF_MS and
    * resets when a link comes up.
    */
   maybeRejoin(): void {
     const h = this.host;
-    if (h.stopped() || h.activeSize() > 0 || h.passive.size > 0) return;
+    // Alone, with nobody in reserve we may dial now (an empty passive view, or every entry
+    // backing off: peers that all went away while we were down).
+    if (h.stopped() || h.activeSize() > 0 || this.candidates(true).length > 0) return;
     const now = h.env.now();
     if (now - this.lastJoin < this.joinBackoff || h.dialsInFlight() > 0 || h.joinInFlight()) return;
-    const b = h.bootstrapper;
+    // Bootstrappers in turn (one that is down backs off like any address), else what we remember.
+    const n = h.bootstrappers.length;
+    let b: string | undefined;
+    for (let k = 0; k < n && b === undefined; k++) {
+      const a = h.bootstrappers[(this.nextBoot + k) % n]!;
+      if (a !== h.selfAddr() && !this.backingOff(a)) {
+        b = a;
+        this.nextBoot = (this.nextBoot + k + 1) % n;
+      }
+    }
     const known = this.remembered();
-    const useBootstrapper = b !== null && b !== h.selfAddr() && !this.backingOff(b);
-    const target = useBootstrapper && (known.length === 0 || h.env.random() < 0.5) ? b : pickRandom(h.env, known);
+    const target = b !== undefined && (known.length === 0 || h.env.random() < 0.5) ? b : pickRandom(h.env, known);
     if (target === undefined) return;
     this.lastJoin = now;
     this.joinBackoff = Math.min(this.joinBackoff * 2, MAX_JOIN_BACKOFF_MS);
-    h.log.info("joining", { via: target, bootstrapper: target === b });
+    h.log.info("joining", { via: target, bootstrapper: h.bootstrappers.includes(target) });
     h.dial(target, "join", false, false);
+  }
+
+  /** At start with peers from a previous run in the passive view: join through one of them. */
+  joinKnown(): void {
+    const h = this.host;
+    const addr = pickRandom(h.env, h.passive.list());
+    if (addr === undefined || h.stopped()) return;
+    this.lastJoin = h.env.now();
+    h.log.info("joining through a peer known from the last run", { via: addr, known: h.passive.size });
+    h.dial(addr, "join", false, false);
+  }
+
+  /** Every address with a back-off (lost or unreachable peers), oldest first. */
+  rememberedAll(): IterableIterator<string> {
+    return this.failures.keys();
   }
 
   private backingOff(addr: string): boolean {
@@ -216,7 +264,7 @@ export class Repair {
     const h = this.host;
     const out: string[] = [];
     for (const a of this.failures.keys()) {
-      if (!this.backingOff(a) && a !== h.bootstrapper && !h.isActive(a) && !h.isDialing(a)) out.push(a);
+      if (!this.backingOff(a) && !h.bootstrappers.includes(a) && !h.isActive(a) && !h.isDialing(a)) out.push(a);
     }
     return out;
   }

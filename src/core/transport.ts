@@ -50,4 +50,6 @@ export interface Transport {
   dial(addr: string): Link;
   /** Stops accepting; links already handed out stay open until their owner closes them. */
   stop(): void;
+  /** Links handed out (dials included) whose connection is not closed yet. */
+  readonly linkCount: number;
 }

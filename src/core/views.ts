@@ -4,8 +4,8 @@ import { type Env, pickRandom, sample } from "./env.ts";
 
 export class PassiveView {
   private readonly addrs = new Set<string>();
-  /** Entries per address prefix (for the view_prefix_limit check without a scan). */
-  private readonly prefixes = new Map<string, number>();
+  /** Entries by address prefix (view_prefix_limit: counts, and which entry to evict). */
+  private readonly prefixes = new Map<string, Set<string>>();
   constructor(
     readonly capacity: number,
     private readonly env: Env,
@@ -13,7 +13,7 @@ export class PassiveView {
   ) {}
 
   countPrefix(prefix: string): number {
-    return this.prefixes.get(prefix) ?? 0;
+    return this.prefixes.get(prefix)?.size ?? 0;
   }
 
   get size(): number {
@@ -28,21 +28,35 @@ export class PassiveView {
   delete(addr: string): void {
     if (!this.addrs.delete(addr)) return;
     const p = this.prefixOf(addr);
-    const n = (this.prefixes.get(p) ?? 1) - 1;
-    if (n > 0) this.prefixes.set(p, n);
-    else this.prefixes.delete(p);
+    const set = this.prefixes.get(p);
+    set?.delete(addr);
+    if (set?.size === 0) this.prefixes.delete(p);
   }
 
-  /** Adds addr, evicting (preferably one of `evictFirst`, else a random entry) when full. */
-  add(addr: string, evictFirst: readonly string[] = []): void {
+  /**
+   * Adds addr. When full, one entry makes room: one of `evictFirst` if present, else one of
+   * the prefix with the most entries if that has more than `prefixLimit` (0: no limit), else
+   * a random one.
+   */
+  add(addr: string, evictFirst: readonly string[] = [], prefixLimit = 0): void {
     if (this.addrs.has(addr)) return;
     if (this.addrs.size >= this.capacity) {
-      const victim = evictFirst.find((a) => this.addrs.has(a)) ?? pickRandom(this.env, this.list());
+      const victim = evictFirst.find((a) => this.addrs.has(a)) ?? this.crowded(prefixLimit) ?? pickRandom(this.env, this.list());
       if (victim !== undefined) this.delete(victim);
     }
     this.addrs.add(addr);
     const p = this.prefixOf(addr);
-    this.prefixes.set(p, (this.prefixes.get(p) ?? 0) + 1);
+    let set = this.prefixes.get(p);
+    if (!set) this.prefixes.set(p, (set = new Set()));
+    set.add(addr);
+  }
+
+  /** A random entry of the most crowded prefix, if it holds more than `limit` entries. */
+  private crowded(limit: number): string | undefined {
+    if (limit === 0) return undefined;
+    let most: Set<string> | undefined;
+    for (const set of this.prefixes.values()) if (set.size > limit && set.size > (most?.size ?? 0)) most = set;
+    return most ? pickRandom(this.env, [...most]) : undefined;
   }
 
   random(n: number): string[] {

@@ -62,6 +62,8 @@ export class PeerLink implements Link {
   handshakeCode: string | null = null;
   /** Closed hard by us: frames still in the current chunk are not handled. */
   private deaf = false;
+  /** Sealed frames opened so far (a late plaintext REFUSE can only come first). */
+  private sealedIn = 0;
 
   constructor(
     readonly initiator: boolean,
@@ -141,7 +143,16 @@ export class PeerLink implements Link {
     try {
       this.decoder.feed(chunk, (frame) => {
         authenticated = false;
-        const plain = this.channel ? this.channel.open(frame) : frame;
+        let plain = frame;
+        if (this.channel) {
+          try {
+            plain = this.channel.open(frame);
+            this.sealedIn++;
+          } catch (e) {
+            if (this.sealedIn === 0 && this.lateRefuse(frame)) return false;
+            throw e;
+          }
+        }
         authenticated = this.channel !== null;
         this.dispatch(decodeP2p(plain));
         return this.state !== "closed" && !this.deaf;
@@ -173,6 +184,25 @@ export class PeerLink implements Link {
     this.state = "closed";
     this.handshake?.abort(reason);
     this.events.closed(this, this.closeReason ?? reason);
+  }
+
+  /**
+   * The handshake ended on our side, but the peer's timer ran out while our last message was
+   * on its way: it sends a plaintext REFUSE where we expect the first sealed frame. That is
+   * a handshake that failed, not a frame tampered with. True if the frame is one (the link is
+   * then closed).
+   */
+  private lateRefuse(frame: Uint8Array): boolean {
+    let msg: P2pMessage;
+    try {
+      msg = decodeP2p(frame);
+    } catch {
+      return false;
+    }
+    if (msg.kind !== "refuse") return false;
+    this.log.info("peer gave up the handshake as it ended here (late REFUSE), closing link", { code: "ERR_HS_REFUSED", reason: msg.reason });
+    this.close(`refused by peer: ${msg.reason}`);
+    return true;
   }
 
   private violation(e: unknown, authenticated: boolean): void {

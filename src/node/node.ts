@@ -6,7 +6,7 @@
 import { formatAddress } from "../config/address.ts";
 import type { Hostkey } from "../config/hostkey.ts";
 import type { Config } from "../config/schema.ts";
-import { GossipCore, newScores } from "../core/core.ts";
+import { type CoreState, GossipCore, LEAVE_GRACE_MS, newScores } from "../core/core.ts";
 import type { Delivered, Verdict } from "../core/dissemination.ts";
 import type { Env } from "../core/env.ts";
 import type { Transport } from "../core/transport.ts";
@@ -16,6 +16,7 @@ import { realEnv } from "../util/real-env.ts";
 import { AdminServer } from "./admin.ts";
 import { ApiServer } from "./api-server.ts";
 import { HealthWatch } from "./health.ts";
+import { StateWriter } from "./state.ts";
 
 export interface NodeOptions {
   readonly config: Config;
@@ -23,6 +24,8 @@ export interface NodeOptions {
   readonly log: Logger;
   /** Told of every item from a peer that local modules accepted. */
   readonly onDelivered?: (d: Delivered) => void;
+  /** The state file (src/node/state.ts) and what it held at start; absent: none. */
+  readonly state?: { readonly path: string; readonly saved: CoreState | null };
 }
 
 export interface NodeDeps {
@@ -46,6 +49,7 @@ export class GossipNode {
   readonly startedAt = Date.now();
   private admin: AdminServer | null = null;
   private health: HealthWatch | null = null;
+  private state: StateWriter | null = null;
   private stopped = false;
 
   constructor(deps: NodeDeps) {
@@ -105,12 +109,17 @@ export class GossipNode {
     });
     const node = new GossipNode({ config: c, env: realEnv, transport, log: opts.log, id: opts.hostkey.idHex, scores, onDelivered: opts.onDelivered });
     try {
-      node.core.start();
+      node.core.start(opts.state?.saved ?? undefined);
     } catch (e) {
       node.api.stop();
       throw e;
     }
-    node.health = new HealthWatch({ neighbours: () => node.membership.active.size, expectsPeers: c.bootstrapper !== null, env: realEnv, log: opts.log });
+    if (opts.state) {
+      node.state = new StateWriter(opts.state.path, () => node.core.snapshot(), opts.log.child("state"));
+      node.state.save();
+      node.state.start();
+    }
+    node.health = new HealthWatch({ neighbours: () => node.membership.active.size, expectsPeers: c.bootstrappers.length > 0, env: realEnv, log: opts.log });
     if (c.adminAddress) {
       try {
         node.admin = new AdminServer(node, c.adminAddress, opts.log.child("admin"));
@@ -142,10 +151,25 @@ export class GossipNode {
     return this.admin?.address ?? null;
   }
 
+  /**
+   * A graceful stop (SIGINT/SIGTERM): neighbours are sent DISCONNECT, so they replace us at
+   * once instead of after a keepalive timeout, and get up to graceMs to take it; then stop().
+   */
+  async leave(graceMs = LEAVE_GRACE_MS): Promise<void> {
+    if (this.stopped) return;
+    // Saved while the neighbours are still known as such.
+    this.state?.stop();
+    this.core.stop(true);
+    const deadline = Date.now() + graceMs;
+    while (this.transport.linkCount > 0 && Date.now() < deadline) await Bun.sleep(10);
+    this.stop();
+  }
+
   /** Closes listeners and every connection; pending verdicts are dropped. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.state?.stop();
     this.health?.stop();
     this.admin?.stop();
     this.core.stop();

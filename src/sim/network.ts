@@ -169,6 +169,10 @@ export class MemTransport implements Transport {
     this.listening = false;
   }
 
+  get linkCount(): number {
+    return this.links.size;
+  }
+
   dial(addr: string): Link {
     const link = new MemLink(this, true, addr);
     this.links.add(link);

@@ -5,7 +5,7 @@
 
 import { parseConfig } from "../config/load.ts";
 import { DEFAULT_CONFIG_TEXT, type Config, type Dissemination } from "../config/schema.ts";
-import { GossipCore, newScores } from "../core/core.ts";
+import { type CoreState, GossipCore, LEAVE_GRACE_MS, newScores } from "../core/core.ts";
 import type { Verdict } from "../core/dissemination.ts";
 import type { Env } from "../core/env.ts";
 import { Logger } from "../util/log.ts";
@@ -120,13 +120,22 @@ export class World {
     return this.rnd();
   }
 
-  /** Adds and starts a node that joins through `via` (null: the first node). */
-  addNode(via: SimNode | null, o: { hostile?: boolean; colluders?: () => string[]; flood?: boolean } = {}): SimNode {
+  /**
+   * Adds and starts a node that joins through `via` (null: the first node). Options: its
+   * address (default simAddress(index)), a bootstrapper list instead of `via`, its identity
+   * (a restart keeps it), the state a previous run saved, and its Env (default: the clock's,
+   * seeded from the world's seed and its index).
+   */
+  addNode(
+    via: SimNode | null,
+    o: { hostile?: boolean; colluders?: () => string[]; flood?: boolean; addr?: string; bootstrappers?: readonly string[]; id?: string; state?: CoreState; env?: Env } = {},
+  ): SimNode {
     const i = this.nodes.length;
-    const addr = simAddress(i);
-    const id = (i.toString(16).padStart(8, "0") + "5eed").padEnd(64, "0");
-    const env = this.clock.env(subSeed(this.opts.seed, i));
-    const config: Config = { ...this.config, bootstrapper: via ? { host: via.addr.slice(0, via.addr.lastIndexOf(":")), port: 6001 } : null };
+    const addr = o.addr ?? simAddress(i);
+    const id = o.id ?? (i.toString(16).padStart(8, "0") + "5eed").padEnd(64, "0");
+    const env = o.env ?? this.clock.env(subSeed(this.opts.seed, i));
+    const boots = o.bootstrappers ?? (via ? [via.addr] : []);
+    const config: Config = { ...this.config, bootstrappers: boots.map((b) => ({ host: b.slice(0, b.lastIndexOf(":")), port: Number(b.slice(b.lastIndexOf(":") + 1)) })) };
     let node: SimNode;
     if (o.hostile) {
       const transport = new MemTransport(this.net, addr, id);
@@ -147,7 +156,7 @@ export class World {
         onDelivered: (d) => this.delivered(holder.node!, d.key, d.hops),
       });
       node = holder.node = new SimNode(i, addr, id, transport, env, core, null);
-      core.start();
+      core.start(o.state);
     }
     this.nodes.push(node);
     return node;
@@ -181,6 +190,28 @@ export class World {
       n.core?.stop();
       n.hostile?.stop();
     }
+  }
+
+  /**
+   * Graceful leaves (SIGTERM): each node tells its neighbours (DISCONNECT) and is gone once
+   * its links have closed (or LEAVE_GRACE_MS of virtual time has passed).
+   */
+  leave(nodes: readonly SimNode[]): void {
+    for (const n of nodes) {
+      if (!n.alive || !n.core) continue;
+      n.alive = false;
+      n.core.stop(true);
+      n.env.after(LEAVE_GRACE_MS, () => {
+        n.core!.stop();
+        this.net.kill(n.transport, false);
+      });
+    }
+  }
+
+  /** Starts a node again on its address and identity (it must be dead), with the state its last run saved. */
+  restart(old: SimNode, state?: CoreState, bootstrappers: readonly string[] = []): SimNode {
+    if (old.alive) throw new Error(`restart: node ${old.index} is still running`);
+    return this.addNode(null, { addr: old.addr, id: old.id, bootstrappers, state });
   }
 
   /** A broadcast from `origin` (an honest live node). */

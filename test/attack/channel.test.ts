@@ -68,6 +68,25 @@ describe("sealed channel: a frame that fails to open closes the link", () => {
   }, LIMIT);
 });
 
+describe("handshake ending on one side only", () => {
+  test("rule: a plaintext REFUSE where the first sealed frame should be (the peer's handshake timer ran out) closes the link as a refused handshake, not as tampering", async () => {
+    const a = await arena();
+    const key = (await fakeKeys(6))[5]!;
+    const p = defer(await FakePeer.connect(a.target.p2pAddress), (x) => x.close());
+    await p.handshake(key, { advertisedAddr: `127.0.0.1:${freePort()}` });
+    p.sendPlain({ kind: "refuse", reason: "handshake timed out" });
+    await p.whenClosed();
+    expect(logged(a.lines, "protocol violation", `remote=${p.remote}`)).toEqual([]);
+    expect(logged(a.lines, "late REFUSE", "code=ERR_HS_REFUSED").length).toBe(1);
+    // A refusal that comes later, after a sealed frame, is no handshake matter: tampering.
+    const key2 = (await fakeKeys(7))[6]!;
+    const q = defer(await FakePeer.joined(a.target.p2pAddress, key2, `127.0.0.1:${freePort()}`), (x) => x.close());
+    q.sendPlain({ kind: "refuse", reason: "handshake timed out (too late)" });
+    await q.whenClosed();
+    expect(logged(a.lines, "protocol violation", `remote=${q.remote}`).length).toBe(1);
+  }, LIMIT);
+});
+
 /** A TCP proxy that flips one bit of the next chunk from the client when asked. */
 function tamperingProxy(upstream: string) {
   const [uh, up] = splitHostPort(upstream);

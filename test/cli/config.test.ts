@@ -75,7 +75,7 @@ describe("gossip config node", () => {
     const { config, warnings } = parseConfig(r.out.join("\n"), "/x/n2.ini");
     expect(warnings).toEqual([]);
     expect(config.p2pAddress).toEqual({ host: "::1", port: 6002 });
-    expect(config.bootstrapper).toEqual({ host: "127.0.0.1", port: 6001 });
+    expect(config.bootstrappers).toEqual([{ host: "127.0.0.1", port: 6001 }]);
     // A relative --hostkey is taken from the working directory and written absolute.
     expect(r.out).toContain(`hostkey = ${resolve("n2.pem")}`);
     expect([config.hostkey, config.degree, config.logLevel]).toEqual([resolve("n2.pem"), 5, "debug"]);

@@ -20,7 +20,7 @@ describe("nodeIni", () => {
     expect(warnings).toEqual([]);
     expect(config.hostkey).toBe("/n/node2.pem");
     expect(config.p2pAddress).toEqual({ host: "::1", port: 6002 });
-    expect(config.bootstrapper).toEqual({ host: "127.0.0.1", port: 6001 });
+    expect(config.bootstrappers).toEqual([{ host: "127.0.0.1", port: 6001 }]);
     expect([config.degree, config.ttlCap, config.logLevel, config.cacheSize]).toEqual([3, 8, "debug", 50]);
     expect(text).toContain("\n[gossip]\n");
     expect(text).toContain("\nttl_cap = 8\n");
@@ -30,7 +30,7 @@ describe("nodeIni", () => {
   test("without hostkey or bootstrapper both stay absent", () => {
     const { config } = parseConfig(nodeIni({ p2p: "127.0.0.1:6001", api: "127.0.0.1:7001" }), "x.ini");
     expect(config.hostkey).toBeNull();
-    expect(config.bootstrapper).toBeNull();
+    expect(config.bootstrappers).toEqual([]);
   });
 
   test("values ini would cut or unescape are quoted", () => {
@@ -78,7 +78,7 @@ describe("writeNetwork", () => {
       expect(warnings).toEqual([]);
       expect(config.degree).toBe(2); // min(30, nodes - 1)
       expect(config.hostkey).toBe(join(dir, `${n.name}.pem`));
-      expect(config.bootstrapper).toEqual(i === 0 ? null : { host: "127.0.0.1", port: 16001 });
+      expect(config.bootstrappers).toEqual(i === 0 ? [] : [{ host: "127.0.0.1", port: 16001 }]);
       expect((await stat(n.hostkeyPath)).mode & 0o777).toBe(0o600);
       expect((await loadHostkey(n.hostkeyPath, n.configPath)).idHex).toBe(n.idHex);
       // An absolute path, so other modules sharing the file find the key from any directory.
@@ -100,7 +100,7 @@ describe("writeNetwork", () => {
     dir = await fresh();
     const [only] = await writeNetwork({ nodes: 1, dir, bits: 1024, extra: { pow_bits: "2" } });
     const { config } = await loadConfig(only?.configPath ?? "");
-    expect([config.degree, config.powBits, config.bootstrapper]).toEqual([1, 2, null]);
+    expect([config.degree, config.powBits, config.bootstrappers]).toEqual([1, 2, []]);
     const [first] = await writeNetwork({ nodes: 1, dir, bits: 1024, extra: { degree: "5" }, force: true });
     expect((await loadConfig(first?.configPath ?? "")).config.degree).toBe(5);
   });

@@ -32,7 +32,7 @@ describe("parseConfig: the spec's example", () => {
     expect(config.hostkey).toBe("/path/hostkey.pem");
     expect(config.cacheSize).toBe(50);
     expect(config.degree).toBe(30);
-    expect(config.bootstrapper).toEqual({ host: "127.0.0.1", port: 6001 });
+    expect(config.bootstrappers).toEqual([{ host: "127.0.0.1", port: 6001 }]);
     expect(config.p2pAddress).toEqual({ host: "127.0.0.1", port: 6002 });
     expect(config.apiAddress).toEqual({ host: "127.0.0.1", port: 7001 });
     expect(config.file).toBe("node1.ini");
@@ -59,13 +59,13 @@ describe("parseConfig: the spec's example", () => {
 
 describe("parseConfig: defaults", () => {
   const fromTable = (c: Config) =>
-    GOSSIP_KEYS.filter((k) => k.kind.type !== "address").map((k) => [k.key, String(c[k.field]), k.default]);
+    GOSSIP_KEYS.filter((k) => k.kind.type === "int" || k.kind.type === "enum").map((k) => [k.key, String(c[k.field]), k.default]);
 
   test("no [gossip] section: every key at its table default, with a warning", () => {
     const { config, warnings } = parseConfig("hostkey = k.pem\n[onion]\nx = 1\n", "/etc/voidphone/a.ini");
     expect(warnings).toEqual(["/etc/voidphone/a.ini: no [gossip] section: every gossip key is at its default"]);
     for (const [key, got, want] of fromTable(config)) expect([key, got]).toEqual([key, want]);
-    expect(config.bootstrapper).toBeNull();
+    expect(config.bootstrappers).toEqual([]);
     expect(config.p2pAddress).toEqual({ host: "127.0.0.1", port: 6001 });
     expect(config.apiAddress).toEqual({ host: "127.0.0.1", port: 7001 });
   });
@@ -107,12 +107,34 @@ describe("parseConfig: keys and sections", () => {
 
   test("bootstrapper equal to p2p_address means we are the first peer", () => {
     const same = parseConfig(gossip("p2p_address = 127.0.0.1:6001\nbootstrapper = 127.0.0.1:6001"), "x.ini");
-    expect(same.config.bootstrapper).toBeNull();
+    expect(same.config.bootstrappers).toEqual([]);
     const v6 = parseConfig(gossip("p2p_address = [::1]:6001\nbootstrapper = [0:0:0:0:0:0:0:1]:6001"), "x.ini");
-    expect(v6.config.bootstrapper).toBeNull();
+    expect(v6.config.bootstrappers).toEqual([]);
     const other = parseConfig(gossip("p2p_address = 127.0.0.1:6002\nbootstrapper = 127.0.0.1:6001"), "x.ini");
-    expect(other.config.bootstrapper).toEqual({ host: "127.0.0.1", port: 6001 });
-    expect(parseConfig(gossip("bootstrapper ="), "x.ini").config.bootstrapper).toBeNull();
+    expect(other.config.bootstrappers).toEqual([{ host: "127.0.0.1", port: 6001 }]);
+    expect(parseConfig(gossip("bootstrapper ="), "x.ini").config.bootstrappers).toEqual([]);
+  });
+
+  test("bootstrapper takes a comma-separated list; our own address and repeats are skipped", () => {
+    const { config } = parseConfig(
+      gossip("p2p_address = 10.0.0.2:6001\nbootstrapper = 10.0.0.1:6001, 10.0.0.2:6001,[::1]:7000 ,10.0.0.1:6001"),
+      "x.ini",
+    );
+    expect(config.bootstrappers).toEqual([{ host: "10.0.0.1", port: 6001 }, { host: "::1", port: 7000 }]);
+    // A list shared by every node of a deployment: the advertised address is ours too.
+    const adv = parseConfig(gossip("p2p_address = 0.0.0.0:6001\nadvertise_address = 10.0.0.3:6001\nbootstrapper = 10.0.0.3:6001,10.0.0.1:6001"), "x.ini");
+    expect(adv.config.bootstrappers).toEqual([{ host: "10.0.0.1", port: 6001 }]);
+    expect(() => parseConfig(gossip("bootstrapper = 10.0.0.1:6001,,10.0.0.2:6001"), "x.ini")).toThrow(
+      /x\.ini line 2 \[gossip\] bootstrapper: expected host:port or \[IPv6\]:port, or several separated by commas \(""/,
+    );
+    expect(() => parseConfig(gossip("bootstrapper = 10.0.0.1:6001, 10.0.0.2:0"), "x.ini")).toThrow(/bootstrapper: expected a port 1-65535, got "10.0.0.2:0"/);
+  });
+
+  test("state_dir: relative to the config file's directory; off; absent", () => {
+    expect(parseConfig(gossip("state_dir = state"), "/etc/voidphone/x.ini").config.stateDir).toBe("/etc/voidphone/state");
+    expect(parseConfig(gossip("state_dir = /var/lib/gossip"), "x.ini").config.stateDir).toBe("/var/lib/gossip");
+    expect(parseConfig(gossip("state_dir = off"), "x.ini").config.stateDir).toBe("off");
+    expect(parseConfig(gossip("degree = 4"), "x.ini").config.stateDir).toBeNull();
   });
 
   test("api and p2p may share port 0 (any free port)", () => {

@@ -47,8 +47,10 @@ export class Probe {
   constructor(
     readonly world: World,
     n: number,
+    /** Default probeAddress(n). */
+    addr?: string,
   ) {
-    this.addr = probeAddress(n);
+    this.addr = addr ?? probeAddress(n);
     this.id = ("beef" + n.toString(16).padStart(8, "0")).padEnd(64, "0");
     this.transport = new MemTransport(world.net, this.addr, this.id);
     this.transport.start({

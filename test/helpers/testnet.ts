@@ -4,6 +4,7 @@
 import { generateHostkey, type Hostkey } from "../../src/config/hostkey.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { ApiClient, type Incoming } from "../../src/net/api-client.ts";
+import type { CoreState } from "../../src/core/core.ts";
 import { GossipNode } from "../../src/node/node.ts";
 import { Logger, type Level } from "../../src/util/log.ts";
 import type { Notification } from "../../src/wire/api.ts";
@@ -39,6 +40,8 @@ export interface TestNodeOptions {
   keys?: Record<string, string>;
   hostkey: Hostkey;
   log?: Logger;
+  /** A state file, and what it held (see src/node/state.ts). */
+  state?: { path: string; saved: CoreState | null };
 }
 
 export function startNode(o: TestNodeOptions): GossipNode {
@@ -51,7 +54,7 @@ export function startNode(o: TestNodeOptions): GossipNode {
   if (o.bootstrapper) settings.bootstrapper = o.bootstrapper;
   const text = "[gossip]\n" + Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join("\n") + "\n";
   const { config } = parseConfig(text, "test.ini");
-  return GossipNode.start({ config, hostkey: o.hostkey, log: (o.log ?? testLogger()).child("node") });
+  return GossipNode.start({ config, hostkey: o.hostkey, log: (o.log ?? testLogger()).child("node"), state: o.state });
 }
 
 export class Testnet {

@@ -187,3 +187,67 @@ describe("quiet failure loops", () => {
     expect(membership(a).active.size).toBe(0);
   });
 });
+
+describe("items across a heal", () => {
+  test("rule: an item announced on one side of a partition reaches the other side after the heal, exactly once per node", () => {
+    const w = quietWorld({ degree: "3", keepalive_ms: "1000", shuffle_interval_ms: "2000", refresh_interval_ms: "5000" });
+    const first = w.addNode(null);
+    const nodes = [first];
+    for (let i = 1; i < 12; i++) nodes.push(w.addNode(first));
+    w.run(20_000);
+    const left = new Set(nodes.filter((n) => n.index % 2 === 0).map((n) => n.addr));
+    w.net.partition((x, y) => left.has(x) !== left.has(y));
+    w.run(20_000);
+    const b = w.broadcast(nodes[0]!);
+    w.run(20_000);
+    // Nothing crosses the cut: only the announcing side has it.
+    expect([...b.got.keys()].every((i) => left.has(nodes[i]!.addr))).toBe(true);
+    w.net.heal();
+    runUntil(w, () => b.got.size === b.expected.size, 120_000, "the item reaches the other side after the heal");
+    expect(w.duplicateDeliveries).toBe(0);
+  });
+});
+
+test("rule: offers reach back at most half of suppress_s, so a peer that has forgotten an item's id is not offered it again", () => {
+  const w = quietWorld({ suppress_s: "10", keepalive_ms: "1000", offer_recent_ms: "120000" });
+  const a = w.addNode(null);
+  const b = w.addNode(a);
+  runUntil(w, () => membership(b).active.has(a.id), 2000, "b joins a");
+  const item = w.broadcast(a);
+  w.run(1000);
+  expect(b.delivered.get(item.key)).toBe(1);
+  // Cut long enough for b to forget the id (10 s), then let the link come back.
+  w.net.partition(() => true);
+  w.run(12_000);
+  w.net.heal();
+  runUntil(w, () => membership(b).active.has(a.id), 60_000, "the link comes back");
+  w.run(5000);
+  expect(b.delivered.get(item.key)).toBe(1);
+});
+
+test("rule: after a stall (SIGSTOP, a paused VM) a node does not drop neighbours for a silence that was its own", () => {
+  const w = quietWorld({ keepalive_ms: "1000" });
+  // The node's timers do not run while it is frozen: each fires when it resumes, before
+  // anything that arrived meanwhile is read (as timers run before I/O in Bun's event loop).
+  const base = w.clock.env(77);
+  let frozenUntil = 0;
+  const gate = (fn: () => void) => () => {
+    if (w.clock.now() < frozenUntil) w.clock.at(frozenUntil - w.clock.now(), fn);
+    else fn();
+  };
+  const env = { ...base, after: (ms: number, fn: () => void) => base.after(ms, gate(fn)), every: (ms: number, fn: () => void) => base.every(ms, gate(fn)) };
+  const a = w.addNode(null, { env });
+  const p = new Probe(w, 1);
+  const link = p.join(a);
+  // Frozen for 5 s (keepalive gives up after 3 s of silence); the peer pings on, its frames held until the node reads again.
+  frozenUntil = w.clock.now() + 5000;
+  w.net.partition((x, y) => x === a.addr || y === a.addr);
+  while (w.clock.now() < frozenUntil) {
+    p.send(link, { kind: "ping" });
+    w.run(500);
+  }
+  w.net.heal();
+  w.run(2000);
+  expect(p.closed.has(link)).toBe(false);
+  expect(membership(a).active.has(p.id)).toBe(true);
+});

@@ -1,0 +1,130 @@
+// Real deployments (issue 9): nodes leave and restart, bootstrappers die, hosts share a /24.
+// One seeded test per rule on the simulator's virtual clock; each fails when its rule is
+// removed from src/core/.
+
+import { describe, expect, test } from "bun:test";
+import type { SimNode, World } from "../../src/sim/world.ts";
+import { Probe, nowhere, quietWorld, runUntil } from "../helpers/sim-probe.ts";
+
+const membership = (n: SimNode) => n.core!.membership;
+
+/** A first node and `n` more joining through it; the clock run until views settle. */
+function network(w: World, n: number): SimNode[] {
+  const first = w.addNode(null);
+  const nodes = [first];
+  for (let i = 0; i < n; i++) nodes.push(w.addNode(first));
+  w.run(5000);
+  return nodes;
+}
+
+describe("graceful leave", () => {
+  test("rule: a leaving node sends DISCONNECT to every neighbour, then closes the link", () => {
+    const w = quietWorld();
+    const a = w.addNode(null);
+    const probes = [1, 2, 3].map((n) => new Probe(w, n));
+    const links = probes.map((p) => p.join(a));
+    w.leave([a]);
+    runUntil(w, () => links.every((l, i) => probes[i]!.closed.has(l)), 1000, "every link closed");
+    for (const [i, p] of probes.entries()) expect(p.of("disconnect", links[i]).length).toBe(1);
+  });
+
+  test("rule: a neighbour that sent DISCONNECT stays in reserve but is not dialled back for shuffle_interval_ms", () => {
+    const w = quietWorld({ shuffle_interval_ms: "10000" });
+    const a = w.addNode(null);
+    const p = new Probe(w, 1);
+    p.send(p.join(a), { kind: "disconnect" });
+    runUntil(w, () => membership(a).active.size === 0, 1000, "a drops the peer that left");
+    expect(membership(a).passive.has(p.addr)).toBe(true);
+    w.run(9000);
+    expect(p.accepted).toEqual([]);
+    // It may come back: after the wait it is a candidate like any other.
+    runUntil(w, () => p.accepted.length > 0, 30_000, "a dials the peer again later");
+  });
+});
+
+describe("bootstrapper list", () => {
+  test("rule: a node whose first bootstrapper is down joins through the next one", () => {
+    const w = quietWorld({ handshake_timeout_ms: "1000" });
+    const a = w.addNode(null);
+    const b = w.addNode(null, { bootstrappers: [nowhere(1), a.addr] });
+    runUntil(w, () => membership(b).active.has(a.id), 10_000, "b joins through its second bootstrapper");
+  });
+});
+
+describe("restart with the saved state", () => {
+  test("rule: a restarted first peer (it has no bootstrapper) rejoins the network it was part of", () => {
+    const w = quietWorld({ degree: "4" });
+    const [first] = network(w, 6) as [SimNode];
+    const state = first.core!.snapshot();
+    expect(state.peers.length).toBeGreaterThan(0);
+    w.leave([first]);
+    w.run(3000);
+    const again = w.restart(first, state);
+    runUntil(w, () => membership(again).active.size > 0, 10_000, "the restarted first peer has a neighbour");
+    w.run(5000);
+    const b = w.broadcast(again);
+    w.run(5000);
+    expect(b.got.size).toBe(b.expected.size);
+  });
+
+  test("rule: a node whose bootstrapper is gone for good rejoins through the peers it knew", () => {
+    const w = quietWorld({ degree: "4", handshake_timeout_ms: "1000" });
+    const nodes = network(w, 6);
+    const boot = nodes[0]!;
+    const c = nodes[6]!;
+    const state = c.core!.snapshot();
+    w.kill([boot]);
+    w.leave([c]);
+    w.run(3000);
+    const again = w.restart(c, state, [boot.addr]);
+    runUntil(w, () => membership(again).active.size > 0, 10_000, "the restarted node has a neighbour");
+  });
+
+  test("rule: a restarted node does not deliver again what it delivered before (offers from new neighbours included)", () => {
+    const w = quietWorld({ offer_recent_ms: "60000" });
+    const nodes = network(w, 5);
+    const x = nodes[5]!;
+    const items = [0, 1, 2].map((i) => w.broadcast(nodes[i]!).key);
+    w.run(2000);
+    for (const k of items) expect(x.delivered.get(k)).toBe(1);
+    const state = x.core!.snapshot();
+    w.leave([x]);
+    w.run(3000);
+    const again = w.restart(x, state, [nodes[0]!.addr]);
+    runUntil(w, () => membership(again).active.size > 0, 10_000, "the restarted node has a neighbour");
+    w.run(10_000);
+    // Its new neighbours offered what they spread lately (IHAVE); it wanted none of it.
+    expect(items.filter((k) => again.delivered.has(k))).toEqual([]);
+  });
+});
+
+describe("prefix diversity is a preference", () => {
+  test("rule: 16 hosts in one /24 on defaults all reach full views and every broadcast reaches all", () => {
+    const w = quietWorld({ shuffle_interval_ms: "10000", refresh_interval_ms: "60000" });
+    const host = (k: number) => `10.9.9.${k + 1}:6001`;
+    const first = w.addNode(null, { addr: host(0) });
+    const nodes = [first];
+    for (let k = 1; k < 16; k++) nodes.push(w.addNode(null, { addr: host(k), bootstrappers: [first.addr] }));
+    runUntil(w, () => nodes.every((n) => membership(n).active.size === 15), 180_000, "every view full (15: everyone else)");
+    const b = w.broadcast(nodes[7]!);
+    w.run(5000);
+    expect(b.got.size).toBe(15);
+  });
+
+  test("rule: identities crowding one prefix give up their places, one per newcomer, to peers from other prefixes", () => {
+    const w = quietWorld({ degree: "8", view_prefix_limit: "3" });
+    const a = w.addNode(null);
+    new Probe(w, 1).join(a);
+    // Seven identities from one /24 take the seven free places: nobody else wants them.
+    const sybils = Array.from({ length: 7 }, (_, k) => new Probe(w, 100 + k, `10.66.0.${k + 1}:6001`));
+    for (const s of sybils) s.join(a);
+    const inView = () => sybils.filter((s) => membership(a).active.has(s.id)).length;
+    expect(inView()).toBe(7);
+    // Each newcomer from another prefix evicts one of the crowd, until it is down to the limit.
+    for (let k = 0; k < 4; k++) {
+      new Probe(w, 2 + k).join(a);
+      expect(inView()).toBe(6 - k);
+    }
+    expect(membership(a).active.size).toBe(8);
+  });
+});
