@@ -13,6 +13,9 @@ import type { Logger } from "../util/log.ts";
 import type { Conn } from "./conn.ts";
 import { connect, listen, type Listener } from "./tcp.ts";
 
+/** Our dials connecting or in their handshake at once; more wait their turn. */
+export const MAX_DIALS_AT_ONCE = 3;
+
 export interface TcpTransportOptions {
   readonly listenHost: string;
   readonly listenPort: number;
@@ -36,6 +39,11 @@ export class TcpTransport implements Transport {
   /** Every link until its socket is closed (or its dial has failed). */
   private readonly links = new Set<PeerLink>();
   private stopped = false;
+  /** Our dials started and not yet established or closed. */
+  private readonly dialing = new Set<PeerLink>();
+  private outgoing = 0;
+  /** Dials waiting for a slot, oldest first. */
+  private queued: Array<() => void> = [];
   /** Handshakes finished, by outcome (for metrics). */
   readonly handshakes = { ok: 0, failed: 0 };
 
@@ -71,6 +79,21 @@ export class TcpTransport implements Transport {
     this.listener?.stop();
   }
 
+  /** Our dials connecting or in their handshake (each solving a proof of work). */
+  get dialsInProgress(): number {
+    return this.outgoing;
+  }
+  /** Our dials waiting for a slot (MAX_DIALS_AT_ONCE). */
+  get dialsQueued(): number {
+    return this.queued.length;
+  }
+
+  /**
+   * Starts a connection, or queues it while MAX_DIALS_AT_ONCE are connecting or in their
+   * handshake: each of those solves a proof of work on this one thread, and a node that
+   * dialled every missing neighbour at once would have them all time out together. The
+   * handshake deadline runs from the connect, so a queued dial does not lose its time.
+   */
   dial(addr: string): Link {
     const link = this.newLink(true, addr);
     let host: string, port: number;
@@ -80,6 +103,16 @@ export class TcpTransport implements Transport {
       queueMicrotask(() => link.onClose(`bad address: ${(e as Error).message}`));
       return link;
     }
+    if (this.outgoing >= MAX_DIALS_AT_ONCE) this.queued.push(() => this.connect(link, host, port));
+    else this.connect(link, host, port);
+    return link;
+  }
+
+  private connect(link: PeerLink, host: string, port: number): void {
+    // Given up (closed by the core, node stopped) while queued: nothing to start.
+    if (link.state === "closed" || this.stopped) return;
+    this.outgoing++;
+    this.dialing.add(link);
     connect(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
       if (link.state === "closed" || this.stopped) {
         // The dial was given up (timed out, cancelled, node stopped) before its socket
@@ -90,7 +123,13 @@ export class TcpTransport implements Transport {
       link.attach(conn);
       return { data: (c) => link.onData(c), close: (r) => link.onClose(r) };
     }).catch((e: Error) => link.onClose(e.message));
-    return link;
+  }
+
+  /** A dial of ours finished its handshake or ended: the next queued one may start. */
+  private dialDone(link: PeerLink): void {
+    if (!this.dialing.delete(link)) return;
+    this.outgoing--;
+    while (this.outgoing < MAX_DIALS_AT_ONCE && this.queued.length > 0) this.queued.shift()!();
   }
 
   private newLink(initiator: boolean, target = ""): PeerLink {
@@ -105,11 +144,13 @@ export class TcpTransport implements Transport {
     const link = new PeerLink(initiator, hs, this.opts.log, {
       established: (l) => {
         this.handshakes.ok++;
+        this.dialDone(l);
         this.events?.established(l);
       },
       message: (l, m) => this.events?.message(l, m),
       closed: (l, reason) => {
         this.links.delete(l);
+        this.dialDone(l);
         if (l.peer === null && l.conn !== null) this.handshakes.failed++;
         if (l.peer === null && l.conn !== null && !this.stopped) {
           // A handshake that failed is worth seeing; the core never heard of incoming ones.
