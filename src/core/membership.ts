@@ -108,7 +108,7 @@ export class Membership {
           return false;
         },
         dial: (a, role, high, spare) => this.dial(a, role, high, spare),
-        crowds: (a) => this.crowdsActive(a),
+        crowding: () => this.crowding(),
       },
       this.tickMs,
     );
@@ -362,14 +362,13 @@ export class Membership {
     this.passive.add(addr, evictFirst, limit);
   }
 
-  /** Whether a neighbour at addr would add to a prefix the active view already holds view_prefix_limit of. */
-  private crowdsActive(addr: string): boolean {
+  /** Tells whether a neighbour at an address would add to a prefix the active view already holds view_prefix_limit of. */
+  private crowding(): (addr: string) => boolean {
     const limit = this.opts.viewPrefixLimit;
-    if (limit === 0) return false;
-    const prefix = addressPrefix(addr);
-    let n = 0;
-    for (const x of this.active.values()) if (x.remotePrefix === prefix) n++;
-    return n >= limit;
+    if (limit === 0) return () => false;
+    const counts = new Map<string, number>();
+    for (const x of this.active.values()) counts.set(x.remotePrefix, (counts.get(x.remotePrefix) ?? 0) + 1);
+    return (addr) => (counts.get(addressPrefix(addr)) ?? 0) >= limit;
   }
 
   /** Lowers a peer's score; at the ban threshold it is disconnected and kept out of both views. */

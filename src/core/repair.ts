@@ -40,8 +40,8 @@ export interface RepairHost {
   readonly joinInFlight: () => boolean;
   /** spare: a link for the overlay's sake (refresh), not to carry items. */
   readonly dial: (addr: string, role: "join" | "neighbor", high: boolean, spare: boolean) => void;
-  /** Whether a neighbour at addr would crowd a prefix of the active view (view_prefix_limit). */
-  readonly crowds: (addr: string) => boolean;
+  /** Tells whether a neighbour at an address would crowd a prefix of the active view (view_prefix_limit), as the view is now. */
+  readonly crowding: () => (addr: string) => boolean;
 }
 
 interface Backoff {
@@ -139,9 +139,10 @@ export class Repair {
       const high = h.activeSize() === 0;
       const candidates = this.candidates();
       // Peers from prefixes the view holds few of first (prefix diversity is preferred).
-      const diverse = candidates.filter((a) => !h.crowds(a));
+      const crowds = h.crowding();
+      const diverse = candidates.filter((a) => !crowds(a));
       const picked = sample(h.env, diverse, room);
-      if (picked.length < room) picked.push(...sample(h.env, candidates.filter((a) => h.crowds(a)), room - picked.length));
+      if (picked.length < room) picked.push(...sample(h.env, candidates.filter(crowds), room - picked.length));
       for (const addr of picked) h.dial(addr, "neighbor", high, false);
       // Every peer in reserve declines (they are full) and nothing is in flight: a node left
       // below its degree (e.g. a clique that filled itself after a mass failure) would wait
