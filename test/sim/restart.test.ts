@@ -111,6 +111,23 @@ describe("prefix diversity is a preference", () => {
     expect(b.got.size).toBe(15);
   });
 
+  test("rule: refill dials peers from prefixes the active view holds few of first", () => {
+    for (const seed of [1, 2, 3]) {
+      const w = quietWorld({ degree: "2", view_prefix_limit: "1" }, { seed });
+      const a = w.addNode(null);
+      new Probe(w, 100, "10.66.0.1:6001").join(a);
+      const other = new Probe(w, 5);
+      // Five addresses of the neighbour's /24 in reserve, and one from elsewhere.
+      for (let k = 2; k <= 6; k++) membership(a).passive.add(`10.66.0.${k}:6001`);
+      membership(a).passive.add(other.addr);
+      const dials: string[] = [];
+      const dial = a.transport.dial.bind(a.transport);
+      a.transport.dial = (addr: string) => (dials.push(addr), dial(addr));
+      runUntil(w, () => dials.length > 0, 5000, "a refills");
+      expect(dials[0]).toBe(other.addr);
+    }
+  });
+
   test("rule: identities crowding one prefix give up their places, one per newcomer, to peers from other prefixes", () => {
     const w = quietWorld({ degree: "8", view_prefix_limit: "3" });
     const a = w.addNode(null);
