@@ -26,7 +26,7 @@ const key = new Uint8Array(randomBytes(32));
 console.log("| item bytes | plain encode+decode µs | sealed encode+seal+open+decode µs | channel cost µs | channel MB/s |");
 console.log("|---:|---:|---:|---:|---:|");
 for (const size of [32, 256, 1024, 8192, 65527]) {
-  const msg: P2pMessage = { kind: "gossip", id: new Uint8Array(16).fill(1), ttl: 8, hops: 1, dataType: 540, data: new Uint8Array(randomBytes(size)) };
+  const msg: P2pMessage = { kind: "gossip", id: new Uint8Array(16).fill(1), ttl: 8, hops: 1, salt: new Uint8Array(16).fill(2), dataType: 540, data: new Uint8Array(randomBytes(size)) };
   const plain = rate(() => decodeP2p(encodeP2p(msg)));
   const a = new SecureChannel(key, true);
   const b = new SecureChannel(key, false);

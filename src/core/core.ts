@@ -70,6 +70,7 @@ export class GossipCore {
         log: deps.log.child("spread"),
         validate: deps.validate,
         penalize: (p, pts, why) => this.membership.penalize(p, pts, why),
+        violation: (p, code, why) => this.membership.violation(p, code, why),
         onDelivered: deps.onDelivered,
       },
     );

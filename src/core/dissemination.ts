@@ -9,11 +9,12 @@
 import type { Dissemination as Mode } from "../config/schema.ts";
 import { LogThrottle } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
-import { MAX_IHAVE, type Gossip, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
+import { gossipItem, idMatches } from "../wire/item-id.ts";
+import { ITEM_SALT_BYTES, MAX_IHAVE, type Gossip, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
 import { ItemCache, SeenCache, idKey, type StoredItem } from "./caches.ts";
 import type { Env, Timer } from "./env.ts";
 import type { Peer } from "./peers.ts";
-import { Points } from "./scores.ts";
+import { Points, Violation } from "./scores.ts";
 
 /** What local modules made of an item (the API server's verdict machinery, or the simulator's). */
 export type Verdict = "valid" | "invalid" | "unsubscribed" | "timeout" | "abandoned" | "overloaded";
@@ -40,6 +41,8 @@ export interface DisseminationDeps {
   readonly validate: Validate;
   /** Score feedback on the peer an item came from. */
   readonly penalize: (peer: Peer, points: number, why: string) => void;
+  /** The peer provably broke the protocol: log it, close its link, cost it score. */
+  readonly violation: (peer: Peer, code: Violation, why: string) => void;
   /** Told of every item from a peer that local modules accepted (benchmarks, tests, simulator). */
   readonly onDelivered?: (d: Delivered) => void;
 }
@@ -65,6 +68,8 @@ export interface DisseminationStats {
   graftSent: number;
   pruneSent: number;
   rateLimited: number;
+  /** Items whose id did not match their content (the link was closed). */
+  badIds: number;
   /** Item copies not sent because the peer's queue was over the soft limit. */
   queueDropped: number;
 }
@@ -83,7 +88,7 @@ export const MAX_ANNOUNCERS = 8;
 export class Dissemination {
   readonly stats: DisseminationStats = {
     announced: 0, received: 0, duplicates: 0, delivered: 0, rejected: 0, dropped: 0,
-    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, queueDropped: 0,
+    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, badIds: 0, queueDropped: 0,
   };
   private lastQueueDrop = "";
   private lastRateDrop = "";
@@ -199,11 +204,12 @@ export class Dissemination {
 
   /** A local ANNOUNCE: trusted, spread at once. TTL 0 (unlimited) and large TTLs are capped. Returns the item's key. */
   announce(ttl: number, dataType: number, data: Uint8Array): string {
-    const id = this.env.bytes(16);
-    const key = idKey(id);
-    if (this.stopped) return key;
+    // A fresh salt per ANNOUNCE: the same data announced again is a new item (a new id).
     const out = ttl === 0 || ttl > this.opts.ttlCap ? this.opts.ttlCap : ttl;
-    const item: StoredItem = { msg: { kind: "gossip", id, ttl: out, hops: 1, dataType, data }, at: this.env.now() };
+    const msg = gossipItem(this.env.sha256, { salt: this.env.bytes(ITEM_SALT_BYTES), ttl: out, hops: 1, dataType, data });
+    const key = idKey(msg.id);
+    if (this.stopped) return key;
+    const item: StoredItem = { msg, at: this.env.now() };
     this.seen.add(key);
     this.cache.add(key, item);
     this.stats.announced++;
@@ -265,6 +271,14 @@ export class Dissemination {
       }
       return;
     }
+    // The id must be the hash of the content before it may enter the seen cache: a neighbour
+    // that saw the id (in an IHAVE) and sends other data under it first must not suppress the
+    // real item. Once per new item; duplicates are dropped above without hashing.
+    if (!idMatches(this.env.sha256, msg.id, msg.salt, msg.dataType, msg.data)) {
+      this.stats.badIds++;
+      this.deps.violation(peer, Violation.ItemId, `item id ${key} does not match its salt, type and data`);
+      return;
+    }
     this.seen.add(key);
     this.clearMissing(key);
     if (this.debug) this.log.debug("item received", { item: key, type: msg.dataType, from: peer.addr, hops: msg.hops, ttl: msg.ttl });
@@ -274,6 +288,7 @@ export class Dissemination {
     const data = msg.data;
     const ttl = Math.min(msg.ttl, this.opts.ttlCap);
     const hops = msg.hops;
+    const salt = msg.salt;
     const dataType = msg.dataType;
     this.deps.validate(dataType, data, (verdict) => {
       if (this.stopped) return;
@@ -291,7 +306,7 @@ export class Dissemination {
       if (this.debug) this.log.debug("item delivered", { item: key, type: dataType, hops, bytes: data.byteLength });
       // TTL 1 reached its last hop here; the hop limit bounds even a lying peer's TTL.
       if (ttl <= 1 || hops >= this.opts.ttlCap) return;
-      const item: StoredItem = { msg: { kind: "gossip", id, ttl: ttl - 1, hops: hops + 1, dataType, data }, at: this.env.now() };
+      const item: StoredItem = { msg: { kind: "gossip", id, ttl: ttl - 1, hops: hops + 1, salt, dataType, data }, at: this.env.now() };
       this.cache.add(key, item);
       this.forward(item, peer);
     });

@@ -1,6 +1,7 @@
-// The protocol core's only view of time and chance. The binary passes the real clock and
-// the platform's random source (src/util/real-env.ts); the simulator passes a virtual clock
-// and a seeded PRNG (src/sim/clock.ts), so a whole network replays exactly from its seed.
+// The protocol core's only view of time, chance and hashing. The binary passes the real clock
+// and the platform's random source (src/util/real-env.ts); the simulator passes a virtual clock
+// and a seeded PRNG (src/sim/clock.ts), so a whole network replays exactly from its seed. Both
+// hash with the same SHA-256 (src/util/sha256.ts).
 
 export interface Timer {
   /** Stops the timer; harmless when it already fired or was cancelled. */
@@ -18,6 +19,8 @@ export interface Env {
   random(): number;
   /** n random bytes (item ids, walk ids: unpredictable in the binary, seeded in the simulator). */
   bytes(n: number): Uint8Array;
+  /** SHA-256 of `input`, 32 bytes (item ids, src/wire/item-id.ts). */
+  sha256(input: Uint8Array): Uint8Array;
 }
 
 export function pickRandom<T>(env: Env, items: readonly T[]): T | undefined {

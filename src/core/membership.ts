@@ -9,7 +9,7 @@ import type { Logger } from "../util/log.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
 import { type Env, pickRandom, type Timer } from "./env.ts";
 import { type Peer, PeerTable } from "./peers.ts";
-import { type PeerScores, Points, addressPrefix } from "./scores.ts";
+import { type PeerScores, Points, Violation, addressPrefix } from "./scores.ts";
 import { Repair } from "./repair.ts";
 import { ARWL, Shuffler } from "./shuffle.ts";
 import type { Link, Transport } from "./transport.ts";
@@ -381,12 +381,16 @@ export class Membership {
     p.link.close(`banned: ${why}`, false);
   }
 
-  /** Closes a link for a message that is not allowed in its state (ERR_STATE). */
-  private unexpected(p: Peer, msg: P2pMessage, where: string): void {
-    const why = `unexpected ${msg.kind} ${where}`;
-    this.log.warn("protocol violation, closing peer link", { code: "ERR_STATE", why, peer: p.id.slice(0, 16), addr: p.addr });
+  /** Closes a link whose peer provably broke the protocol: a log line with a stable code, and the score. */
+  violation(p: Peer, code: Violation, why: string): void {
+    this.log.warn("protocol violation, closing peer link", { code, why, peer: p.id.slice(0, 16), addr: p.addr });
     this.penalize(p, Points.protocolViolation, why);
     p.link.close(`protocol violation: ${why}`, false);
+  }
+
+  /** Closes a link for a message that is not allowed in its state (ERR_STATE). */
+  private unexpected(p: Peer, msg: P2pMessage, where: string): void {
+    this.violation(p, Violation.State, `unexpected ${msg.kind} ${where}`);
   }
 
   // --- messages ---

@@ -20,6 +20,18 @@ export const Points = {
   maxScore: 50,
 } as const;
 
+/**
+ * Stable codes of the protocol violations the core detects (the transport's decoding errors
+ * have theirs in src/wire/errors.ts); each closes the link and costs protocolViolation.
+ */
+export const Violation = {
+  /** A message not allowed in the link's state (docs/PROTOCOL.md section 5.2). */
+  State: "ERR_STATE",
+  /** A GOSSIP whose id is not the hash of its salt, type and data (section 6.1). */
+  ItemId: "ERR_ITEM_ID",
+} as const;
+export type Violation = (typeof Violation)[keyof typeof Violation];
+
 interface Entry {
   score: number;
   bannedUntil: number;

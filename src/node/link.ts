@@ -38,14 +38,17 @@ function frameOf(msg: P2pMessage): Uint8Array {
 }
 
 /**
- * A GOSSIP whose id and data share one fresh buffer: the core keeps items (the knowledge
+ * A GOSSIP whose id, salt and data share one fresh buffer: the core keeps items (the knowledge
  * base), and a view into the frame would keep the whole frame, or a pooled chunk, alive.
  */
 function compact(m: Gossip): Gossip {
-  const buf = new Uint8Array(m.id.byteLength + m.data.byteLength);
+  const i = m.id.byteLength;
+  const s = i + m.salt.byteLength;
+  const buf = new Uint8Array(s + m.data.byteLength);
   buf.set(m.id, 0);
-  buf.set(m.data, m.id.byteLength);
-  return { ...m, id: buf.subarray(0, m.id.byteLength), data: buf.subarray(m.id.byteLength) };
+  buf.set(m.salt, i);
+  buf.set(m.data, s);
+  return { ...m, id: buf.subarray(0, i), salt: buf.subarray(i, s), data: buf.subarray(s) };
 }
 
 export class PeerLink implements Link {

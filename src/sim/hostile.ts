@@ -11,7 +11,8 @@
 import type { Config } from "../config/schema.ts";
 import { type Env, pickRandom, type Timer } from "../core/env.ts";
 import type { Link } from "../core/transport.ts";
-import type { P2pMessage } from "../wire/p2p.ts";
+import { gossipItem } from "../wire/item-id.ts";
+import { ITEM_SALT_BYTES, type P2pMessage } from "../wire/p2p.ts";
 import type { MemTransport } from "./network.ts";
 
 /** Junk items per second a flooding hostile node sends each neighbour. */
@@ -114,7 +115,8 @@ export class HostileNode {
       if (s !== "active") continue;
       l.send({ kind: "ping" });
       for (let i = 0; i < junk; i++) {
-        l.send({ kind: "gossip", id: this.env.bytes(16), ttl: 32, hops: 1, dataType: JUNK_TYPE, data: this.env.bytes(16) });
+        // Well-formed (the id matches): junk for the modules to judge, not a protocol violation.
+        l.send(gossipItem(this.env.sha256, { salt: this.env.bytes(ITEM_SALT_BYTES), ttl: 32, hops: 1, dataType: JUNK_TYPE, data: this.env.bytes(16) }));
       }
     }
   }

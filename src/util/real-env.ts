@@ -1,7 +1,8 @@
-// The real environment: the monotonic clock, event-loop timers and the platform's random
-// source. The binary, the real-socket tests and the benchmark run the core on this.
+// The real environment: the monotonic clock, event-loop timers, the platform's random
+// source and SHA-256. The binary, the real-socket tests and the benchmark run the core on this.
 
 import type { Env, Timer } from "../core/env.ts";
+import { sha256 } from "./sha256.ts";
 
 export const realEnv: Env = {
   now: () => performance.now(),
@@ -15,4 +16,5 @@ export const realEnv: Env = {
   },
   random: () => Math.random(),
   bytes: (n: number) => crypto.getRandomValues(new Uint8Array(n)),
+  sha256,
 };

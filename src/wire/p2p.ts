@@ -7,13 +7,15 @@ import { WireCode, WireError } from "./errors.ts";
 import { MAX_API_DATA } from "./api.ts";
 import type { FrameSpec } from "./frame.ts";
 
-export const P2P_VERSION = 1;
+/** 2: GOSSIP carries a salt and item ids are bound to the content (docs/PROTOCOL.md section 6.1). */
+export const P2P_VERSION = 2;
 export const P2P_HEADER = 6;
 /** Largest frame: a GOSSIP with 65535 bytes of data fits with room to spare. */
 export const P2P_MAX_FRAME = 131_072;
 export const P2P_FRAME: FrameSpec = { sizeBytes: 4, minSize: P2P_HEADER, maxSize: P2P_MAX_FRAME };
 
 export const ITEM_ID_BYTES = 16;
+export const ITEM_SALT_BYTES = 16;
 export const NONCE_BYTES = 32;
 export const X25519_BYTES = 32;
 export const PEER_ID_BYTES = 32;
@@ -120,9 +122,10 @@ export interface Pong {
 }
 export interface Gossip {
   readonly kind: "gossip";
-  readonly id: Uint8Array; // 16 bytes
+  readonly id: Uint8Array; // 16 bytes: itemId(salt, dataType, data), src/wire/item-id.ts
   readonly ttl: number; // u8: hops this copy may still make, counting the one to the receiver
   readonly hops: number; // u8: hops made so far, counting the one to the receiver
+  readonly salt: Uint8Array; // 16 bytes, random per item at its origin
   readonly dataType: number; // u16
   readonly data: Uint8Array;
 }
@@ -169,8 +172,11 @@ export type P2pMessage =
 // the frame copies it. Decoders trust nothing (ERR_TRUNCATED, ERR_TRAILING_BYTES,
 // ERR_BAD_VALUE for caps, booleans, UTF-8, empty addresses); encoders apply the same rules.
 
-/** Fixed part of a GOSSIP frame: header, id, ttl, hops, data type. */
-export const GOSSIP_FIXED = P2P_HEADER + ITEM_ID_BYTES + 4;
+/** Offset of a GOSSIP's salt: what follows it to the end of the frame (salt, data type,
+ *  data) is exactly what the item id hashes, after the label. */
+export const GOSSIP_SALT_AT = P2P_HEADER + ITEM_ID_BYTES + 2;
+/** Fixed part of a GOSSIP frame: header, id, ttl, hops, salt, data type. */
+export const GOSSIP_FIXED = GOSSIP_SALT_AT + ITEM_SALT_BYTES + 2;
 /** The most data one GOSSIP frame can carry: what one API NOTIFICATION can deliver (every
  *  item starts as an API ANNOUNCE, so anything larger could be neither announced nor delivered). */
 export const MAX_GOSSIP_DATA = MAX_API_DATA;
@@ -374,6 +380,7 @@ function encodeGossip(m: Gossip): Uint8Array {
   checkFixed("GOSSIP id", m.id, ITEM_ID_BYTES);
   checkUint("GOSSIP ttl", m.ttl, 8);
   checkUint("GOSSIP hops", m.hops, 8);
+  checkFixed("GOSSIP salt", m.salt, ITEM_SALT_BYTES);
   checkUint("GOSSIP data type", m.dataType, 16);
   const size = GOSSIP_FIXED + m.data.byteLength;
   if (m.data.byteLength > MAX_GOSSIP_DATA) {
@@ -386,7 +393,8 @@ function encodeGossip(m: Gossip): Uint8Array {
   out.set(m.id, P2P_HEADER);
   out[22] = m.ttl;
   out[23] = m.hops;
-  v.setUint16(24, m.dataType);
+  out.set(m.salt, GOSSIP_SALT_AT);
+  v.setUint16(GOSSIP_FIXED - 2, m.dataType);
   out.set(m.data, GOSSIP_FIXED);
   return out;
 }
@@ -403,7 +411,8 @@ function decodeGossip(f: Uint8Array): Gossip {
     id: f.subarray(P2P_HEADER, P2P_HEADER + ITEM_ID_BYTES),
     ttl: f[22]!,
     hops: f[23]!,
-    dataType: (f[24]! << 8) | f[25]!,
+    salt: f.subarray(GOSSIP_SALT_AT, GOSSIP_SALT_AT + ITEM_SALT_BYTES),
+    dataType: (f[GOSSIP_FIXED - 2]! << 8) | f[GOSSIP_FIXED - 1]!,
     data: f.subarray(GOSSIP_FIXED),
   };
 }

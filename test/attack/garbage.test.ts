@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { type ModuleMessage, API_FRAME, decodeModuleMessage, encodeApi } from "../../src/wire/api.ts";
 import { concat } from "../../src/wire/bytes.ts";
 import { FrameDecoder } from "../../src/wire/frame.ts";
-import { P2P_FRAME, decodeP2p, encodeP2p } from "../../src/wire/p2p.ts";
+import { P2P_FRAME, P2P_VERSION, decodeP2p, encodeP2p } from "../../src/wire/p2p.ts";
 import { FakePeer, Rng } from "../helpers/fake-peer.ts";
 import { RawModule, arena, defer, fakeKeys, logged, sizes, useCleanup } from "../helpers/fake-module.ts";
 import { until } from "../helpers/testnet.ts";
@@ -64,7 +64,7 @@ function p2pCase(rng: Rng, hello: Uint8Array): Uint8Array {
           { kind: "join" as const },
           { kind: "ping" as const },
           { kind: "neighbor" as const, high: true },
-          { kind: "gossip" as const, id: rng.bytes(16), ttl: 3, hops: 1, dataType: 540, data: rng.bytes(4) },
+          { kind: "gossip" as const, id: rng.bytes(16), ttl: 3, hops: 1, salt: rng.bytes(16), dataType: 540, data: rng.bytes(4) },
           { kind: "ihave" as const, entries: [{ id: rng.bytes(16), hops: 1 }] },
         ][rng.int(0, 4)]!,
       );
@@ -79,7 +79,7 @@ describe("garbage on the p2p port", () => {
   test("1024 seeded cases: rejected input closes the connection with a log line, the rest wait; the node serves on", async () => {
     const { target, traffic, lines } = await arena({ max_handshakes: "256", keepalive_ms: "2000", handshake_timeout_ms: "5000" });
     const [key] = await fakeKeys(1);
-    const hello = encodeP2p({ kind: "hello", version: 1, ephemeral: new Uint8Array(32).fill(5), addr: "127.0.0.1:9", publicKey: key!.publicKeyDer });
+    const hello = encodeP2p({ kind: "hello", version: P2P_VERSION, ephemeral: new Uint8Array(32).fill(5), addr: "127.0.0.1:9", publicKey: key!.publicKeyDer });
     const rng = new Rng(0xfa11);
     const counts = { closed: 0, open: 0, either: 0 };
     for (let batch = 0; batch < 16; batch++) {

@@ -6,7 +6,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { equalBytes } from "../../src/wire/bytes.ts";
-import { P2pType, encodeP2p } from "../../src/wire/p2p.ts";
+import { P2P_VERSION, P2pType, encodeP2p } from "../../src/wire/p2p.ts";
 import { FakePeer, fakeListener } from "../helpers/fake-peer.ts";
 import { arena, defer, fakeKeys, honestJoiner, logged, sizes, useCleanup } from "../helpers/fake-module.ts";
 import { freePort, until } from "../helpers/testnet.ts";
@@ -33,7 +33,7 @@ describe("max_handshakes and handshake_timeout_ms: hundreds of connections that 
     for (const c of conns) defer(c, (x) => x.close());
     // Half of them say HELLO (the node answers with a CHALLENGE) and never send a PROOF.
     conns.forEach((c, i) => {
-      if (i % 2 === 0) c.sendPlain({ kind: "hello", version: 1, ephemeral: new Uint8Array(32).fill(9), addr: "127.0.0.1:9", publicKey: key!.publicKeyDer });
+      if (i % 2 === 0) c.sendPlain({ kind: "hello", version: P2P_VERSION, ephemeral: new Uint8Array(32).fill(9), addr: "127.0.0.1:9", publicKey: key!.publicKeyDer });
     });
     await until(() => conns.filter((c) => c.closed).length >= N - MAX, 2000, `${N - MAX} connections refused`);
     await Bun.sleep(100);
@@ -91,11 +91,11 @@ describe("forged handshake messages", () => {
   test("a message out of turn (PROOF, WELCOME, CHALLENGE or JOIN first, or a second HELLO) is refused and the connection closed", async () => {
     const { target, traffic, lines } = await arena();
     const [key] = await fakeKeys(1);
-    const hello = { kind: "hello", version: 1, ephemeral: new Uint8Array(32).fill(7), addr: "127.0.0.1:9", publicKey: key!.publicKeyDer } as const;
+    const hello = { kind: "hello", version: P2P_VERSION, ephemeral: new Uint8Array(32).fill(7), addr: "127.0.0.1:9", publicKey: key!.publicKeyDer } as const;
     const forgeries = [
       [encodeP2p({ kind: "proof", work: 0n, signature: new Uint8Array(128) })],
       [encodeP2p({ kind: "welcome", signature: new Uint8Array(128) })],
-      [encodeP2p({ kind: "challenge", version: 1, nonce: new Uint8Array(32), powBits: 0, ephemeral: new Uint8Array(32).fill(7), addr: "127.0.0.1:9", publicKey: key!.publicKeyDer })],
+      [encodeP2p({ kind: "challenge", version: P2P_VERSION, nonce: new Uint8Array(32), powBits: 0, ephemeral: new Uint8Array(32).fill(7), addr: "127.0.0.1:9", publicKey: key!.publicKeyDer })],
       [encodeP2p({ kind: "join" })],
       [encodeP2p(hello), encodeP2p(hello)],
     ];

@@ -7,6 +7,7 @@ import { idKey } from "../../src/core/caches.ts";
 import { FakePeer } from "../helpers/fake-peer.ts";
 import { arena, defer, fakeKeys, logged, useCleanup } from "../helpers/fake-module.ts";
 import { freePort, until } from "../helpers/testnet.ts";
+import { makeItem } from "../helpers/items.ts";
 
 useCleanup();
 const LIMIT = 20_000;
@@ -22,7 +23,7 @@ describe("liveness counts whole frames", () => {
     const p = await joinedFake(a.target.p2pAddress, 0);
     await until(() => a.target.membership.active.size === 2, 3000, "the fake is a neighbour");
     p.alive = false; // no PONGs, no PINGs: only the dribble
-    const frame = p.seal({ kind: "gossip", id: new Uint8Array(16).fill(9), ttl: 1, hops: 1, dataType: 540, data: new Uint8Array(400) });
+    const frame = p.seal(makeItem({ salt: 9, ttl: 1, data: new Uint8Array(400) }));
     let i = 0;
     const dribble = setInterval(() => {
       if (i < frame.byteLength - 1 && !p.closed) p.raw(frame.subarray(i, ++i), "dribble");

@@ -8,10 +8,11 @@ import type { Gossip } from "../../src/wire/p2p.ts";
 import { FakePeer } from "../helpers/fake-peer.ts";
 import { defer, fakeKeys, logged, nodeKeys, useCleanup } from "../helpers/fake-module.ts";
 import { freePort, startNode, until } from "../helpers/testnet.ts";
+import { makeItem } from "../helpers/items.ts";
 
 useCleanup();
 
-const item = (n: number): Gossip => ({ kind: "gossip", id: new Uint8Array(16).fill(n), ttl: 3, hops: 1, dataType: 540, data: new Uint8Array([n]) });
+const item = (n: number): Gossip => makeItem({ salt: n, data: new Uint8Array([n]) });
 
 describe("validation failures", () => {
   test("rule: a rejected validation drops that item with an error line; the node and the link stay up", async () => {

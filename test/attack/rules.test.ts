@@ -11,6 +11,7 @@ import type { Gossip } from "../../src/wire/p2p.ts";
 import { FakePeer } from "../helpers/fake-peer.ts";
 import { RawModule, defer, fakeKeys, logged, nodeKeys, useCleanup } from "../helpers/fake-module.ts";
 import { freePort, startNode, until } from "../helpers/testnet.ts";
+import { makeItem } from "../helpers/items.ts";
 
 useCleanup();
 const LIMIT = 20_000;
@@ -31,14 +32,7 @@ async function joinedFake(target: GossipNode, i: number) {
   return { p, key };
 }
 
-const item = (n: number, ttl: number, hops: number): Gossip => ({
-  kind: "gossip",
-  id: new Uint8Array(16).fill(n),
-  ttl,
-  hops,
-  dataType: TYPE,
-  data: new Uint8Array([n]),
-});
+const item = (n: number, ttl: number, hops: number): Gossip => makeItem({ salt: n, ttl, hops, dataType: TYPE, data: new Uint8Array([n]) });
 
 describe("ttl_cap on received items", () => {
   test("rule: an item whose hops reached our ttl_cap is delivered but not forwarded; a larger ttl is lowered to the cap", async () => {

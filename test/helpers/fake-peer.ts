@@ -12,6 +12,7 @@ import { Handshake, type HandshakeOptions, type HandshakeResult } from "../../sr
 import { concat } from "../../src/wire/bytes.ts";
 import { FrameDecoder } from "../../src/wire/frame.ts";
 import { P2P_FRAME, decodeP2p, encodeP2p, type Gossip, type P2pMessage } from "../../src/wire/p2p.ts";
+import { makeItem } from "./items.ts";
 import { splitHostPort, until } from "./testnet.ts";
 import { mulberry32 } from "../../src/util/prng.ts";
 
@@ -261,9 +262,9 @@ export class FakePeer extends RawSocket {
   }
 }
 
-/** GOSSIP items with seeded random 16-byte ids (and data, unless given). */
+/** GOSSIP items with seeded random salts (and data, unless given), their ids computed as an origin does. */
 export function randomItems(rng: Rng, n: number, dataType: number, o: { ttl?: number; data?: Uint8Array } = {}): Gossip[] {
-  const item = (): Gossip => ({ kind: "gossip", id: rng.bytes(16), ttl: o.ttl ?? 4, hops: 1, dataType, data: o.data ?? rng.bytes(8) });
+  const item = (): Gossip => makeItem({ salt: rng.bytes(16), ttl: o.ttl ?? 4, dataType, data: o.data ?? rng.bytes(8) });
   return Array.from({ length: n }, item);
 }
 

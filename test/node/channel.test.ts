@@ -13,6 +13,7 @@ const gossip: P2pMessage = {
   id: new Uint8Array(16).fill(7),
   ttl: 3,
   hops: 1,
+  salt: new Uint8Array(16).fill(8),
   dataType: 1337,
   data: new Uint8Array([0xde, 0xad, 0xbe, 0xef]),
 };

@@ -8,7 +8,7 @@ import { generateHostkey, type Hostkey } from "../../src/config/hostkey.ts";
 import { Handshake, HandshakeError, type HandshakeOptions, type HandshakeResult, HsCode } from "../../src/node/handshake.ts";
 import { verifyWork } from "../../src/node/pow.ts";
 import { equalBytes } from "../../src/wire/bytes.ts";
-import { decodeP2p, encodeP2p, type P2pMessage } from "../../src/wire/p2p.ts";
+import { P2P_VERSION, decodeP2p, encodeP2p, type P2pMessage } from "../../src/wire/p2p.ts";
 
 type Side = "joiner" | "acceptor";
 type Tamper = (from: Side, frame: Uint8Array) => Uint8Array;
@@ -196,13 +196,21 @@ describe("handshake failures", () => {
   });
 
   test("acceptor refuses another protocol version (ERR_HS_VERSION) with the reason", async () => {
-    const r = run({}, {}, edit("joiner", "hello", (m) => ({ ...m, version: 2 })));
+    const r = run({}, {}, edit("joiner", "hello", (m) => ({ ...m, version: 3 })));
     const a = failed(await r.acceptorResult);
     expect(a.code).toBe(HsCode.Version);
-    expect(a.message).toBe("unsupported version 2");
+    expect(a.message).toBe("unsupported version 3");
     const j = failed(await r.joinerResult);
     expect(j.code).toBe(HsCode.Refused);
-    expect(j.message).toContain("unsupported version 2");
+    expect(j.message).toContain("unsupported version 3");
+  });
+
+  test("rule: version 2 (item ids bound to content) refuses a version-1 joiner, whose GOSSIP it could not check", async () => {
+    expect(P2P_VERSION).toBe(2);
+    const r = run({}, {}, edit("joiner", "hello", (m) => ({ ...m, version: 1 })));
+    const a = failed(await r.acceptorResult);
+    expect(a.code).toBe(HsCode.Version);
+    expect(a.message).toBe("unsupported version 1");
   });
 
   test("joiner refuses a CHALLENGE of another version (ERR_HS_VERSION)", async () => {

@@ -2,9 +2,11 @@
 // (issue 11: logs that tell the story).
 
 import { expect, test } from "bun:test";
+import { idKey } from "../../src/core/caches.ts";
 import type { GossipNode } from "../../src/node/node.ts";
 import { memoryLogger } from "../../src/util/log.ts";
 import { FakePeer } from "../helpers/fake-peer.ts";
+import { makeItem } from "../helpers/items.ts";
 import { defer, fakeKeys, logged, nodeKeys, useCleanup } from "../helpers/fake-module.ts";
 import { Testnet, freePort, startNode, until } from "../helpers/testnet.ts";
 
@@ -20,12 +22,13 @@ test("rule: at debug, a received, a rate-limited and a spread item each log a li
   const t = new Testnet();
   defer(t, (x) => x.stop());
   await t.subscribe(target, 540, "valid");
-  p.send({ kind: "gossip", id: new Uint8Array(16).fill(0xab), ttl: 3, hops: 1, dataType: 540, data: new Uint8Array([1]) });
-  await until(() => logged(lines, "item received", "ab".repeat(16)).length === 1, 3000, "the received line");
-  await until(() => logged(lines, "item delivered", "ab".repeat(16)).length === 1, 3000, "the delivered line");
+  const [first, second] = [makeItem({ salt: 0xab, data: new Uint8Array([1]) }), makeItem({ salt: 0xcd, data: new Uint8Array([1]) })];
+  p.send(first);
+  await until(() => logged(lines, "item received", idKey(first.id)).length === 1, 3000, "the received line");
+  await until(() => logged(lines, "item delivered", idKey(first.id)).length === 1, 3000, "the delivered line");
   // Over peer_items_per_s (1): dropped, with its id and why.
-  p.send({ kind: "gossip", id: new Uint8Array(16).fill(0xcd), ttl: 3, hops: 1, dataType: 540, data: new Uint8Array([1]) });
-  await until(() => logged(lines, "item dropped", "cd".repeat(16), "reason=rate_limited").length === 1, 3000, "the dropped line");
+  p.send(second);
+  await until(() => logged(lines, "item dropped", idKey(second.id), "reason=rate_limited").length === 1, 3000, "the dropped line");
   // A local announce is spread at once: its line names the new item.
   const module = await t.module(target);
   module.announce(0, 540, new Uint8Array([2]));

@@ -1,5 +1,5 @@
-// Known-answer vectors (issue 10): the crypto labels and layouts of the handshake and the
-// secure channel, pinned to the hex in docs/PROTOCOL.md section 9, read from the document
+// Known-answer vectors (issue 10): the crypto labels and layouts of the handshake, the
+// secure channel and item ids, pinned to the hex in docs/PROTOCOL.md section 9, read from the document
 // itself so that the document and the code cannot drift apart. A label, a field order or the
 // nonce layout changed consistently on both sides keeps every interop test green; it breaks
 // these. The last two tests drive the real Handshake state machine against a scripted peer,
@@ -20,8 +20,12 @@ import {
   transcriptInput,
 } from "../../src/node/handshake.ts";
 import { leadingZeroBits, powDigest, solveWork } from "../../src/node/pow.ts";
+import { SimClock } from "../../src/sim/clock.ts";
+import { realEnv } from "../../src/util/real-env.ts";
+import { sha256 } from "../../src/util/sha256.ts";
 import { concat, fromHex, toHex } from "../../src/wire/bytes.ts";
-import { type Challenge, P2P_VERSION, type P2pMessage, type Proof, type Welcome } from "../../src/wire/p2p.ts";
+import { idMatches, itemId, itemIdInput } from "../../src/wire/item-id.ts";
+import { type Challenge, P2P_VERSION, type P2pMessage, type Proof, type Welcome, decodeP2p } from "../../src/wire/p2p.ts";
 
 // --- section 9 of docs/PROTOCOL.md, parsed
 
@@ -199,6 +203,44 @@ describe("secure channel (section 4.7)", () => {
         expect(toHex(receiver.open(sealed))).toBe(f.plain);
       }
     }
+  });
+});
+
+describe("item ids (section 6.1)", () => {
+  const salt = V.hex("itemSalt");
+  const type = Number(V.int("itemType"));
+  const data = V.hex("itemData");
+
+  test("rule: the id input is label | salt | dataType u16 big-endian | data (46 bytes)", () => {
+    const input = itemIdInput(salt, type, data);
+    expect(input.byteLength).toBe(46);
+    expect(toHex(input)).toBe(toHex(V.hex("itemIdInput")));
+    expect(toHex(input)).toBe(toHex(concat([new TextEncoder().encode("voidphone-gossip-item-v1"), salt, Uint8Array.of(type >> 8, type & 0xff), data])));
+  });
+
+  test("rule: the id is the first 16 bytes of SHA-256 of that input, in the binary and in the simulator", () => {
+    expect(createHash("sha256").update(V.hex("itemIdInput")).digest("hex")).toBe(toHex(V.hex("itemDigest")));
+    expect(toHex(V.hex("itemDigest").subarray(0, 16))).toBe(toHex(V.hex("itemId")));
+    expect(toHex(itemId(sha256, salt, type, data))).toBe(toHex(V.hex("itemId")));
+    expect(toHex(itemId(realEnv.sha256, salt, type, data))).toBe(toHex(V.hex("itemId")));
+    expect(toHex(itemId(new SimClock().env(1).sha256, salt, type, data))).toBe(toHex(V.hex("itemId")));
+  });
+
+  test("rule: the same data under another salt is another item", () => {
+    expect(toHex(itemId(sha256, V.hex("itemSalt2"), type, data))).toBe(toHex(V.hex("itemId2")));
+    expect(toHex(V.hex("itemId2"))).not.toBe(toHex(V.hex("itemId")));
+  });
+
+  test("the GOSSIP vector carries that id and salt; changing any hashed byte breaks the match", () => {
+    const m = decodeP2p(fromHex(V.frames.find((f) => f.name === "GOSSIP")!.plain));
+    if (m.kind !== "gossip") throw new Error(`expected GOSSIP, got ${m.kind}`);
+    expect([toHex(m.id), toHex(m.salt), m.dataType, toHex(m.data)]).toEqual([toHex(V.hex("itemId")), toHex(salt), type, toHex(data)]);
+    expect(idMatches(sha256, m.id, m.salt, m.dataType, m.data)).toBe(true);
+    const flip = (b: Uint8Array, i: number) => Uint8Array.from(b, (x, j) => (j === i ? x ^ 1 : x));
+    expect(idMatches(sha256, m.id, flip(m.salt, 15), m.dataType, m.data)).toBe(false);
+    expect(idMatches(sha256, m.id, m.salt, m.dataType ^ 1, m.data)).toBe(false);
+    expect(idMatches(sha256, m.id, m.salt, m.dataType, flip(m.data, 0))).toBe(false);
+    expect(idMatches(sha256, flip(m.id, 0), m.salt, m.dataType, m.data)).toBe(false);
   });
 });
 

@@ -9,6 +9,7 @@ import { idKey } from "../../src/core/caches.ts";
 import { ARWL, PRWL } from "../../src/core/membership.ts";
 import { DATA_TYPE, type SimNode } from "../../src/sim/world.ts";
 import type { Gossip } from "../../src/wire/p2p.ts";
+import { makeItem } from "../helpers/items.ts";
 import { LATENCY, Probe, nowhere, quietWorld, runTo, runUntil } from "../helpers/sim-probe.ts";
 
 const activeIds = (n: SimNode) => new Set(n.core!.membership.active.keys());
@@ -126,7 +127,7 @@ describe("NEIGHBOR", () => {
 });
 
 describe("duplicate links", () => {
-  const item = (n: number): Gossip => ({ kind: "gossip", id: new Uint8Array(16).fill(n), ttl: 5, hops: 1, dataType: DATA_TYPE, data: new Uint8Array([n]) });
+  const item = (n: number): Gossip => makeItem({ salt: n, ttl: 5, dataType: DATA_TYPE, data: new Uint8Array([n]) });
 
   test("rule: two nodes that link to each other twice both keep the link with the smaller tie-break", () => {
     const w = quietWorld();

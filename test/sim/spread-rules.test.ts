@@ -1,13 +1,14 @@
-// Dissemination rules (Plumtree GRAFT timing, the bounded missing table, TTL and hop cap),
-// one test each, on the simulator's virtual clock: one real node and hand-driven probes
-// (test/helpers/sim-probe.ts) as its neighbours. Each test fails when its rule is deleted or
-// altered in the source.
+// Dissemination rules (Plumtree GRAFT timing, item ids bound to content, the bounded missing
+// table, TTL and hop cap), one test each, on the simulator's virtual clock: one real node and
+// hand-driven probes (test/helpers/sim-probe.ts) as its neighbours. Each test fails when its
+// rule is deleted or altered in the source.
 
 import { describe, expect, test } from "bun:test";
 import { idKey } from "../../src/core/caches.ts";
 import { MAX_MISSING } from "../../src/core/dissemination.ts";
 import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
 import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
+import { makeItem } from "../helpers/items.ts";
 import { LATENCY, Probe, quietWorld, runTo } from "../helpers/sim-probe.ts";
 
 const G = 200; // graft_timeout_ms
@@ -19,7 +20,7 @@ function itemId(n: number): Uint8Array {
 }
 
 function item(n: number, ttl: number, hops: number): Gossip {
-  return { kind: "gossip", id: itemId(n), ttl, hops, dataType: DATA_TYPE, data: new Uint8Array([n]) };
+  return makeItem({ salt: itemId(n), ttl, hops, dataType: DATA_TYPE, data: new Uint8Array([n]) });
 }
 
 /** One node with two probe neighbours (no offers of recent items to new neighbours). */
@@ -62,6 +63,27 @@ describe("GRAFT timing", () => {
     runTo(w, sent + 4 * G);
     expect(a.delivered.get(idKey(it.id))).toBe(1);
     expect(p2.of("graft")).toEqual([]);
+  });
+});
+
+describe("item ids bound to content", () => {
+  test("rule: a GOSSIP whose id is not the hash of its content closes the link and leaves the id unseen: the announced item is still GRAFTed and delivered", () => {
+    const { w, a, p1, p2 } = twoNeighbours();
+    const it = item(6, 5, 1);
+    const sent = w.clock.now();
+    p1.send(p1.links[0]!, { kind: "ihave", entries: [{ id: it.id, hops: 1 }] });
+    p2.send(p2.links[0]!, { ...it, data: new Uint8Array([66]) }); // other data under the id
+    runTo(w, sent + LATENCY + 1);
+    expect(a.core!.dissemination.stats.badIds).toBe(1);
+    expect(a.delivered.get(idKey(it.id))).toBeUndefined();
+    runTo(w, sent + 2 * LATENCY + 1);
+    expect(p2.closed.get(p2.links[0]!)?.reason).toBe("closed by remote");
+    expect(a.core!.scores.score(p2.id)).toBe(-60);
+    runTo(w, sent + LATENCY + G + LATENCY);
+    expect(p1.of("graft").map((g) => g.ids.map(idKey))).toEqual([[idKey(it.id)]]);
+    p1.send(p1.links[0]!, it);
+    runTo(w, sent + 4 * G);
+    expect(a.delivered.get(idKey(it.id))).toBe(1);
   });
 });
 

@@ -30,15 +30,16 @@ interface Fixture {
 const b = (hex: string): Uint8Array => fromHex(hex);
 const rep = (byteHex: string, n: number): string => byteHex.repeat(n);
 const ID = "000102030405060708090a0b0c0d0e0f";
+const SALT = "101112131415161718191a1b1c1d1e1f";
 
 const fixtures: readonly Fixture[] = [
   // Worked by hand from the layout comments.
   { name: "JOIN", hex: "00000006 0010", value: { kind: "join" } },
   { name: "NEIGHBOR high", hex: "00000007 0012 01", value: { kind: "neighbor", high: true } },
   {
-    name: "GOSSIP id 00..0f, ttl 3, hops 1, type 1337, deadbeef",
-    hex: `0000001e 0020 ${ID} 03 01 0539 deadbeef`,
-    value: { kind: "gossip", id: b(ID), ttl: 3, hops: 1, dataType: 1337, data: b("deadbeef") },
+    name: "GOSSIP id 00..0f, ttl 3, hops 1, salt 10..1f, type 1337, deadbeef",
+    hex: `0000002e 0020 ${ID} 03 01 ${SALT} 0539 deadbeef`,
+    value: { kind: "gossip", id: b(ID), ttl: 3, hops: 1, salt: b(SALT), dataType: 1337, data: b("deadbeef") },
   },
   // Empty bodies.
   { name: "DISCONNECT", hex: "00000006 0014", value: { kind: "disconnect" } },
@@ -107,8 +108,8 @@ const fixtures: readonly Fixture[] = [
   // Dissemination.
   {
     name: "GOSSIP empty data, ttl 0, hops 255, type 65535",
-    hex: `0000001a 0020 ${rep("ab", 16)} 00 ff ffff`,
-    value: { kind: "gossip", id: b(rep("ab", 16)), ttl: 0, hops: 255, dataType: 65535, data: b("") },
+    hex: `0000002a 0020 ${rep("ab", 16)} 00 ff ${rep("cd", 16)} ffff`,
+    value: { kind: "gossip", id: b(rep("ab", 16)), ttl: 0, hops: 255, salt: b(rep("cd", 16)), dataType: 65535, data: b("") },
   },
   {
     name: "IHAVE one entry",
@@ -191,7 +192,7 @@ describe("p2p fixtures", () => {
 
   test("GOSSIP carries at most what one API NOTIFICATION can deliver (65527 bytes)", () => {
     expect(MAX_GOSSIP_DATA).toBe(65527);
-    const m: P2pMessage = { kind: "gossip", id: b(ID), ttl: 1, hops: 1, dataType: 1, data: new Uint8Array(MAX_GOSSIP_DATA).fill(7) };
+    const m: P2pMessage = { kind: "gossip", id: b(ID), ttl: 1, hops: 1, salt: b(SALT), dataType: 1, data: new Uint8Array(MAX_GOSSIP_DATA).fill(7) };
     const out = encodeP2p(m);
     expect(out.length).toBeLessThanOrEqual(P2P_MAX_FRAME);
     expect(show(decodeP2p(out))).toEqual(show(m));
@@ -207,8 +208,10 @@ describe("p2p fixtures", () => {
     const m = decodeP2p(bytes);
     if (m.kind !== "gossip") throw new Error("expected gossip");
     expect(m.data.buffer).toBe(bytes.buffer);
-    expect(m.data.byteOffset).toBe(26);
+    expect(m.data.byteOffset).toBe(42);
     expect(m.id.byteOffset).toBe(6);
+    expect(m.salt.buffer).toBe(bytes.buffer);
+    expect(m.salt.byteOffset).toBe(24);
   });
 
   test("p2pTypeName names every type and numbers unknown ones", () => {
@@ -223,7 +226,7 @@ describe("p2p malformed frames", () => {
   // only GOSSIP's trailing data may legitimately be shorter.
   for (const f of fixtures) {
     const bytes = fromHex(f.hex);
-    const fixedEnd = f.value.kind === "gossip" ? 26 : bytes.length;
+    const fixedEnd = f.value.kind === "gossip" ? 42 : bytes.length;
     test(`every cut of ${f.name} is ERR_TRUNCATED`, () => {
       for (let k = 0; k < fixedEnd; k++) {
         expect(`${k}: ${codeOf(() => decodeP2p(resized(bytes.subarray(0, k))))}`).toBe(`${k}: ${WireCode.Truncated}`);
@@ -279,9 +282,10 @@ describe("p2p malformed frames", () => {
 });
 
 describe("p2p encoders refuse what decoders would", () => {
-  const gossip = { kind: "gossip", id: b(ID), ttl: 1, hops: 1, dataType: 1, data: b("") } as const;
+  const gossip = { kind: "gossip", id: b(ID), ttl: 1, hops: 1, salt: b(SALT), dataType: 1, data: b("") } as const;
   const cases: readonly [string, unknown, string][] = [
     ["GOSSIP 15-byte id", { ...gossip, id: b(ID).subarray(1) }, WireCode.BadValue],
+    ["GOSSIP 17-byte salt", { ...gossip, salt: b(`${SALT}00`) }, WireCode.BadValue],
     ["GOSSIP ttl 256", { ...gossip, ttl: 256 }, WireCode.BadValue],
     ["GOSSIP hops -1", { ...gossip, hops: -1 }, WireCode.BadValue],
     ["GOSSIP data type 1.5", { ...gossip, dataType: 1.5 }, WireCode.BadValue],
