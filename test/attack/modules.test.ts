@@ -49,7 +49,7 @@ describe("validation_timeout_s and max_pending_validations: a module that never 
     await until(() => target.api.subscriberCount(701) === 1, 2000, "subscribed");
     const source = defer(await RawModule.connect(honest.apiAddress), (m) => m.close());
     source.announceBurst(50, 701, (i) => Uint8Array.of(i));
-    await until(() => mute.notifications.length >= 16, 3000, "the mute module is asked");
+    await until(() => mute.notifications.length >= 16, 10_000, "the mute module is asked");
     expect(target.api.pendingCount).toBeLessThanOrEqual(16);
     await until(() => target.api.pendingCount === 0, 3000, "timeouts release the table");
     expect(mute.notifications.length).toBeLessThanOrEqual(16 + 2);
