@@ -5,6 +5,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { idKey } from "../../src/core/caches.ts";
+import { nodeCounters } from "../../src/node/metrics.ts";
 import type { GossipNode } from "../../src/node/node.ts";
 import { FakePeer, Rng } from "../helpers/fake-peer.ts";
 import { RawModule, arena, defer, fakeKeys, logged, useCleanup } from "../helpers/fake-module.ts";
@@ -49,6 +50,8 @@ describe("item ids bound to content", () => {
 
     await forger.whenClosed();
     expect(target.dissemination.stats.badIds).toBe(1);
+    // Operators see it in /metrics and `gossip status` too.
+    expect(nodeCounters(target).itemsDropped.bad_id).toBe(1);
     expect(logged(lines, "protocol violation, closing peer link", "code=ERR_ITEM_ID", key).length).toBe(1);
     expect(target.scores.score(forgerKey.idHex)).toBe(-60);
     expect(target.membership.active.has(forgerKey.idHex)).toBe(false);
