@@ -17,6 +17,7 @@ import { killAllWorkers } from "./bench/cluster.ts";
 import { measuredRate, nodeSettings, type BenchOptions, type Mode, type Run } from "./bench/common.ts";
 import { failureRun } from "./bench/failure.ts";
 import { deliveryChart, failureChart, goalsTable, machine, runsTable, throughputTable, type Machine } from "./bench/report.ts";
+import { type Floor, floorTable, measureFloor } from "./bench-floor.ts";
 
 const USAGE = `usage: bun scripts/bench.ts [options]
   --nodes N[,N..]          network sizes, one network per size and experiment (default 50)
@@ -43,7 +44,9 @@ const USAGE = `usage: bun scripts/bench.ts [options]
   --lag-bound-ms MS        a throughput step fails if an item's last delivery lags more (default 2000:
                            room for plumtree's GRAFT repair, ~0.5 s a hop, but not for a growing backlog)
   --replot DIR             only redraw the charts and results.md from DIR/results.json
-  --cpu-prof DIR           run the workers under bun --cpu-prof, profiles (and .md summaries) into DIR`;
+  --cpu-prof DIR           run the workers under bun --cpu-prof, profiles (and .md summaries) into DIR
+  --no-floor               skip measuring the machine's floor per delivery (scripts/bench-floor.ts)
+  --floor-ms MS            time spent on each of the floor's 7 parts (default 500)`;
 
 function fail(msg: string): never {
   console.error(`bench: ${msg}\n${USAGE}`);
@@ -62,7 +65,7 @@ function int(text: string | undefined, def: number, what: string, min: number, m
   return text === undefined ? def : list(text, what, min, max).length === 1 ? Number(text) : fail(`${what}: expected one integer, got ${JSON.stringify(text)}`);
 }
 
-function options(argv: string[]): { o: BenchOptions; sizes: number[]; modes: Mode[]; fails: number[]; repeat: number; out: string } {
+function options(argv: string[]): { o: BenchOptions; sizes: number[]; modes: Mode[]; fails: number[]; repeat: number; out: string; floorMs: number } {
   let v: ReturnType<typeof parse>;
   const parse = () =>
     parseArgs({
@@ -74,7 +77,7 @@ function options(argv: string[]): { o: BenchOptions; sizes: number[]; modes: Mod
         rates: { type: "string" }, rate: { type: "string" }, warmup: { type: "string" }, set: { type: "string", multiple: true },
         bits: { type: "string" }, payload: { type: "string" }, seed: { type: "string" }, "log-level": { type: "string" },
         "settle-timeout": { type: "string" }, "settle-quiet-ms": { type: "string" }, "cpu-prof": { type: "string" }, "recovery-timeout": { type: "string" }, "lag-bound-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
+        "no-floor": { type: "boolean" }, "floor-ms": { type: "string" }, help: { type: "boolean", short: "h" },
       },
     });
   try {
@@ -133,22 +136,28 @@ function options(argv: string[]): { o: BenchOptions; sizes: number[]; modes: Mod
   const modes: Mode[] = mode === "both" ? ["plumtree", "flood"] : [mode as Mode];
   const fails = a.fail ? list(a.fail, "--fail", 1, 99) : [];
   const repeat = int(a["fail-repeat"], 1, "--fail-repeat", 1, 1000);
-  return { o, sizes, modes, fails, repeat, out: resolve(a.out ?? "bench-out") };
+  return { o, sizes, modes, fails, repeat, out: resolve(a.out ?? "bench-out"), floorMs: a["no-floor"] === true ? 0 : int(a["floor-ms"], 500, "--floor-ms", 50, 60_000) };
 }
 
 async function main(): Promise<void> {
-  const { o, sizes, modes, fails, repeat, out } = options(process.argv.slice(2));
+  const { o, sizes, modes, fails, repeat, out, floorMs } = options(process.argv.slice(2));
   mkdirSync(out, { recursive: true });
   const m = machine();
   const runs: Run[] = [];
+  let floor: Floor | null = null;
   const save = () =>
     writeFileSync(
       join(out, "results.json"),
-      JSON.stringify({ machine: m, command: process.argv.slice(2), elapsed_s: Math.round((performance.now() - t0) / 1000), loadavg_1m_end: loadavg()[0], runs }, null, 2) + "\n",
+      JSON.stringify({ machine: m, command: process.argv.slice(2), elapsed_s: Math.round((performance.now() - t0) / 1000), loadavg_1m_end: loadavg()[0], floor, runs }, null, 2) + "\n",
     );
   const t0 = performance.now();
   const say = (s: string) => console.error(`bench: [${((performance.now() - t0) / 1000).toFixed(0)} s] ${s}`);
   say(`${m.cpu}, ${m.cores} cores, bun ${m.bun}; nodes ${sizes.join(",")}, modes ${modes.join(",")}, ${o.procs} procs, fail ${fails.join(",") || "none"}`);
+  if (floorMs > 0) {
+    // Measured in this run, on this machine as loaded now: CPU per delivery is reported as a ratio to it.
+    floor = await measureFloor(floorMs, o.payload);
+    say(`floor per delivery: ${floor.deliveryUs.single.toFixed(1)} µs (${floor.deliveryUs.batched.toFixed(1)} µs with 8 frames per write)`);
+  }
 
   for (const n of sizes) {
     for (const mode of modes) {
@@ -174,12 +183,12 @@ async function main(): Promise<void> {
       }
     }
   }
-  console.log(render(out, m, process.argv.slice(2), runs, o));
+  console.log(render(out, m, process.argv.slice(2), runs, o, floor));
   say(`done: ${join(out, "results.json")}`);
 }
 
 /** Writes the charts and results.md into `out`; returns the Markdown. */
-function render(out: string, m: Machine, command: readonly string[], runs: readonly Run[], o: BenchOptions): string {
+function render(out: string, m: Machine, command: readonly string[], runs: readonly Run[], o: BenchOptions, floor: Floor | null): string {
   const sizes = [...new Set(runs.map((r) => r.nodes))];
   for (const n of sizes) {
     const a = deliveryChart(runs, n);
@@ -195,7 +204,8 @@ function render(out: string, m: Machine, command: readonly string[], runs: reado
     const s = runs.find((r) => r.nodes === n)?.settings ?? {};
     return `N=${n}: ${Object.entries(s).filter(([k]) => k !== "dissemination").map(([k, x]) => `${k}=${x}`).join(" ")}`;
   });
-  const tp = throughputTable(runs);
+  const floorUs = floor?.deliveryUs.single ?? null;
+  const tp = throughputTable(runs, floorUs);
   const md = [
     `## Gossip benchmark: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, bun ${m.bun}, ${m.date}`,
     "",
@@ -203,7 +213,8 @@ function render(out: string, m: Machine, command: readonly string[], runs: reado
     "",
     `Node settings: ${settings.join("; ")}; other keys at their defaults; ${o.bits}-bit RSA hostkeys.`,
     "",
-    runsTable(runs),
+    ...(floor ? [`The machine's floor per delivery, measured in this run (scripts/bench-floor.ts; "× floor" below is CPU per delivery over the first figure):`, "", floorTable(floor), ""] : []),
+    runsTable(runs, floorUs),
     "",
     ...(tp ? [`Throughput steps (${o.throughputSeconds} s each; sustained = every item reached every subscriber and no item, nor the announcer, lagged more than ${o.lagBoundMs} ms):`, "", tp, ""] : []),
     `Goals (after ${o.warmup} warm-up broadcasts; "100% within" is kill to the last delivery of the first broadcast that reached every live subscriber):`,
@@ -217,9 +228,9 @@ function render(out: string, m: Machine, command: readonly string[], runs: reado
 
 /** --replot DIR: charts and results.md again from DIR/results.json, with the options it was run with. */
 function replot(dir: string): void {
-  const data = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { machine: Machine; command: string[]; runs: Run[] };
+  const data = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { machine: Machine; command: string[]; runs: Run[]; floor?: Floor | null };
   const { o } = options(data.command);
-  console.log(render(dir, data.machine, data.command, data.runs, o));
+  console.log(render(dir, data.machine, data.command, data.runs, o, data.floor ?? null));
 }
 
 // Workers also exit on their own when the IPC channel closes; this is the belt to that brace.

@@ -34,7 +34,11 @@ const num = (v: number | null | undefined, digits = 2): string => (v === null ||
 const pct = (v: number | null | undefined): string => (v === null || v === undefined ? "-" : `${Math.round(v * 10000) / 100}%`);
 const triple = (s: Spread): string => (s.p50 === null ? "-" : `${num(s.p50, 1)} / ${num(s.p99, 1)} / ${num(s.max, 1)}`);
 
-export function runsTable(runs: readonly Run[]): string {
+/** CPU µs per delivery, and its ratio to the machine's floor when that was measured. */
+const cpu = (us: number | null | undefined, floorUs: number | null): string =>
+  us === null || us === undefined ? "-" : floorUs === null ? num(us, 0) : `${num(us, 0)} (${num(us / floorUs, 1)}× floor)`;
+
+export function runsTable(runs: readonly Run[], floorUs: number | null = null): string {
   const head = [
     "mode", "N", "procs", "killed", "items", "reliability", "items 100%", "RMR", "LDH max / mean (opt. mean, max)",
     "delivery ms p50/p99/max", "last delivery ms p50/p99/max", "throughput /s", "CPU µs/delivery", "RSS MB/node idle / after (marginal)", "recovery ms (done)",
@@ -52,7 +56,7 @@ export function runsTable(runs: readonly Run[]): string {
     triple(r.delivery_ms),
     triple(r.last_delivery_ms),
     r.throughput_announces_per_s === null ? "-" : r.throughput_announces_per_s === 0 ? `< ${r.throughput_steps?.[0]?.rate ?? "?"}` : String(r.throughput_announces_per_s),
-    num(r.cpu_us_per_delivery, 0),
+    cpu(r.cpu_us_per_delivery, floorUs),
     r.rss_mb_per_node === null ? "-" : `${num(r.memory_idle?.per_node_mb)} / ${num(r.rss_mb_per_node)} (${num(r.rss_mb_per_node_marginal)})`,
     r.recovery_ms === null ? (r.experiment === "failure" ? "not recovered" : "-") : `${num(r.recovery_ms, 0)} (${num(r.recovery_done_ms, 0)})`,
   ]);
@@ -66,12 +70,12 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
 }
 
 /** One line per throughput step: how far each run got and why it stopped. */
-export function throughputTable(runs: readonly Run[]): string | null {
+export function throughputTable(runs: readonly Run[], floorUs: number | null = null): string | null {
   const rows = runs.flatMap((r) =>
     (r.throughput_steps ?? []).map((s) => [
       r.mode, String(r.nodes), `${s.rate}/s`, s.ok ? "yes" : "**no**", `${s.achieved_rate}/s`, pct(s.reliability), pct(s.items_full_share),
       triple(s.last_delivery_ms), String(s.announcer_behind_ms), String(s.pending_verdicts_max),
-      `${s.counters.graftSent ?? 0} / ${s.counters.pruneSent ?? 0}`, num(s.cpu_us_per_delivery, 0),
+      `${s.counters.graftSent ?? 0} / ${s.counters.pruneSent ?? 0}`, cpu(s.cpu_us_per_delivery, floorUs),
     ]),
   );
   if (rows.length === 0) return null;

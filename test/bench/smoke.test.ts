@@ -14,7 +14,7 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 const ARGS = [
   "--nodes", "6", "--messages", "5", "--procs", "2", "--mode", "both", "--fail", "50",
   "--throughput", "--throughput-seconds", "1", "--rates", "100", "--warmup", "2",
-  "--settle-quiet-ms", "300", "--settle-timeout", "10", "--recovery-timeout", "8", "--out", out,
+  "--settle-quiet-ms", "300", "--settle-timeout", "10", "--recovery-timeout", "8", "--floor-ms", "60", "--out", out,
 ];
 
 const RUN_FIELDS = [
@@ -48,7 +48,11 @@ test(
     expect(stdout).toContain("| mode | N |");
     expect(stdout).toContain("| goal | run | measured | result |");
 
-    const res = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as { machine: Json; runs: Json[] };
+    const res = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as { machine: Json; runs: Json[]; floor: { deliveryUs: { single: number; batched: number } } };
+    // The machine's floor, measured in the run, and CPU per delivery reported against it.
+    expect(res.floor.deliveryUs.single).toBeGreaterThan(res.floor.deliveryUs.batched);
+    expect(res.floor.deliveryUs.batched).toBeGreaterThan(0);
+    expect(stdout).toContain("× floor)");
     for (const k of ["cpu", "cores", "memory_gb", "os", "bun", "date"]) expect(res.machine[k]).toBeDefined();
     expect(res.runs.length).toBe(4);
     for (const r of res.runs) {
