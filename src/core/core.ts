@@ -37,6 +37,9 @@ export class GossipCore {
   constructor(deps: CoreDeps) {
     const c = deps.config;
     this.scores = deps.scores ?? newScores(c, deps.env);
+    // Past this, item copies for a peer are dropped (dissemination), and a neighbour whose
+    // queue stays past it is dropped (membership).
+    const softQueueBytes = Math.floor(c.peerSendBufferBytes / 2);
     this.dissemination = new Dissemination(
       {
         mode: c.dissemination,
@@ -47,7 +50,7 @@ export class GossipCore {
         graftTimeoutMs: c.graftTimeoutMs,
         ihaveBatchMs: c.ihaveBatchMs,
         offerRecentMs: c.offerRecentMs,
-        softQueueBytes: Math.floor(c.peerSendBufferBytes / 2),
+        softQueueBytes,
       },
       {
         env: deps.env,
@@ -69,6 +72,7 @@ export class GossipCore {
         controlPerS: c.peerControlPerS,
         viewPrefixLimit: c.viewPrefixLimit,
         refreshIntervalMs: c.refreshIntervalMs,
+        softQueueBytes,
       },
       {
         env: deps.env,

@@ -21,6 +21,8 @@ export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MA
 export const PRWL = 3;
 /** Longest wait before asking a peer that keeps declining again. */
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
+/** Keepalive intervals a neighbour's send queue may stay above the soft limit before it is dropped. */
+export const STUCK_QUEUE_INTERVALS = 3;
 export interface MembershipOptions {
   readonly bootstrapper: string | null;
   readonly degree: number;
@@ -35,6 +37,8 @@ export interface MembershipOptions {
   readonly viewPrefixLimit: number;
   /** A full active view swaps one neighbour for a passive peer this often; 0: never. */
   readonly refreshIntervalMs: number;
+  /** Send-queue bytes above which dissemination drops item copies; a neighbour stuck above it is dropped. */
+  readonly softQueueBytes: number;
 }
 
 /** What membership tells dissemination. `message` returns false for kinds it does not know. */
@@ -433,6 +437,30 @@ export class Membership {
     pickRandom(this.env, walkOn)!.send({ kind: "forward_join", ttl: Math.min(ttl, ARWL) - 1, peer: { addr } });
   }
 
+  /**
+   * Whether an active neighbour's send queue has stayed above the soft limit for
+   * STUCK_QUEUE_INTERVALS keepalive intervals. Past that limit dissemination drops every item
+   * copy for it, and keepalive only watches what it sends: a peer that stopped reading but
+   * keeps sending PINGs would otherwise stay a neighbour for good, receiving nothing.
+   */
+  private stuck(p: Peer, now: number): boolean {
+    if (p.queuedBytes <= this.opts.softQueueBytes) {
+      p.queueFullSince = null;
+      return false;
+    }
+    p.queueFullSince ??= now;
+    return now - p.queueFullSince > STUCK_QUEUE_INTERVALS * this.opts.keepaliveMs;
+  }
+
+  /** Drops a neighbour that does not read, and replaces it; its address is not kept in reserve. */
+  private dropStuck(p: Peer, now: number): void {
+    const ms = Math.round(now - p.queueFullSince!);
+    this.log.warn("neighbour dropped: not reading", { peer: p.id.slice(0, 16), addr: p.addr, queued: p.queuedBytes, ms });
+    this.removeActive(p);
+    this.peers.retire(p, `not reading: send queue above ${this.opts.softQueueBytes} bytes for ${ms} ms`, false);
+    this.repair.refill();
+  }
+
   private shuffle(): void {
     if (!this.stopped) this.shuffler.start();
   }
@@ -448,6 +476,8 @@ export class Membership {
         p.link.close(`keepalive timeout: silent for ${Math.round(now - p.lastReceived)} ms`, false);
       } else if (p.state === "pending" && now - p.since > this.opts.handshakeTimeoutMs) {
         p.link.close("no JOIN or NEIGHBOR after the handshake", false);
+      } else if (p.state === "active" && this.stuck(p, now)) {
+        this.dropStuck(p, now);
       } else if (p.state === "active" && now - p.lastSent >= this.opts.keepaliveMs) {
         p.send({ kind: "ping" });
       }

@@ -46,6 +46,8 @@ export class Peer {
    * it lazy (plumtree), so refresh does not keep rewiring the tree.
    */
   spare = false;
+  /** Since when its send queue has stayed above the soft limit (null: it is not). */
+  queueFullSince: number | null = null;
 
   constructor(
     readonly link: Link,

@@ -8,7 +8,7 @@
 
 import type { Link, Transport, TransportEvents } from "../core/transport.ts";
 import { idKey } from "../core/caches.ts";
-import type { P2pMessage } from "../wire/p2p.ts";
+import { encodeP2p, type P2pMessage } from "../wire/p2p.ts";
 import { mulberry32 } from "../util/prng.ts";
 import { type SimClock, subSeed } from "./clock.ts";
 
@@ -92,7 +92,14 @@ export class MemLink implements Link {
   id = "";
   addr = "";
   tieBreak = "";
-  readonly queuedBytes = 0;
+  /** Bytes sent to an end that does not read (see `stalled`); 0 otherwise. */
+  queuedBytes = 0;
+  /**
+   * This end does not read (a peer that stopped reading, for rule tests): what the other end
+   * sends is never delivered and piles up in the other end's queuedBytes, as in a TCP send
+   * queue behind a full window.
+   */
+  stalled = false;
   other: MemLink | null = null;
   /** open: may send; closing: closed gracefully by us, still receiving; closed: gone. */
   state: "connecting" | "open" | "closing" | "closed" = "connecting";
@@ -260,6 +267,10 @@ export class SimNet {
   carry(from: MemLink, msg: P2pMessage): void {
     const kind = msg.kind;
     this.stats.sent.set(kind, (this.stats.sent.get(kind) ?? 0) + 1);
+    if (from.other!.stalled) {
+      from.queuedBytes += encodeP2p(msg).byteLength;
+      return;
+    }
     if (this.opts.loss > 0 && this.opts.rnd() < this.opts.loss) {
       this.stats.lost++;
       return;
