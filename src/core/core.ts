@@ -73,6 +73,7 @@ export class GossipCore {
         viewPrefixLimit: c.viewPrefixLimit,
         refreshIntervalMs: c.refreshIntervalMs,
         softQueueBytes,
+        banSourceIp: c.maxConnsPerIp > 0,
       },
       {
         env: deps.env,

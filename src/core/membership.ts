@@ -9,7 +9,7 @@ import type { Logger } from "../util/log.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
 import { type Env, pickRandom, type Timer } from "./env.ts";
 import { type Peer, PeerTable } from "./peers.ts";
-import { type PeerScores, Points, addressPrefix } from "./scores.ts";
+import { type PeerScores, Points, addressPrefix, remoteHost } from "./scores.ts";
 import { Repair } from "./repair.ts";
 import { ARWL, Shuffler } from "./shuffle.ts";
 import type { Link, Transport } from "./transport.ts";
@@ -39,6 +39,11 @@ export interface MembershipOptions {
   readonly refreshIntervalMs: number;
   /** Send-queue bytes above which dissemination drops item copies; a neighbour stuck above it is dropped. */
   readonly softQueueBytes: number;
+  /**
+   * Scores and bans also hold against the source IP of a peer's connection. Off where one IP
+   * is many peers (max_conns_per_ip = 0: a local network on 127.0.0.1, a NAT).
+   */
+  readonly banSourceIp: boolean;
 }
 
 /** What membership tells dissemination. `message` returns false for kinds it does not know. */
@@ -313,7 +318,7 @@ export class Membership {
   }
 
   private addPassive(addr: string, evictFirst: readonly string[] = []): void {
-    if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.deps.scores.isBanned(addr)) return;
+    if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.deps.scores.isBanned(remoteHost(addr))) return;
     const limit = this.opts.viewPrefixLimit;
     if (limit > 0 && !this.passive.has(addr) && this.passive.countPrefix(addressPrefix(addr)) >= limit) return;
     this.passive.add(addr, evictFirst);
@@ -329,12 +334,15 @@ export class Membership {
     return n < limit;
   }
 
-  /** Lowers a peer's score; at the ban threshold it is disconnected and kept out of both views. */
+  /**
+   * Lowers a peer's score (its identity's and, where IPs are peers, its source IP's: never its
+   * advertised address, which is only claimed); at the ban threshold it is disconnected.
+   */
   penalize(p: Peer, points: number, why: string): void {
     if (!p.id) return;
-    if (!this.deps.scores.adjust(p.id, p.addr, points)) return;
-    this.log.warn("peer banned", { peer: p.id.slice(0, 16), addr: p.addr, why });
-    this.passive.delete(p.addr);
+    const ip = this.opts.banSourceIp ? remoteHost(p.link.remote) : "";
+    if (!this.deps.scores.adjust(p.id, ip, points)) return;
+    this.log.warn("peer banned", { peer: p.id.slice(0, 16), addr: p.addr, remote: p.link.remote, why });
     // Closed for cause, not retired: its loss is repaired like any lost neighbour's.
     p.link.close(`banned: ${why}`, false);
   }

@@ -47,10 +47,13 @@ export class Probe {
   constructor(
     readonly world: World,
     n: number,
+    /** The address it claims in handshakes instead of its own (it still listens at and dials from its own). */
+    claims: string | null = null,
   ) {
     this.addr = probeAddress(n);
     this.id = ("beef" + n.toString(16).padStart(8, "0")).padEnd(64, "0");
     this.transport = new MemTransport(world.net, this.addr, this.id);
+    this.transport.claims = claims;
     this.transport.start({
       established: (l) => {
         const link = l as MemLink;
