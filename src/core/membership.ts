@@ -7,7 +7,7 @@
 
 import type { Logger } from "../util/log.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
-import { type Env, pickRandom, type Timer } from "./env.ts";
+import { type Env, pickRandom, sample, type Timer } from "./env.ts";
 import { type Peer, PeerTable } from "./peers.ts";
 import { type PeerScores, Points, addressPrefix, remoteHost } from "./scores.ts";
 import { Repair } from "./repair.ts";
@@ -21,6 +21,8 @@ export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MA
 export const PRWL = 3;
 /** Longest wait before asking a peer that keeps declining again. */
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
+/** Checks of joiners' addresses in flight at most (JOIN, section 5.3). */
+export const MAX_ADDRESS_CHECKS = 1024;
 /** Keepalive intervals a neighbour's send queue may stay above the soft limit before it is dropped. */
 export const STUCK_QUEUE_INTERVALS = 3;
 export interface MembershipOptions {
@@ -73,6 +75,15 @@ export class Membership {
   readonly peers: PeerTable;
   /** Dials in flight (handshaking or awaiting their reply), by the address dialed. */
   private readonly dialing = new Map<string, Peer>();
+  /** Joiners whose advertised address we are dialling to check, by that address. */
+  private readonly checking = new Map<string, Peer>();
+  /**
+   * Passive addresses we hold only on an incoming peer's word (its advertised address, kept
+   * when the link ended): dialled by our own repair, which proves or disproves them, but never
+   * passed on in a SHUFFLE or SHUFFLE_REPLY. Entries no longer in the passive view are
+   * pruned, so it holds at most about passive_size.
+   */
+  private readonly claimed = new Set<string>();
   private readonly shuffler: Shuffler;
   private timers: Timer[] = [];
   private refreshTimer: Timer | null = null;
@@ -121,7 +132,8 @@ export class Membership {
       env: deps.env,
       selfAddr: () => this.selfAddr,
       activePeers: () => this.activePeers(),
-      passiveSample: (n) => this.passive.random(n),
+      passiveSample: (n) =>
+        this.claimed.size === 0 ? this.passive.random(n) : sample(this.env, this.passive.list().filter((a) => !this.claimed.has(a)), n),
       integrate: (addrs, evictFirst) => {
         for (const a of addrs) this.addPassive(a, evictFirst);
       },
@@ -172,8 +184,8 @@ export class Membership {
   }
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
-  get tableSizes(): { links: number; dialing: number; declined: number; failures: number; routes: number; walks: number } {
-    return { links: this.peers.size, dialing: this.dialing.size, ...this.repair.sizes, ...this.shuffler.sizes };
+  get tableSizes(): { links: number; dialing: number; checking: number; declined: number; failures: number; routes: number; walks: number } {
+    return { links: this.peers.size, dialing: this.dialing.size, checking: this.checking.size, ...this.repair.sizes, ...this.shuffler.sizes };
   }
 
   stop(): void {
@@ -202,6 +214,7 @@ export class Membership {
       if (link.initiator) return link.close("unknown dial", false);
       p = this.peers.add(link, "incoming", "pending");
     } else {
+      if (p.role === "verify") return this.addressChecked(p);
       p.enter("pending"); // the JOIN/NEIGHBOR deadline runs from here
       p.lastReceived = this.env.now(); // a finished handshake is a sign of life
     }
@@ -251,6 +264,7 @@ export class Membership {
     this.activeAddrs.set(p.addr, p);
     p.enter("active");
     this.passive.delete(p.addr);
+    if (p.verified) this.claimed.delete(p.addr);
     this.repair.activated(p.addr, p.dialed);
     this.log.info("neighbour up", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
     accepted?.();
@@ -279,7 +293,7 @@ export class Membership {
     const victim = pickRandom(this.env, spare.length > 0 ? spare : all);
     if (!victim) return;
     this.removeActive(victim);
-    this.addPassive(victim.addr);
+    this.keep(victim);
     this.peers.retire(victim, "evicted to make room", true, { kind: "disconnect" });
   }
 
@@ -288,6 +302,7 @@ export class Membership {
     if (!p) return;
     const was = p.state;
     this.peers.remove(link);
+    if (p.role === "verify") return this.checkEnded(p, was, reason);
     this.dialDone(p);
     if (p.dialed !== null && was === "handshaking") this.repair.dialFailed(p.dialed);
     const wasActive = this.active.get(p.id) === p;
@@ -295,7 +310,7 @@ export class Membership {
       this.removeActive(p);
       // A neighbour lost without a goodbye may be back soon (a restart, a healed cut): keep
       // its address in reserve; failed dials to it back off, and enough of them drop it.
-      if (!this.deps.scores.isBanned(p.id)) this.addPassive(p.addr);
+      if (!this.deps.scores.isBanned(p.id)) this.keep(p);
     }
     if (was !== "retiring") {
       const fields = { peer: p.id.slice(0, 16), addr: p.addr || p.dialed || link.remote, reason };
@@ -315,6 +330,20 @@ export class Membership {
 
   private activeByAddr(addr: string): Peer | undefined {
     return this.activeAddrs.get(addr);
+  }
+
+  /**
+   * Keeps a lost or evicted neighbour's address in reserve. An incoming peer's advertised
+   * address is only claimed (not Peer.verified): we may dial it ourselves, but it is not passed
+   * on to other nodes until a dial of ours proves it.
+   */
+  private keep(p: Peer): void {
+    this.addPassive(p.addr);
+    if (p.verified || !this.passive.has(p.addr)) return;
+    this.claimed.add(p.addr);
+    if (this.claimed.size > this.passive.capacity) {
+      for (const a of this.claimed) if (!this.passive.has(a)) this.claimed.delete(a);
+    }
   }
 
   private addPassive(addr: string, evictFirst: readonly string[] = []): void {
@@ -398,7 +427,7 @@ export class Membership {
         return this.onForwardJoin(p, msg.ttl, msg.peer.addr);
       case "disconnect":
         this.removeActive(p);
-        this.addPassive(p.addr);
+        this.keep(p);
         this.peers.retire(p, "peer disconnected us", false);
         this.repair.refill();
         return;
@@ -413,9 +442,54 @@ export class Membership {
 
   private onJoin(p: Peer): void {
     if (!this.activate(p)) return;
-    for (const other of this.active.values()) {
-      if (other !== p) other.send({ kind: "forward_join", ttl: ARWL, peer: { addr: p.addr } });
+    this.checkAddress(p);
+  }
+
+  /**
+   * FORWARD_JOIN walks make distant nodes dial the joiner's address and put it in their
+   * passive views, so they go out only for an address proven to be the joiner's: we dial it
+   * ourselves first (one check per address at a time), and the walks follow if the identity
+   * that answers is the joiner's (section 5.3). A joiner cannot aim the network at someone
+   * else's address; the check costs us one handshake per JOIN, which cost the joiner one.
+   */
+  private checkAddress(joiner: Peer): void {
+    const addr = joiner.addr;
+    if (joiner.verified) return this.forwardJoin(joiner);
+    if (addr === this.selfAddr || this.checking.has(addr) || this.checking.size >= MAX_ADDRESS_CHECKS) {
+      this.log.debug("joiner's address not checked: no walks", { peer: joiner.id.slice(0, 16), addr });
+      return;
     }
+    this.checking.set(addr, joiner);
+    this.peers.add(this.deps.transport.dial(addr), "verify", "handshaking", addr);
+  }
+
+  private forwardJoin(joiner: Peer): void {
+    for (const other of this.active.values()) {
+      if (other !== joiner) other.send({ kind: "forward_join", ttl: ARWL, peer: { addr: joiner.addr } });
+    }
+  }
+
+  /** A check's dial is handshaken: the walks go out if the joiner answered; the link is closed either way. */
+  private addressChecked(p: Peer): void {
+    const addr = p.dialed!;
+    const joiner = this.checking.get(addr);
+    this.checking.delete(addr);
+    if (joiner && joiner.id === p.id) {
+      joiner.proven = true;
+      this.log.debug("joiner's address verified", { peer: joiner.id.slice(0, 16), addr });
+      this.forwardJoin(joiner);
+    } else if (joiner) {
+      this.log.info("joiner's address not verified: another identity answers there, no walks", { peer: joiner.id.slice(0, 16), addr, answered: p.id.slice(0, 16) });
+    }
+    this.peers.retire(p, "address checked", true);
+  }
+
+  /** A check's link is gone; if before its handshake ended, the address is not the joiner's (or not reachable). */
+  private checkEnded(p: Peer, was: Peer["state"], reason: string): void {
+    if (was !== "handshaking") return;
+    const joiner = this.checking.get(p.dialed!);
+    this.checking.delete(p.dialed!);
+    this.log.debug("joiner's address not verified: no walks", { peer: joiner?.id.slice(0, 16), addr: p.dialed, reason });
   }
 
   private onNeighbor(p: Peer, high: boolean): void {
@@ -429,7 +503,7 @@ export class Membership {
   private onNeighborReply(p: Peer, accepted: boolean): void {
     if (accepted && this.activate(p)) return;
     this.dialDone(p);
-    this.addPassive(p.addr);
+    this.keep(p);
     this.repair.declinedBy(p.addr);
     this.peers.retire(p, "neighbour request declined", true);
   }
