@@ -5,6 +5,7 @@
 // (shuffle.ts) keep the passive view fresh. Links live in one table (peers.ts).
 // Time, randomness and connections come only through the Env and Transport seams.
 
+import { LogThrottle, TokenBucket } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
 import { type Env, pickRandom, sample, type Timer } from "./env.ts";
@@ -21,6 +22,15 @@ export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MA
 export const PRWL = 3;
 /** Longest wait before asking a peer that keeps declining again. */
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
+/**
+ * Dials per second, in all, to addresses a peer named in a FORWARD_JOIN that ends here (a
+ * burst of as many): any neighbour can send those, so they must not make us dial at its will.
+ */
+export const LEARNT_DIALS_PER_S = 10;
+/** A learnt address whose dial was handshaken but got no neighbour is not dialled for a walk again for this long. */
+export const LEARNT_HOLD_MS = 10_000;
+/** Such held addresses remembered at most (oldest forgotten). */
+export const MAX_LEARNT_HELD = 1024;
 /** Checks of joiners' addresses in flight at most (JOIN, section 5.3). */
 export const MAX_ADDRESS_CHECKS = 1024;
 /** Keepalive intervals a neighbour's send queue may stay above the soft limit before it is dropped. */
@@ -84,6 +94,10 @@ export class Membership {
    * pruned, so it holds at most about passive_size.
    */
   private readonly claimed = new Set<string>();
+  private readonly learntDials: TokenBucket;
+  /** Learnt addresses whose last dial got no neighbour, with when they may be dialled for a walk again. */
+  private readonly learntHeld = new Map<string, number>();
+  private readonly learntLog: LogThrottle;
   private readonly shuffler: Shuffler;
   private timers: Timer[] = [];
   private refreshTimer: Timer | null = null;
@@ -100,6 +114,8 @@ export class Membership {
     this.env = deps.env;
     this.log = deps.log;
     this.passive = new PassiveView(opts.passiveSize, deps.env, addressPrefix);
+    this.learntDials = new TokenBucket(LEARNT_DIALS_PER_S, deps.env);
+    this.learntLog = new LogThrottle((n) => this.log.info("walk ends not dialled: over the rate of learnt-address dials", { dropped: n, per_s: LEARNT_DIALS_PER_S }), deps.env);
     this.peers = new PeerTable(deps.env, {
       itemsPerS: opts.itemsPerS,
       controlPerS: opts.controlPerS,
@@ -199,11 +215,12 @@ export class Membership {
 
   // --- links ---
 
-  private dial(addr: string, role: "join" | "neighbor", high = false, spare = false): void {
+  private dial(addr: string, role: "join" | "neighbor", high = false, spare = false, learnt = false): void {
     if (this.stopped || addr === this.selfAddr || this.dialing.has(addr) || this.activeByAddr(addr)) return;
     const link = this.deps.transport.dial(addr);
     const p = this.peers.add(link, role, "handshaking", addr, high);
     p.spare = spare;
+    p.learnt = learnt;
     this.dialing.set(addr, p);
   }
 
@@ -305,6 +322,10 @@ export class Membership {
     if (p.role === "verify") return this.checkEnded(p, was, reason);
     this.dialDone(p);
     if (p.dialed !== null && was === "handshaking") this.repair.dialFailed(p.dialed);
+    // A dial a walk asked for that was handshaken but got no neighbour (refused, no reply):
+    // not dialled for a walk again soon. Not a failed dial for repair, which would back off
+    // from a peer that merely lost a duplicate-link race.
+    if (p.learnt && was === "pending") this.holdLearnt(p.dialed!);
     const wasActive = this.active.get(p.id) === p;
     if (wasActive) {
       this.removeActive(p);
@@ -511,10 +532,7 @@ export class Membership {
   private onForwardJoin(from: Peer, ttl: number, addr: string): void {
     if (addr === this.selfAddr) return;
     const walkOn = this.activePeers().filter((x) => x !== from && x.addr !== addr);
-    if (ttl === 0 || walkOn.length === 0) {
-      if (!this.activeByAddr(addr)) this.dial(addr, "neighbor", true);
-      return;
-    }
+    if (ttl === 0 || walkOn.length === 0) return this.dialLearnt(addr);
     if (ttl === PRWL) this.addPassive(addr);
     pickRandom(this.env, walkOn)!.send({ kind: "forward_join", ttl: Math.min(ttl, ARWL) - 1, peer: { addr } });
   }
@@ -541,6 +559,26 @@ export class Membership {
     this.removeActive(p);
     this.peers.retire(p, `not reading: send queue above ${this.opts.softQueueBytes} bytes for ${ms} ms`, false);
     this.repair.refill();
+  }
+
+  /**
+   * A walk that ends here asks us to dial an address we only heard of, and any neighbour can
+   * send one naming anybody (section 5.4). Such dials are bounded: one at a time per address,
+   * none while the address's failed dials back off (repair.ts) or for LEARNT_HOLD_MS after a
+   * handshaken one got no neighbour, and LEARNT_DIALS_PER_S in all; a walk beyond those ends
+   * without a dial.
+   */
+  private dialLearnt(addr: string): void {
+    if (this.activeByAddr(addr) || this.dialing.has(addr) || this.repair.backingOff(addr)) return;
+    if ((this.learntHeld.get(addr) ?? 0) > this.env.now()) return;
+    if (!this.learntDials.take()) return this.learntLog.hit();
+    this.dial(addr, "neighbor", true, false, true);
+  }
+
+  private holdLearnt(addr: string): void {
+    this.learntHeld.delete(addr);
+    this.learntHeld.set(addr, this.env.now() + LEARNT_HOLD_MS);
+    if (this.learntHeld.size > MAX_LEARNT_HELD) this.learntHeld.delete(this.learntHeld.keys().next().value as string);
   }
 
   private shuffle(): void {

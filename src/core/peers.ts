@@ -53,6 +53,8 @@ export class Peer {
   queueFullSince: number | null = null;
   /** Its advertised address was checked by a dial of ours that found this identity there. */
   proven = false;
+  /** We dialed it because a peer named its address (FORWARD_JOIN), not from our own views. */
+  learnt = false;
 
   constructor(
     readonly link: Link,
