@@ -28,6 +28,8 @@ export interface TcpTransportOptions {
   readonly log: Logger;
   /** A refusal reason for a peer identity and the IP its connection comes from (e.g. banned), or null to let it in. */
   readonly admit: (id: string, ip: string) => string | null;
+  /** Opens outgoing connections (tcp.ts `connect`); tests pass one whose socket opens late. */
+  readonly connect?: typeof connect;
 }
 
 export class TcpTransport implements Transport {
@@ -80,7 +82,7 @@ export class TcpTransport implements Transport {
       queueMicrotask(() => link.onClose(`bad address: ${(e as Error).message}`));
       return link;
     }
-    connect(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
+    (this.opts.connect ?? connect)(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
       if (link.state === "closed" || this.stopped) {
         // The dial was given up (timed out, cancelled, node stopped) before its socket
         // opened: a late socket must not become a link.
