@@ -5,9 +5,9 @@
 // (shuffle.ts) keep the passive view fresh. Links live in one table (peers.ts).
 // Time, randomness and connections come only through the Env and Transport seams.
 
-import { LogThrottle, TokenBucket } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
+import { Claims } from "./claims.ts";
 import { type Env, pickRandom, sample, type Timer } from "./env.ts";
 import { type Peer, PeerTable } from "./peers.ts";
 import { type PeerScores, Points, addressPrefix, remoteHost } from "./scores.ts";
@@ -22,17 +22,6 @@ export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MA
 export const PRWL = 3;
 /** Longest wait before asking a peer that keeps declining again. */
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
-/**
- * Dials per second, in all, to addresses a peer named in a FORWARD_JOIN that ends here (a
- * burst of as many): any neighbour can send those, so they must not make us dial at its will.
- */
-export const LEARNT_DIALS_PER_S = 10;
-/** A learnt address whose dial was handshaken but got no neighbour is not dialled for a walk again for this long. */
-export const LEARNT_HOLD_MS = 10_000;
-/** Such held addresses remembered at most (oldest forgotten). */
-export const MAX_LEARNT_HELD = 1024;
-/** Checks of joiners' addresses in flight at most (JOIN, section 5.3). */
-export const MAX_ADDRESS_CHECKS = 1024;
 /** Keepalive intervals a neighbour's send queue may stay above the soft limit before it is dropped. */
 export const STUCK_QUEUE_INTERVALS = 3;
 export interface MembershipOptions {
@@ -85,19 +74,8 @@ export class Membership {
   readonly peers: PeerTable;
   /** Dials in flight (handshaking or awaiting their reply), by the address dialed. */
   private readonly dialing = new Map<string, Peer>();
-  /** Joiners whose advertised address we are dialling to check, by that address. */
-  private readonly checking = new Map<string, Peer>();
-  /**
-   * Passive addresses we hold only on an incoming peer's word (its advertised address, kept
-   * when the link ended): dialled by our own repair, which proves or disproves them, but never
-   * passed on in a SHUFFLE or SHUFFLE_REPLY. Entries no longer in the passive view are
-   * pruned, so it holds at most about passive_size.
-   */
-  private readonly claimed = new Set<string>();
-  private readonly learntDials: TokenBucket;
-  /** Learnt addresses whose last dial got no neighbour, with when they may be dialled for a walk again. */
-  private readonly learntHeld = new Map<string, number>();
-  private readonly learntLog: LogThrottle;
+  /** Addresses we have not proven: JOIN checks, claimed passive entries, walk dials. */
+  private readonly claims: Claims;
   private readonly shuffler: Shuffler;
   private timers: Timer[] = [];
   private refreshTimer: Timer | null = null;
@@ -114,8 +92,7 @@ export class Membership {
     this.env = deps.env;
     this.log = deps.log;
     this.passive = new PassiveView(opts.passiveSize, deps.env, addressPrefix);
-    this.learntDials = new TokenBucket(LEARNT_DIALS_PER_S, deps.env);
-    this.learntLog = new LogThrottle((n) => this.log.info("walk ends not dialled: over the rate of learnt-address dials", { dropped: n, per_s: LEARNT_DIALS_PER_S }), deps.env);
+    this.claims = new Claims(deps.env, deps.log, (a) => this.passive.has(a), opts.passiveSize);
     this.peers = new PeerTable(deps.env, {
       itemsPerS: opts.itemsPerS,
       controlPerS: opts.controlPerS,
@@ -148,8 +125,8 @@ export class Membership {
       env: deps.env,
       selfAddr: () => this.selfAddr,
       activePeers: () => this.activePeers(),
-      passiveSample: (n) =>
-        this.claimed.size === 0 ? this.passive.random(n) : sample(this.env, this.passive.list().filter((a) => !this.claimed.has(a)), n),
+      // Passive addresses held only on an incoming peer's word are not passed on.
+      passiveSample: (n) => sample(this.env, this.claims.passable(this.passive.list()), n),
       integrate: (addrs, evictFirst) => {
         for (const a of addrs) this.addPassive(a, evictFirst);
       },
@@ -201,7 +178,7 @@ export class Membership {
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
   get tableSizes(): { links: number; dialing: number; checking: number; declined: number; failures: number; routes: number; walks: number } {
-    return { links: this.peers.size, dialing: this.dialing.size, checking: this.checking.size, ...this.repair.sizes, ...this.shuffler.sizes };
+    return { links: this.peers.size, dialing: this.dialing.size, checking: this.claims.checks, ...this.repair.sizes, ...this.shuffler.sizes };
   }
 
   stop(): void {
@@ -281,7 +258,7 @@ export class Membership {
     this.activeAddrs.set(p.addr, p);
     p.enter("active");
     this.passive.delete(p.addr);
-    if (p.verified) this.claimed.delete(p.addr);
+    if (p.verified) this.claims.proven(p.addr);
     this.repair.activated(p.addr, p.dialed);
     this.log.info("neighbour up", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
     accepted?.();
@@ -325,7 +302,7 @@ export class Membership {
     // A dial a walk asked for that was handshaken but got no neighbour (refused, no reply):
     // not dialled for a walk again soon. Not a failed dial for repair, which would back off
     // from a peer that merely lost a duplicate-link race.
-    if (p.learnt && was === "pending") this.holdLearnt(p.dialed!);
+    if (p.learnt && was === "pending") this.claims.hold(p.dialed!);
     const wasActive = this.active.get(p.id) === p;
     if (wasActive) {
       this.removeActive(p);
@@ -360,11 +337,7 @@ export class Membership {
    */
   private keep(p: Peer): void {
     this.addPassive(p.addr);
-    if (p.verified || !this.passive.has(p.addr)) return;
-    this.claimed.add(p.addr);
-    if (this.claimed.size > this.passive.capacity) {
-      for (const a of this.claimed) if (!this.passive.has(a)) this.claimed.delete(a);
-    }
+    if (!p.verified && this.passive.has(p.addr)) this.claims.claim(p.addr);
   }
 
   private addPassive(addr: string, evictFirst: readonly string[] = []): void {
@@ -476,11 +449,10 @@ export class Membership {
   private checkAddress(joiner: Peer): void {
     const addr = joiner.addr;
     if (joiner.verified) return this.forwardJoin(joiner);
-    if (addr === this.selfAddr || this.checking.has(addr) || this.checking.size >= MAX_ADDRESS_CHECKS) {
+    if (addr === this.selfAddr || !this.claims.startCheck(addr, joiner)) {
       this.log.debug("joiner's address not checked: no walks", { peer: joiner.id.slice(0, 16), addr });
       return;
     }
-    this.checking.set(addr, joiner);
     this.peers.add(this.deps.transport.dial(addr), "verify", "handshaking", addr);
   }
 
@@ -493,8 +465,7 @@ export class Membership {
   /** A check's dial is handshaken: the walks go out if the joiner answered; the link is closed either way. */
   private addressChecked(p: Peer): void {
     const addr = p.dialed!;
-    const joiner = this.checking.get(addr);
-    this.checking.delete(addr);
+    const joiner = this.claims.endCheck(addr);
     if (joiner && joiner.id === p.id) {
       joiner.proven = true;
       this.log.debug("joiner's address verified", { peer: joiner.id.slice(0, 16), addr });
@@ -508,8 +479,7 @@ export class Membership {
   /** A check's link is gone; if before its handshake ended, the address is not the joiner's (or not reachable). */
   private checkEnded(p: Peer, was: Peer["state"], reason: string): void {
     if (was !== "handshaking") return;
-    const joiner = this.checking.get(p.dialed!);
-    this.checking.delete(p.dialed!);
+    const joiner = this.claims.endCheck(p.dialed!);
     this.log.debug("joiner's address not verified: no walks", { peer: joiner?.id.slice(0, 16), addr: p.dialed, reason });
   }
 
@@ -570,15 +540,7 @@ export class Membership {
    */
   private dialLearnt(addr: string): void {
     if (this.activeByAddr(addr) || this.dialing.has(addr) || this.repair.backingOff(addr)) return;
-    if ((this.learntHeld.get(addr) ?? 0) > this.env.now()) return;
-    if (!this.learntDials.take()) return this.learntLog.hit();
-    this.dial(addr, "neighbor", true, false, true);
-  }
-
-  private holdLearnt(addr: string): void {
-    this.learntHeld.delete(addr);
-    this.learntHeld.set(addr, this.env.now() + LEARNT_HOLD_MS);
-    if (this.learntHeld.size > MAX_LEARNT_HELD) this.learntHeld.delete(this.learntHeld.keys().next().value as string);
+    if (this.claims.mayDial(addr)) this.dial(addr, "neighbor", true, false, true);
   }
 
   private shuffle(): void {

@@ -4,7 +4,7 @@
 // Each test fails when its bound is deleted from src/core/membership.ts.
 
 import { describe, expect, test } from "bun:test";
-import { LEARNT_DIALS_PER_S, LEARNT_HOLD_MS } from "../../src/core/membership.ts";
+import { LEARNT_DIALS_PER_S, LEARNT_HOLD_MS } from "../../src/core/claims.ts";
 import type { SimNode, World } from "../../src/sim/world.ts";
 import { Probe, nowhere, quietWorld, runTo } from "../helpers/sim-probe.ts";
 
