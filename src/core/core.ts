@@ -53,6 +53,9 @@ export class GossipCore {
   constructor(deps: CoreDeps) {
     const c = deps.config;
     this.scores = deps.scores ?? newScores(c, deps.env);
+    // Past this, item copies for a peer are dropped (dissemination), and a neighbour whose
+    // queue stays past it is dropped (membership).
+    const softQueueBytes = Math.floor(c.peerSendBufferBytes / 2);
     this.dissemination = new Dissemination(
       {
         mode: c.dissemination,
@@ -63,7 +66,7 @@ export class GossipCore {
         graftTimeoutMs: c.graftTimeoutMs,
         ihaveBatchMs: c.ihaveBatchMs,
         offerRecentMs: c.offerRecentMs,
-        softQueueBytes: Math.floor(c.peerSendBufferBytes / 2),
+        softQueueBytes,
       },
       {
         env: deps.env,
@@ -86,6 +89,8 @@ export class GossipCore {
         controlPerS: c.peerControlPerS,
         viewPrefixLimit: c.viewPrefixLimit,
         refreshIntervalMs: c.refreshIntervalMs,
+        softQueueBytes,
+        banSourceIp: c.maxConnsPerIp > 0,
       },
       {
         env: deps.env,

@@ -7,9 +7,10 @@
 
 import type { Logger } from "../util/log.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
-import { type Env, pickRandom, type Timer } from "./env.ts";
+import { Claims } from "./claims.ts";
+import { type Env, pickRandom, sample, type Timer } from "./env.ts";
 import { type Peer, PeerTable } from "./peers.ts";
-import { type PeerScores, Points, Violation, addressPrefix } from "./scores.ts";
+import { type PeerScores, Points, Violation, addressPrefix, remoteHost } from "./scores.ts";
 import { Repair } from "./repair.ts";
 import { ARWL, Shuffler } from "./shuffle.ts";
 import type { Link, Transport } from "./transport.ts";
@@ -21,6 +22,8 @@ export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MA
 export const PRWL = 3;
 /** Longest wait before asking a peer that keeps declining again. */
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
+/** Keepalive intervals a neighbour's send queue may stay above the soft limit before it is dropped. */
+export const STUCK_QUEUE_INTERVALS = 3;
 export interface MembershipOptions {
   /** Peers to join through (none: we are the first peer). */
   readonly bootstrappers: readonly string[];
@@ -36,6 +39,13 @@ export interface MembershipOptions {
   readonly viewPrefixLimit: number;
   /** A full active view swaps one neighbour for a passive peer this often; 0: never. */
   readonly refreshIntervalMs: number;
+  /** Send-queue bytes above which dissemination drops item copies; a neighbour stuck above it is dropped. */
+  readonly softQueueBytes: number;
+  /**
+   * Scores and bans also hold against the source IP of a peer's connection. Off where one IP
+   * is many peers (max_conns_per_ip = 0: a local network on 127.0.0.1, a NAT).
+   */
+  readonly banSourceIp: boolean;
 }
 
 /** What membership tells dissemination. `message` returns false for kinds it does not know. */
@@ -65,6 +75,8 @@ export class Membership {
   readonly peers: PeerTable;
   /** Dials in flight (handshaking or awaiting their reply), by the address dialed. */
   private readonly dialing = new Map<string, Peer>();
+  /** Addresses we have not proven: JOIN checks, claimed passive entries, walk dials. */
+  private readonly claims: Claims;
   private readonly shuffler: Shuffler;
   private timers: Timer[] = [];
   private refreshTimer: Timer | null = null;
@@ -83,6 +95,7 @@ export class Membership {
     this.env = deps.env;
     this.log = deps.log;
     this.passive = new PassiveView(opts.passiveSize, deps.env, addressPrefix);
+    this.claims = new Claims(deps.env, deps.log, (a) => this.passive.has(a), opts.passiveSize);
     this.peers = new PeerTable(deps.env, {
       itemsPerS: opts.itemsPerS,
       controlPerS: opts.controlPerS,
@@ -116,7 +129,8 @@ export class Membership {
       env: deps.env,
       selfAddr: () => this.selfAddr,
       activePeers: () => this.activePeers(),
-      passiveSample: (n) => this.passive.random(n),
+      // Passive addresses held only on an incoming peer's word are not passed on.
+      passiveSample: (n) => sample(this.env, this.claims.passable(this.passive.list()), n),
       integrate: (addrs, evictFirst) => {
         for (const a of addrs) this.addPassive(a, evictFirst);
       },
@@ -186,8 +200,8 @@ export class Membership {
   }
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
-  get tableSizes(): { links: number; dialing: number; declined: number; failures: number; routes: number; walks: number } {
-    return { links: this.peers.size, dialing: this.dialing.size, ...this.repair.sizes, ...this.shuffler.sizes };
+  get tableSizes(): { links: number; dialing: number; checking: number; declined: number; failures: number; routes: number; walks: number } {
+    return { links: this.peers.size, dialing: this.dialing.size, checking: this.claims.checks, ...this.repair.sizes, ...this.shuffler.sizes };
   }
 
   /**
@@ -214,11 +228,12 @@ export class Membership {
 
   // --- links ---
 
-  private dial(addr: string, role: "join" | "neighbor", high = false, spare = false): void {
+  private dial(addr: string, role: "join" | "neighbor", high = false, spare = false, learnt = false): void {
     if (this.stopped || addr === this.selfAddr || this.dialing.has(addr) || this.activeByAddr(addr)) return;
     const link = this.deps.transport.dial(addr);
     const p = this.peers.add(link, role, "handshaking", addr, high);
     p.spare = spare;
+    p.learnt = learnt;
     this.dialing.set(addr, p);
   }
 
@@ -229,6 +244,7 @@ export class Membership {
       if (link.initiator) return link.close("unknown dial", false);
       p = this.peers.add(link, "incoming", "pending");
     } else {
+      if (p.role === "verify") return this.addressChecked(p);
       p.enter("pending"); // the JOIN/NEIGHBOR deadline runs from here
       p.lastReceived = this.env.now(); // a finished handshake is a sign of life
     }
@@ -271,6 +287,7 @@ export class Membership {
     this.activeAddrs.set(p.addr, p);
     p.enter("active");
     this.passive.delete(p.addr);
+    if (p.verified) this.claims.proven(p.addr);
     this.repair.activated(p.addr, p.dialed);
     this.log.info("neighbour up", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
     accepted?.();
@@ -314,7 +331,7 @@ export class Membership {
     const victim = pickRandom(this.env, spare.length > 0 ? spare : pool);
     if (!victim) return;
     this.removeActive(victim);
-    this.addPassive(victim.addr);
+    this.keep(victim);
     this.peers.retire(victim, "evicted to make room", true, { kind: "disconnect" });
   }
 
@@ -323,14 +340,19 @@ export class Membership {
     if (!p) return;
     const was = p.state;
     this.peers.remove(link);
+    if (p.role === "verify") return this.checkEnded(p, was, reason);
     this.dialDone(p);
     if (p.dialed !== null && was === "handshaking") this.repair.dialFailed(p.dialed);
+    // A dial a walk asked for that was handshaken but got no neighbour (refused, no reply):
+    // not dialled for a walk again soon. Not a failed dial for repair, which would back off
+    // from a peer that merely lost a duplicate-link race.
+    if (p.learnt && was === "pending") this.claims.hold(p.dialed!);
     const wasActive = this.active.get(p.id) === p;
     if (wasActive) {
       this.removeActive(p);
       // A neighbour lost without a goodbye may be back soon (a restart, a healed cut): keep
       // its address in reserve; failed dials to it back off, and enough of them drop it.
-      if (!this.deps.scores.isBanned(p.id)) this.addPassive(p.addr);
+      if (!this.deps.scores.isBanned(p.id)) this.keep(p);
     }
     if (was !== "retiring") {
       const fields = { peer: p.id.slice(0, 16), addr: p.addr || p.dialed || link.remote, reason };
@@ -352,8 +374,18 @@ export class Membership {
     return this.activeAddrs.get(addr);
   }
 
+  /**
+   * Keeps a lost or evicted neighbour's address in reserve. An incoming peer's advertised
+   * address is only claimed (not Peer.verified): we may dial it ourselves, but it is not passed
+   * on to other nodes until a dial of ours proves it.
+   */
+  private keep(p: Peer): void {
+    this.addPassive(p.addr);
+    if (!p.verified && this.passive.has(p.addr)) this.claims.claim(p.addr);
+  }
+
   private addPassive(addr: string, evictFirst: readonly string[] = []): void {
-    if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.deps.scores.isBanned(addr)) return;
+    if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.deps.scores.isBanned(remoteHost(addr))) return;
     // A prefix at its limit gets more entries only while the view has room; a full view
     // makes room from its most crowded prefix first (PassiveView.add).
     const limit = this.opts.viewPrefixLimit;
@@ -371,12 +403,15 @@ export class Membership {
     return (addr) => (counts.get(addressPrefix(addr)) ?? 0) >= limit;
   }
 
-  /** Lowers a peer's score; at the ban threshold it is disconnected and kept out of both views. */
+  /**
+   * Lowers a peer's score (its identity's and, where IPs are peers, its source IP's: never its
+   * advertised address, which is only claimed); at the ban threshold it is disconnected.
+   */
   penalize(p: Peer, points: number, why: string): void {
     if (!p.id) return;
-    if (!this.deps.scores.adjust(p.id, p.addr, points)) return;
-    this.log.warn("peer banned", { peer: p.id.slice(0, 16), addr: p.addr, why });
-    this.passive.delete(p.addr);
+    const ip = this.opts.banSourceIp ? remoteHost(p.link.remote) : "";
+    if (!this.deps.scores.adjust(p.id, ip, points)) return;
+    this.log.warn("peer banned", { peer: p.id.slice(0, 16), addr: p.addr, remote: p.link.remote, why });
     // Closed for cause, not retired: its loss is repaired like any lost neighbour's.
     p.link.close(`banned: ${why}`, false);
   }
@@ -438,7 +473,7 @@ export class Membership {
         // The peer left (or evicted us to make room): it stays in reserve, since it may come
         // back, but is not dialled straight back.
         this.removeActive(p);
-        this.addPassive(p.addr);
+        this.keep(p);
         this.repair.left(p.addr);
         this.peers.retire(p, "peer disconnected us", false);
         this.repair.refill();
@@ -454,9 +489,51 @@ export class Membership {
 
   private onJoin(p: Peer): void {
     if (!this.activate(p)) return;
-    for (const other of this.active.values()) {
-      if (other !== p) other.send({ kind: "forward_join", ttl: ARWL, peer: { addr: p.addr } });
+    this.checkAddress(p);
+  }
+
+  /**
+   * FORWARD_JOIN walks make distant nodes dial the joiner's address and put it in their
+   * passive views, so they go out only for an address proven to be the joiner's: we dial it
+   * ourselves first (one check per address at a time), and the walks follow if the identity
+   * that answers is the joiner's (section 5.3). A joiner cannot aim the network at someone
+   * else's address; the check costs us one handshake per JOIN, which cost the joiner one.
+   */
+  private checkAddress(joiner: Peer): void {
+    const addr = joiner.addr;
+    if (joiner.verified) return this.forwardJoin(joiner);
+    if (addr === this.selfAddr || !this.claims.startCheck(addr, joiner)) {
+      this.log.debug("joiner's address not checked: no walks", { peer: joiner.id.slice(0, 16), addr });
+      return;
     }
+    this.peers.add(this.deps.transport.dial(addr), "verify", "handshaking", addr);
+  }
+
+  private forwardJoin(joiner: Peer): void {
+    for (const other of this.active.values()) {
+      if (other !== joiner) other.send({ kind: "forward_join", ttl: ARWL, peer: { addr: joiner.addr } });
+    }
+  }
+
+  /** A check's dial is handshaken: the walks go out if the joiner answered; the link is closed either way. */
+  private addressChecked(p: Peer): void {
+    const addr = p.dialed!;
+    const joiner = this.claims.endCheck(addr);
+    if (joiner && joiner.id === p.id) {
+      joiner.proven = true;
+      this.log.debug("joiner's address verified", { peer: joiner.id.slice(0, 16), addr });
+      this.forwardJoin(joiner);
+    } else if (joiner) {
+      this.log.info("joiner's address not verified: another identity answers there, no walks", { peer: joiner.id.slice(0, 16), addr, answered: p.id.slice(0, 16) });
+    }
+    this.peers.retire(p, "address checked", true);
+  }
+
+  /** A check's link is gone; if before its handshake ended, the address is not the joiner's (or not reachable). */
+  private checkEnded(p: Peer, was: Peer["state"], reason: string): void {
+    if (was !== "handshaking") return;
+    const joiner = this.claims.endCheck(p.dialed!);
+    this.log.debug("joiner's address not verified: no walks", { peer: joiner?.id.slice(0, 16), addr: p.dialed, reason });
   }
 
   private onNeighbor(p: Peer, high: boolean): void {
@@ -470,7 +547,7 @@ export class Membership {
   private onNeighborReply(p: Peer, accepted: boolean): void {
     if (accepted && this.activate(p)) return;
     this.dialDone(p);
-    this.addPassive(p.addr);
+    this.keep(p);
     this.repair.declinedBy(p.addr);
     this.peers.retire(p, "neighbour request declined", true);
   }
@@ -478,12 +555,45 @@ export class Membership {
   private onForwardJoin(from: Peer, ttl: number, addr: string): void {
     if (addr === this.selfAddr) return;
     const walkOn = this.activePeers().filter((x) => x !== from && x.addr !== addr);
-    if (ttl === 0 || walkOn.length === 0) {
-      if (!this.activeByAddr(addr)) this.dial(addr, "neighbor", true);
-      return;
-    }
+    if (ttl === 0 || walkOn.length === 0) return this.dialLearnt(addr);
     if (ttl === PRWL) this.addPassive(addr);
     pickRandom(this.env, walkOn)!.send({ kind: "forward_join", ttl: Math.min(ttl, ARWL) - 1, peer: { addr } });
+  }
+
+  /**
+   * Whether an active neighbour's send queue has stayed above the soft limit for
+   * STUCK_QUEUE_INTERVALS keepalive intervals. Past that limit dissemination drops every item
+   * copy for it, and keepalive only watches what it sends: a peer that stopped reading but
+   * keeps sending PINGs would otherwise stay a neighbour for good, receiving nothing.
+   */
+  private stuck(p: Peer, now: number): boolean {
+    if (p.queuedBytes <= this.opts.softQueueBytes) {
+      p.queueFullSince = null;
+      return false;
+    }
+    p.queueFullSince ??= now;
+    return now - p.queueFullSince > STUCK_QUEUE_INTERVALS * this.opts.keepaliveMs;
+  }
+
+  /** Drops a neighbour that does not read, and replaces it; its address is not kept in reserve. */
+  private dropStuck(p: Peer, now: number): void {
+    const ms = Math.round(now - p.queueFullSince!);
+    this.log.warn("neighbour dropped: not reading", { peer: p.id.slice(0, 16), addr: p.addr, queued: p.queuedBytes, ms });
+    this.removeActive(p);
+    this.peers.retire(p, `not reading: send queue above ${this.opts.softQueueBytes} bytes for ${ms} ms`, false);
+    this.repair.refill();
+  }
+
+  /**
+   * A walk that ends here asks us to dial an address we only heard of, and any neighbour can
+   * send one naming anybody (section 5.4). Such dials are bounded: one at a time per address,
+   * none while the address's failed dials back off (repair.ts) or for LEARNT_HOLD_MS after a
+   * handshaken one got no neighbour, and LEARNT_DIALS_PER_S in all; a walk beyond those ends
+   * without a dial.
+   */
+  private dialLearnt(addr: string): void {
+    if (this.activeByAddr(addr) || this.dialing.has(addr) || this.repair.backingOff(addr)) return;
+    if (this.claims.mayDial(addr)) this.dial(addr, "neighbor", true, false, true);
   }
 
   private shuffle(): void {
@@ -512,6 +622,8 @@ export class Membership {
         p.link.close(`keepalive timeout: silent for ${Math.round(now - p.lastReceived)} ms`, false);
       } else if (p.state === "pending" && now - p.since > this.opts.handshakeTimeoutMs) {
         p.link.close("no JOIN or NEIGHBOR after the handshake", false);
+      } else if (p.state === "active" && this.stuck(p, now)) {
+        this.dropStuck(p, now);
       } else if (p.state === "active" && now - p.lastSent >= this.opts.keepaliveMs) {
         p.send({ kind: "ping" });
       }

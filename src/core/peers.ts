@@ -19,8 +19,11 @@ import type { Env, Timer } from "./env.ts";
 import type { Link } from "./transport.ts";
 
 export type PeerState = "handshaking" | "pending" | "active" | "retiring" | "closed";
-/** How the link came about: our JOIN or NEIGHBOR dial, or a connection to us. */
-export type Role = "join" | "neighbor" | "incoming";
+/**
+ * How the link came about: our JOIN or NEIGHBOR dial, a connection to us, or our dial to a
+ * joiner's advertised address to check that the joiner answers there (closed once checked).
+ */
+export type Role = "join" | "neighbor" | "incoming" | "verify";
 
 export interface PeerLimits {
   /** Items (GOSSIP) per second accepted from one peer. */
@@ -46,6 +49,12 @@ export class Peer {
    * it lazy (plumtree), so refresh does not keep rewiring the tree.
    */
   spare = false;
+  /** Since when its send queue has stayed above the soft limit (null: it is not). */
+  queueFullSince: number | null = null;
+  /** Its advertised address was checked by a dial of ours that found this identity there. */
+  proven = false;
+  /** We dialed it because a peer named its address (FORWARD_JOIN), not from our own views. */
+  learnt = false;
 
   constructor(
     readonly link: Link,
@@ -68,6 +77,14 @@ export class Peer {
   }
   get addr(): string {
     return this.link.addr;
+  }
+  /**
+   * Whether its advertised address is proven: we dialled that very address and this identity
+   * answered (an outbound link whose peer advertises the address we dialled, or a check).
+   * An incoming peer's address is only claimed until then.
+   */
+  get verified(): boolean {
+    return this.proven || (this.dialed !== null && this.dialed === this.link.addr);
   }
   get queuedBytes(): number {
     return this.link.queuedBytes;

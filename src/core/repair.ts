@@ -238,7 +238,8 @@ export class Repair {
     return this.failures.keys();
   }
 
-  private backingOff(addr: string): boolean {
+  /** Whether dials to addr are backing off after failures. */
+  backingOff(addr: string): boolean {
     return (this.failures.get(addr)?.until ?? 0) > this.host.env.now();
   }
 

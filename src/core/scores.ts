@@ -1,7 +1,9 @@
 // Peer scores: misbehaviour costs points, good items earn a few back (capped), and a peer
-// whose score falls to -banScore is disconnected and kept out of both views for banMs.
-// Scores are kept by identity and by advertised address (a banned peer cannot come back
-// under the same address with a fresh key), in a bounded table.
+// whose score falls to -banScore is disconnected and refused for banMs. Scores are kept only
+// for what was proven: the identity that signed the handshake, and the source IP seen on the
+// socket (a banned peer cannot come back from the same IP with a fresh key). Never for the
+// address a peer advertises: anyone can claim an honest peer's address, and misbehaving under
+// it would get that peer banned. The table is bounded.
 
 export interface ScoreOptions {
   readonly banScore: number;
@@ -49,10 +51,10 @@ export class PeerScores {
     this.now = opts.now;
   }
 
-  /** Adds points to the peer (by id and address); true if this makes it banned. */
-  adjust(id: string, addr: string, points: number): boolean {
+  /** Adds points to the peer (by identity and source IP; "" for none); true if this makes it banned. */
+  adjust(id: string, ip: string, points: number): boolean {
     let banned = false;
-    for (const key of [id, addr]) {
+    for (const key of [id, ip]) {
       if (!key) continue;
       const e = this.entry(key);
       e.score = Math.min(Points.maxScore, e.score + points);
@@ -70,7 +72,7 @@ export class PeerScores {
     return this.entries.get(key)?.score ?? 0;
   }
 
-  /** Milliseconds of ban left for an id or address (0: not banned). */
+  /** Milliseconds of ban left for an identity or IP (0: not banned). */
   bannedFor(key: string): number {
     const e = this.entries.get(key);
     if (!e) return 0;

@@ -39,9 +39,11 @@ export class Shuffler {
     const active = this.host.activePeers();
     const target = pickRandom(this.host.env, active);
     if (!target) return;
+    // Only neighbours whose addresses we proved (peers.ts, Peer.verified): an incoming peer's
+    // claim is not passed on, so it cannot make distant nodes dial an address of its choosing.
     const addrs = [
       this.host.selfAddr(),
-      ...sample(this.host.env, active.filter((p) => p !== target).map((p) => p.addr), SHUFFLE_ACTIVE),
+      ...sample(this.host.env, active.filter((p) => p !== target && p.verified).map((p) => p.addr), SHUFFLE_ACTIVE),
       ...this.host.passiveSample(SHUFFLE_PASSIVE),
     ];
     const id = walkId(this.host.env);

@@ -29,8 +29,10 @@ export interface TcpTransportOptions {
   readonly powBits: number;
   readonly hostkey: Hostkey;
   readonly log: Logger;
-  /** A refusal reason for a peer identity/address (e.g. banned), or null to let it in. */
-  readonly admit: (id: string, addr: string) => string | null;
+  /** A refusal reason for a peer identity and the IP its connection comes from (e.g. banned), or null to let it in. */
+  readonly admit: (id: string, ip: string) => string | null;
+  /** Opens outgoing connections (tcp.ts `connect`); tests pass one whose socket opens late. */
+  readonly connect?: typeof connect;
 }
 
 export class TcpTransport implements Transport {
@@ -113,7 +115,7 @@ export class TcpTransport implements Transport {
     if (link.state === "closed" || this.stopped) return;
     this.outgoing++;
     this.dialing.add(link);
-    connect(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
+    (this.opts.connect ?? connect)(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
       if (link.state === "closed" || this.stopped) {
         // The dial was given up (timed out, cancelled, node stopped) before its socket
         // opened: a late socket must not become a link.
@@ -138,10 +140,11 @@ export class TcpTransport implements Transport {
       advertisedAddr: this.opts.advertise ?? this.listener?.address ?? "",
       powBits: this.opts.powBits,
       timeoutMs: this.opts.handshakeTimeoutMs,
-      // Banned peers are refused before either side spends work on them.
-      admit: this.opts.admit,
+      // Banned peers are refused before either side spends work on them: by the identity in
+      // HELLO/CHALLENGE and the IP seen on the socket, never by the address the peer claims.
+      admit: (id: string): string | null => this.opts.admit(id, remoteHost(link.remote)),
     };
-    const link = new PeerLink(initiator, hs, this.opts.log, {
+    const link: PeerLink = new PeerLink(initiator, hs, this.opts.log, {
       established: (l) => {
         this.handshakes.ok++;
         this.dialDone(l);

@@ -107,8 +107,7 @@ export class ApiServer {
     const targets = [...subs];
     // A module that stops answering may hold at most a quarter of the table, so it cannot
     // starve the other modules' data types of verdict slots.
-    const stuck = this.perModulePending < this.opts.maxPending && targets.some((t) => this.verdicts.owedBy(t) >= this.perModulePending);
-    if (stuck) {
+    if (targets.some((t) => this.owesTooMany(t))) {
       this.stuckLog.hit();
       return Promise.resolve("overloaded");
     }
@@ -190,11 +189,23 @@ export class ApiServer {
     }
   }
 
-  /** A local ANNOUNCE is shown to the other local subscribers; their answers gate nothing. */
+  /** Whether `sub` already owes its share of the verdict table (the per-module cap). */
+  private owesTooMany(sub: ModuleConn): boolean {
+    return this.perModulePending < this.opts.maxPending && this.verdicts.owedBy(sub) >= this.perModulePending;
+  }
+
+  /**
+   * A local ANNOUNCE is shown to the other local subscribers; their answers gate nothing. Its
+   * slots fall under the same per-module cap as items from peers: a subscriber that owes its
+   * share is not shown it, so a fast local announcer and a silent co-subscriber cannot fill
+   * the table and starve items from peers.
+   */
   private deliverLocal(from: ModuleConn, dataType: number, data: Uint8Array): void {
     const subs = this.subscribers.get(dataType);
     if (!subs) return;
-    const targets = [...subs].filter((s) => s !== from);
+    const others = [...subs].filter((s) => s !== from);
+    const targets = others.filter((s) => !this.owesTooMany(s));
+    if (targets.length < others.length) this.stuckLog.hit();
     if (targets.length === 0) return;
     const slot = this.verdicts.open(targets, false);
     if (!slot) {

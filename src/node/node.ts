@@ -101,9 +101,9 @@ export class GossipNode {
       powBits: c.powBits,
       hostkey: opts.hostkey,
       log: opts.log.child("overlay"),
-      // Banned peers are refused before either side spends work on them.
-      admit: (id, addr) => {
-        const ms = Math.max(scores.bannedFor(id), scores.bannedFor(addr));
+      // Banned peers (identity or source IP) are refused before either side spends work on them.
+      admit: (id, ip) => {
+        const ms = Math.max(scores.bannedFor(id), scores.bannedFor(ip));
         return ms > 0 ? `banned for another ${Math.ceil(ms / 1000)} s` : null;
       },
     });

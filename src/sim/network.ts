@@ -8,7 +8,7 @@
 
 import type { Link, Transport, TransportEvents } from "../core/transport.ts";
 import { idKey } from "../core/caches.ts";
-import type { P2pMessage } from "../wire/p2p.ts";
+import { encodeP2p, type P2pMessage } from "../wire/p2p.ts";
 import { mulberry32 } from "../util/prng.ts";
 import { type SimClock, subSeed } from "./clock.ts";
 
@@ -92,7 +92,14 @@ export class MemLink implements Link {
   id = "";
   addr = "";
   tieBreak = "";
-  readonly queuedBytes = 0;
+  /** Bytes sent to an end that does not read (see `stalled`); 0 otherwise. */
+  queuedBytes = 0;
+  /**
+   * This end does not read (a peer that stopped reading, for rule tests): what the other end
+   * sends is never delivered and piles up in the other end's queuedBytes, as in a TCP send
+   * queue behind a full window.
+   */
+  stalled = false;
   other: MemLink | null = null;
   /** open: may send; closing: closed gracefully by us, still receiving; closed: gone. */
   state: "connecting" | "open" | "closing" | "closed" = "connecting";
@@ -144,14 +151,19 @@ export class MemTransport implements Transport {
   /** The host is dead: nothing reaches it, nothing leaves it. */
   dead = false;
   readonly links = new Set<MemLink>();
+  /**
+   * The address this end tells peers in the handshake, when it is not its own (a peer that
+   * claims another's address, for rule tests); it still listens, and connects from, `addr`.
+   */
+  claims: string | null = null;
   private ports = 40000;
 
   constructor(
     readonly net: SimNet,
     readonly addr: string,
     readonly id: string,
-    /** A refusal reason for a peer (bans), or null to let it in. */
-    readonly admit: (id: string, addr: string) => string | null = () => null,
+    /** A refusal reason for a peer's identity and source IP (bans), or null to let it in. */
+    readonly admit: (id: string, ip: string) => string | null = () => null,
   ) {}
 
   get host(): string {
@@ -264,6 +276,10 @@ export class SimNet {
   carry(from: MemLink, msg: P2pMessage): void {
     const kind = msg.kind;
     this.stats.sent.set(kind, (this.stats.sent.get(kind) ?? 0) + 1);
+    if (from.other!.stalled) {
+      from.queuedBytes += encodeP2p(msg).byteLength;
+      return;
+    }
     if (this.opts.loss > 0 && this.opts.rnd() < this.opts.loss) {
       this.stats.lost++;
       return;
@@ -317,7 +333,7 @@ export class SimNet {
     this.clock.at(3 * d, () => {
       if (link.state !== "connecting" || from.dead) return;
       if (to.dead || !to.listening || this.blocked(from, to)) return void fail("connection refused", d);
-      const refusal = to.admit(from.id, from.addr) ?? from.admit(to.id, to.addr);
+      const refusal = to.admit(from.id, from.host) ?? from.admit(to.id, to.host);
       if (refusal !== null) return void fail(`handshake failed: ${refusal}`, d);
       const acc = new MemLink(to, false, from.nextSource());
       acc.out.base = base;
@@ -326,14 +342,14 @@ export class SimNet {
       const tie = `${this.tieBreaks++}`;
       acc.tieBreak = link.tieBreak = tie;
       acc.id = from.id;
-      acc.addr = from.addr;
+      acc.addr = from.claims ?? from.addr;
       acc.state = "open";
       to.links.add(acc);
       // WELCOME travels back ahead of anything the acceptor sends on its new link.
       this.after(acc, () => {
         if (link.state !== "connecting") return;
         link.id = to.id;
-        link.addr = to.addr;
+        link.addr = to.claims ?? to.addr;
         link.state = "open";
         from.events?.established(link);
       });

@@ -144,7 +144,7 @@ export class World {
       hostile.start(via?.addr ?? null);
     } else {
       const scores = newScores(config, env);
-      const transport = new MemTransport(this.net, addr, id, (pid, paddr) => (scores.isBanned(pid, paddr) ? "banned" : null));
+      const transport = new MemTransport(this.net, addr, id, (pid, ip) => (scores.isBanned(pid, ip) ? "banned" : null));
       const holder: { node?: SimNode } = {};
       const core = new GossipCore({
         config,

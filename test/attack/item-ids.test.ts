@@ -55,7 +55,8 @@ describe("item ids bound to content", () => {
     expect(logged(lines, "protocol violation, closing peer link", "code=ERR_ITEM_ID", key).length).toBe(1);
     expect(target.scores.score(forgerKey.idHex)).toBe(-60);
     expect(target.membership.active.has(forgerKey.idHex)).toBe(false);
-    expect(target.scores.score(forgerAddr)).toBe(-60);
+    // The address it advertised is only a claim: never scored (issue 10 item 1).
+    expect(target.scores.score(forgerAddr)).toBe(0);
 
     // The junk did not enter the seen cache: the GRAFT still goes out, and the real item
     // is accepted and delivered, once.

@@ -41,11 +41,12 @@ describe("peer_items_per_s: a handshaken peer that floods items", () => {
     expect(target.dissemination.stats.received - received0).toBeLessThanOrEqual(ITEMS_PER_S + 1);
     expect(logged(lines, "items dropped: peer over its rate limit", `peer=${addr}`).length).toBeGreaterThan(0);
 
-    // Keep flooding: the score reaches -100, the peer is banned by id and address, cut off.
+    // Keep flooding: the score reaches -100, the peer is banned by identity (not by the address
+    // it claims; source IPs are not banned here, max_conns_per_ip = 0 on loopback) and cut off.
     p.gossip(randomItems(rng, 200, 999));
     await p.whenClosed(2000);
     expect(target.scores.bannedFor(key.idHex)).toBeGreaterThan(50_000);
-    expect(target.scores.bannedFor(addr)).toBeGreaterThan(50_000);
+    expect(target.scores.bannedFor(addr)).toBe(0);
     expect(target.membership.active.has(key.idHex)).toBe(false);
     expect(logged(lines, "peer banned", `addr=${addr}`, "item flood").length).toBe(1);
     // Far fewer items got through than were sent.
@@ -57,15 +58,40 @@ describe("peer_items_per_s: a handshaken peer that floods items", () => {
     expect(err).toBeInstanceOf(HandshakeError);
     expect((err as HandshakeError).message).toContain("banned");
     await again.whenClosed();
-    // Back with a fresh key from the same advertised address: refused too.
+    // A fresh key claiming the same address is another peer: the address was only claimed.
     const [, other] = await fakeKeys(2);
     const third = defer(await FakePeer.connect(target.p2pAddress), (x) => x.close());
-    const err2 = await third.handshake(other!, { advertisedAddr: addr }).catch((e) => e);
-    expect((err2 as Error).message).toContain("banned");
+    await third.handshake(other!, { advertisedAddr: addr });
     expect(target.membership.passive.has(addr)).toBe(false);
+    third.close();
+    await until(() => sizes(target).links === 1, 2000, "the fresh key's connection is gone");
 
     await traffic.flowing();
     expect(sizes(target).links).toBe(1); // only the honest neighbour
+  }, LIMIT);
+});
+
+describe("framing: peers that claim an honest neighbour's address and flood", () => {
+  test("rule: they are banned by identity, the claimed address is not, and the honest neighbour is let back in when it reconnects", async () => {
+    const { target, honest, traffic, lines } = await arena({ peer_items_per_s: String(ITEMS_PER_S), ban_s: "60" });
+    const keys = await fakeKeys(2);
+    const rng = new Rng(0x5eed04);
+    for (const key of keys) {
+      const p = defer(await FakePeer.joined(target.p2pAddress, key, honest.p2pAddress), (x) => x.close());
+      await until(() => target.membership.active.has(key.idHex), 3000, "the liar is a neighbour");
+      p.gossip(randomItems(rng, 200, 999));
+      await p.whenClosed(3000);
+      expect(target.scores.isBanned(key.idHex)).toBe(true);
+    }
+    expect(logged(lines, "peer banned", `addr=${honest.p2pAddress}`, "item flood").length).toBe(2);
+    expect(target.scores.bannedFor(honest.p2pAddress)).toBe(0);
+    // The honest link breaks; the honest node dials the target again and is let in.
+    const cut = target.membership.active.get(honest.id)!.link;
+    cut.close("test: cut", false);
+    const back = () => target.membership.active.get(honest.id)?.link;
+    await until(() => back() !== undefined && back() !== cut && honest.membership.active.has(target.id), 5000, "the honest neighbour is back on a new link");
+    expect(logged(lines, "handshake failed", "banned").length).toBe(0);
+    await traffic.flowing();
   }, LIMIT);
 });
 

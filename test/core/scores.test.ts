@@ -1,5 +1,5 @@
 // Peer scores (src/core/scores.ts) with an injected clock: bans at -banScore, by identity and
-// by address, expiring after banMs; good behaviour banks at most +50; the table is bounded
+// by source IP, expiring after banMs; good behaviour banks at most +50; the table is bounded
 // and keeps serving bans when it forgets. Plus the address helpers the per-prefix and per-IP
 // limits rely on.
 
@@ -38,12 +38,12 @@ describe("PeerScores: bans", () => {
     }
   });
 
-  test("identity and address are banned together: a new key from the address, or the key from a new address, is still banned", () => {
+  test("identity and source IP are banned together: a new key from the IP, or the key from a new IP, is still banned", () => {
     const { s } = scores();
-    s.adjust("bad-id", "6.6.6.6:1", -100);
-    expect(s.isBanned("fresh-id", "6.6.6.6:1")).toBe(true);
-    expect(s.isBanned("bad-id", "7.7.7.7:1")).toBe(true);
-    expect(s.isBanned("fresh-id", "7.7.7.7:1")).toBe(false);
+    s.adjust("bad-id", "6.6.6.6", -100);
+    expect(s.isBanned("fresh-id", "6.6.6.6")).toBe(true);
+    expect(s.isBanned("bad-id", "7.7.7.7")).toBe(true);
+    expect(s.isBanned("fresh-id", "7.7.7.7")).toBe(false);
     expect(s.isBanned("", "")).toBe(false);
   });
 

@@ -47,12 +47,17 @@ export class Probe {
   constructor(
     readonly world: World,
     n: number,
-    /** Default probeAddress(n). */
-    addr?: string,
+    /**
+     * addr: where it listens and dials from (default probeAddress(n)); claims: the address it
+     * claims in handshakes instead of its own.
+     */
+    o: { addr?: string; claims?: string | null } = {},
   ) {
-    this.addr = addr ?? probeAddress(n);
+    const claims = o.claims ?? null;
+    this.addr = o.addr ?? probeAddress(n);
     this.id = ("beef" + n.toString(16).padStart(8, "0")).padEnd(64, "0");
     this.transport = new MemTransport(world.net, this.addr, this.id);
+    this.transport.claims = claims;
     this.transport.start({
       established: (l) => {
         const link = l as MemLink;

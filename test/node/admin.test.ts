@@ -96,8 +96,9 @@ test("GET /metrics: strict exposition text whose counters move when an item flow
   expect(before.samples.get('gossip_links{state="active"}')).toBe(1);
   expect(before.samples.get("gossip_items_received_total")).toBe(0);
   expect(before.samples.get('gossip_items_dropped_total{reason="rejected"}')).toBe(0);
-  // The one link of a two-node network went through one handshake at each end.
-  expect(before.samples.get('gossip_handshakes_total{outcome="ok"}')).toBe(1);
+  // The one link of a two-node network went through one handshake at each end, and the
+  // bootstrapper checked the joiner's address with one more (PROTOCOL.md 5.3).
+  expect(before.samples.get('gossip_handshakes_total{outcome="ok"}')).toBe(2);
   expect(before.samples.get('gossip_handshakes_total{outcome="failed"}')).toBe(0);
   expect(before.samples.get("gossip_handshakes_in_progress")).toBe(0);
 

@@ -293,6 +293,24 @@ describe("a module that stops answering cannot starve the others", () => {
     expect(await server.validate(T, hex("bb"))).toBe("valid");
     expect(other!.received.length).toBe(1);
   });
+
+  test("rule: local ANNOUNCEs fall under the same cap: a fast announcer and a silent co-subscriber leave room for items from peers", async () => {
+    start({ maxPending: 256 });
+    let spread = 0;
+    server.setAnnounceSink(() => spread++);
+    const announcer = await mod();
+    const [silent] = await subs(T, "none");
+    await subs(U, "valid");
+    // More local announces than the whole table holds: each one owes a verdict from `silent`.
+    for (let i = 0; i < 300; i++) announcer.client.announce(1, T, hex(i.toString(16).padStart(4, "0")));
+    await until(() => spread === 300, 3000, "all 300 announces spread");
+    // Spread, all of them; shown to the silent module only up to its share (64 of 256).
+    expect(server.pendingCount).toBe(64);
+    await until(() => silent!.received.length === 64, 2000, "64 notifications");
+    await waitLog(/a subscriber owes too many verdicts/);
+    // An item from a peer, of another module's type, still gets a slot.
+    expect(await server.validate(U, hex("aa"))).toBe("valid");
+  });
 });
 
 describe("local ANNOUNCE", () => {

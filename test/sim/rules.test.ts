@@ -38,7 +38,7 @@ describe("FORWARD_JOIN", () => {
     const link = from.join(a);
     other.join(a);
     joiner.join(a);
-    w.run(20);
+    w.run(50); // the walks of these joins follow the checks of their addresses (a handshake)
     const seen = [from, other, joiner].map((p) => p.of("forward_join").length);
     // Every ttl the walk may have, three times over: with the sender and the joiner left out,
     // `other` is the only neighbour it may go to.
