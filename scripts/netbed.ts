@@ -29,7 +29,8 @@ const USAGE = `usage: bun scripts/netbed.ts <scenario|all|ci|list|clean> [option
 
 options:
   --hosts N            number of hosts (default: the scenario's)
-  --ci                 the CI variant: fewer hosts, partition ${SHORT.partitionS} s, freeze ${SHORT.freezeS} s, ${SHORT.items} items per round
+  --ci                 the CI variant: fewer hosts, partition ${SHORT.partitionS} s, freeze ${SHORT.freezeS} s, down ${SHORT.downS} s,
+                       ${SHORT.items} items per round
   --keep-logs DIR      keep configs and node logs in DIR/<scenario>/ (failed runs keep theirs in /tmp anyway)
   --seed S             seed for delays, origins and victims (default: random, printed)
   --delay MIN-MAX      one-way delay per host pair in ms (default: the scenario's)
@@ -38,6 +39,7 @@ options:
   --per-subnet N       hosts per /24: 10.1.1.1..N, then 10.1.2.1.. (default: the scenario's; --ci: its CI value)
   --partition-s S      partition length (default ${LONG.partitionS})
   --freeze-s S         freeze length (default ${LONG.freezeS})
+  --down-s S           how long restarted nodes stay down in bootstrap-gone (default ${LONG.downS})
   --items N            items per broadcast round (default ${LONG.items})
   --require NAME       assert an optional check (repeatable): partition.catch-up, freeze.catch-up
   --set key=value      a [gossip] key for every node (repeatable), over the bed's timers
@@ -66,6 +68,7 @@ const { values: v, positionals } = parseArgs({
     "per-subnet": { type: "string" },
     "partition-s": { type: "string" },
     "freeze-s": { type: "string" },
+    "down-s": { type: "string" },
     items: { type: "string" },
     require: { type: "string", multiple: true, default: [] },
     set: { type: "string", multiple: true, default: [] },
@@ -97,6 +100,7 @@ const bits = int("bits", v.bits, 1024, 8192)!;
 const timing: Timing = {
   partitionS: int("partition-s", v["partition-s"], 1, 3600) ?? (v.ci ? SHORT : LONG).partitionS,
   freezeS: int("freeze-s", v["freeze-s"], 1, 3600) ?? (v.ci ? SHORT : LONG).freezeS,
+  downS: int("down-s", v["down-s"], 0, 3600) ?? (v.ci ? SHORT : LONG).downS,
   items: int("items", v.items, 1, 1000) ?? (v.ci ? SHORT : LONG).items,
 };
 const extra: Record<string, string> = {};
@@ -249,21 +253,22 @@ async function inner(s: Scenario, prefix: string): Promise<number> {
   const keep = v["keep-logs"];
   const dir = keep === undefined ? mkdtempSync(join(tmpdir(), `netbed-${s.name}-`)) : freshDir(join(resolve(keep), s.name));
   const teardowns: Array<() => Promise<void>> = [];
-  let tornDown = false;
-  const teardown = async () => {
-    if (tornDown) return;
-    tornDown = true;
-    for (const f of teardowns.reverse()) await f().catch((e) => say(`teardown: ${(e as Error).message}`));
-  };
+  // One teardown, however many signals arrive (Ctrl-C reaches this process from the terminal
+  // and again from the outer process): every caller waits for the same one.
+  let torn: Promise<void> | null = null;
+  const teardown = () =>
+    (torn ??= (async () => {
+      for (const f of teardowns.reverse()) await f().catch((e) => say(`teardown: ${(e as Error).message}`));
+    })());
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
-      say(`${sig}: tearing the bed down`);
+      if (torn === null) say(`${sig}: tearing the bed down; configs and node logs kept in ${dir}`);
       void teardown().then(() => process.exit(130));
     });
   }
   const wan = wanOf(s);
   say(`${s.summary}`);
-  say(`seed ${seed}, ${hosts} hosts (${perSubnet} per /24), ${ci ? "CI timing" : "full timing"} (partition ${timing.partitionS} s, freeze ${timing.freezeS} s, ${timing.items} items per round), files in ${dir}`);
+  say(`seed ${seed}, ${hosts} hosts (${perSubnet} per /24), ${ci ? "CI timing" : "full timing"} (partition ${timing.partitionS} s, freeze ${timing.freezeS} s, down ${timing.downS} s, ${timing.items} items per round), files in ${dir}`);
   let passed = false;
   try {
     const run = await Run.setup(

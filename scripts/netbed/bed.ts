@@ -8,7 +8,7 @@
 //   host namespace <prefix>-hK                       control namespace <prefix>-ctl
 //     tunK  10.1.s.i/32, default route  <-- fd -->   router (one fd per TUN; delay)
 //     ctl0  10.254.K.2/30  <------- veth ------->    cK 10.254.K.1/30   probe (this process)
-//     iptables INPUT -> nb-cut (partitions), statistic DROP on tunK (loss)
+//     iptables INPUT -> nb-cut (partitions), statistic DROP on tunK (loss); OUTPUT -> nb-out
 //
 // The control namespace does not forward (ip_forward is 0 in a new namespace), so hosts reach
 // each other only through the router.
@@ -30,6 +30,8 @@ export interface Wan {
 
 /** Chain in every host namespace that partitions and vanished hosts fill; INPUT jumps to it first. */
 const CUT_CHAIN = "nb-cut";
+/** Chain OUTPUT jumps to first: a vanished host sends nothing either. */
+const OUT_CHAIN = "nb-out";
 
 export class Bed {
   private router: Subprocess<"pipe", "pipe", "inherit"> | null = null;
@@ -94,7 +96,7 @@ export class Bed {
           `link set ${h.ctlIf} up`,
         ].join("\n") + "\n",
       );
-      const rules = ["*filter", `:${CUT_CHAIN} - [0:0]`, `-A INPUT -j ${CUT_CHAIN}`];
+      const rules = ["*filter", `:${CUT_CHAIN} - [0:0]`, `:${OUT_CHAIN} - [0:0]`, `-A INPUT -j ${CUT_CHAIN}`, `-A OUTPUT -j ${OUT_CHAIN}`];
       if (this.wan.lossPct > 0) {
         rules.push(`-A INPUT -i ${h.tun} -m statistic --mode random --probability ${(this.wan.lossPct / 100).toFixed(4)} -j DROP`);
       }
@@ -118,15 +120,27 @@ export class Bed {
     for (const h of this.hosts) if (!this.vanished.has(h)) this.setCut(h, []);
   }
 
-  /** The host drops everything that reaches it over the network: a dead machine sends no RST. */
+  /**
+   * The host drops everything it sends or receives over the network: call it before killing
+   * the node, so that not even the kernel's FIN or RST for its sockets gets out. Its peers
+   * see silence, as when a machine dies.
+   */
   vanish(h: HostPlan): void {
     this.vanished.add(h);
-    this.setCut(h, [`-i ${h.tun} -j DROP`]);
+    this.setCut(h, [`-i ${h.tun} -j DROP`], [`-o ${h.tun} -j DROP`]);
   }
 
-  private setCut(h: HostPlan, rules: readonly string[]): void {
-    const text = ["*filter", `:${CUT_CHAIN} - [0:0]`, ...rules.map((r) => `-A ${CUT_CHAIN} ${r}`), "COMMIT", ""].join("\n");
-    // --noflush keeps INPUT (and the loss rule); declaring the chain flushes only it.
+  private setCut(h: HostPlan, rules: readonly string[], out: readonly string[] = []): void {
+    const text = [
+      "*filter",
+      `:${CUT_CHAIN} - [0:0]`,
+      `:${OUT_CHAIN} - [0:0]`,
+      ...rules.map((r) => `-A ${CUT_CHAIN} ${r}`),
+      ...out.map((r) => `-A ${OUT_CHAIN} ${r}`),
+      "COMMIT",
+      "",
+    ].join("\n");
+    // --noflush keeps INPUT, OUTPUT and the loss rule; declaring a chain flushes only it.
     sh(["ip", "netns", "exec", h.ns, "iptables-restore", "--noflush"], text);
   }
 

@@ -226,11 +226,15 @@ export class Run {
     return round;
   }
 
-  /** Stops host k's node (SIGTERM), starts it with the same config and hostkey, resubscribes. */
-  async restart(k: number): Promise<void> {
+  /**
+   * Stops host k's node (SIGTERM), keeps it down for `downMs` (a scripted outage), starts it
+   * with the same config and hostkey and resubscribes.
+   */
+  async restart(k: number, downMs = 0): Promise<void> {
     const n = this.node(k);
     this.probe.drop(k);
     await n.stop();
+    if (downMs > 0) await Bun.sleep(downMs);
     await n.start();
     await this.probe.subscribe(k, n.lives);
   }

@@ -9,13 +9,15 @@ export interface Timing {
   /** Partition length (scenario partition), freeze length (scenario freeze). */
   readonly partitionS: number;
   readonly freezeS: number;
+  /** How long a restarted node stays down (scenario bootstrap-gone). */
+  readonly downS: number;
   /** Items per broadcast round. */
   readonly items: number;
 }
 
-export const LONG: Timing = { partitionS: 45, freezeS: 20, items: 5 };
+export const LONG: Timing = { partitionS: 45, freezeS: 20, downS: 10, items: 5 };
 /** The CI tier's shorter variants (scripts/test.ts): a few minutes for the whole set. */
-export const SHORT: Timing = { partitionS: 15, freezeS: 10, items: 3 };
+export const SHORT: Timing = { partitionS: 15, freezeS: 10, downS: 5, items: 3 };
 
 export interface Scenario {
   readonly name: string;
@@ -160,11 +162,11 @@ export const SCENARIOS: readonly Scenario[] = [
     async run(r, t) {
       if (!(await formed(r))) return;
       const dead = third(r, r.all().slice(1));
-      await Promise.all(dead.map((k) => r.node(k).kill()));
       for (const k of dead) r.bed.vanish(r.hosts[k - 1]!);
+      await Promise.all(dead.map((k) => r.node(k).kill()));
       for (const k of dead) r.probe.drop(k);
       const alive = r.all().filter((k) => !dead.includes(k));
-      r.say(`killed ${names(dead)} (SIGKILL; their hosts drop every packet)`);
+      r.say(`killed ${names(dead)} (their hosts drop every packet, then SIGKILL)`);
       await r.broadcast("right after the kill, to the survivors", { items: t.items, from: alive, expect: () => alive, deadlineMs: DELIVER_MS });
       await r.waitOverlay("the survivors' overlay without the dead", [alive], { deadlineMs: MEND_MS, gone: dead });
       await r.broadcast("after repair, to the survivors", { items: t.items, from: alive, expect: () => alive, deadlineMs: DELIVER_MS });
@@ -172,7 +174,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: "bootstrap-gone",
-    summary: "the bootstrapper h1 dead for good while other nodes restart (same config and hostkey)",
+    summary: "the bootstrapper h1 dead for good while other nodes restart (down for a while, same config and hostkey)",
     hosts: 10,
     perSubnet: 4,
     ci: { hosts: 8, perSubnet: CI_PER_SUBNET },
@@ -180,14 +182,14 @@ export const SCENARIOS: readonly Scenario[] = [
     optional: [],
     async run(r, t) {
       if (!(await formed(r))) return;
-      await r.node(1).kill();
       r.bed.vanish(r.hosts[0]!);
+      await r.node(1).kill();
       r.probe.drop(1);
       const alive = r.all().slice(1);
       r.say("killed h1, the bootstrapper of every other node; its host drops every packet");
       for (const k of third(r, alive)) {
-        await r.restart(k);
-        r.say(`restarted h${k}`);
+        await r.restart(k, t.downS * 1000);
+        r.say(`restarted h${k} after ${t.downS} s down`);
         await r.waitOverlay(`h${k} back in the overlay after its restart`, [alive], { deadlineMs: 60_000, gone: [1] });
       }
       await r.broadcast("after the restarts, to every live node", { items: t.items, from: alive, expect: () => alive, deadlineMs: DELIVER_MS });
