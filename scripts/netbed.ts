@@ -130,7 +130,7 @@ function wanOf(s: Scenario): Wan {
 if (command === "list") {
   for (const s of SCENARIOS) {
     const ci = CI_SCENARIOS.includes(s.name) ? ` [CI: ${s.ci.hosts} hosts, ${s.ci.perSubnet} per /24]` : "";
-    console.log(`${s.name.padEnd(15)} ${s.hosts} hosts, ${s.perSubnet} per /24${ci}: ${s.summary}`);
+    console.log(`${s.name.padEnd(19)} ${s.hosts} hosts, ${s.perSubnet} per /24${ci}: ${s.summary}`);
   }
   process.exit(0);
 }

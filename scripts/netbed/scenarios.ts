@@ -196,6 +196,36 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
+    name: "bootstrap-gone-all",
+    summary: "the bootstrapper h1 dead for good, then every other node stopped at once and started again",
+    hosts: 8,
+    perSubnet: 4,
+    ci: { hosts: 6, perSubnet: CI_PER_SUBNET },
+    wan: LAN,
+    optional: [],
+    async run(r, t) {
+      if (!(await formed(r))) return;
+      r.bed.vanish(r.hosts[0]!);
+      await r.node(1).kill();
+      r.probe.drop(1);
+      const alive = r.all().slice(1);
+      r.say("killed h1, the bootstrapper of every other node; its host drops every packet");
+      // No live node remembers another across this: only what a node keeps on disk (or its
+      // bootstrapper, gone) can bring the overlay back.
+      for (const k of alive) r.probe.drop(k);
+      await Promise.all(alive.map((k) => r.node(k).stop()));
+      r.say(`stopped ${names(alive)} for ${t.downS} s`);
+      await Bun.sleep(t.downS * 1000); // the scripted outage
+      await Promise.all(alive.map(async (k) => {
+        await r.node(k).start();
+        await r.probe.subscribe(k, r.node(k).lives);
+      }));
+      r.say(`started ${names(alive)} again`);
+      await r.waitOverlay("one overlay after the restart of every node", [alive], { deadlineMs: 60_000, gone: [1] });
+      await r.broadcast("after the restart, to every live node", { items: t.items, from: alive, expect: () => alive, deadlineMs: DELIVER_MS });
+    },
+  },
+  {
     name: "rolling",
     summary: "a rolling restart of every node, the first peer h1 last: one overlay and full delivery after each",
     hosts: 8,
