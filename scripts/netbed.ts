@@ -209,6 +209,8 @@ async function outerOne(s: Scenario, prefix: string): Promise<boolean> {
     return false;
   }
   const ctl = `${prefix}-ctl`;
+  // Names with our pid in them can only be left over from an earlier boot or session.
+  for (const ns of namespacesOf(prefix)) removeNamespace(ns);
   try {
     sh(["ip", "netns", "add", ctl]);
   } catch (e) {
@@ -291,7 +293,7 @@ async function inner(s: Scenario, prefix: string): Promise<number> {
     await s.run(run, timing);
     await run.checkExactlyOnce();
     const st = await run.bed.routerStats();
-    if (st) run.say(`router: ${st.forwarded} packets (${(st.bytes / 1e6).toFixed(1)} MB) forwarded, ${st.unroutable} unroutable, ${st.overflow} dropped on full queues`);
+    if (st) run.say(`router: ${st.forwarded} packets (${Math.round(st.bytes / 1e3)} kB) forwarded, ${st.unroutable} unroutable, ${st.overflow} dropped on full queues`);
     passed = run.passed();
     if (!passed) {
       const logs = run.failureLogs();
