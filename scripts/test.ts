@@ -76,7 +76,7 @@ if (!skipE2e && filters.length === 0) {
     for (const name of CI_SCENARIOS) {
       console.log(`== netbed ${name} (--ci)`);
       const ok = built && (await run([process.execPath, join(root, "scripts", "netbed.ts"), name, "--ci"])) === 0;
-      record(`netbed ${name}`, ok);
+      record(`netbed ${name} --ci`, ok);
     }
   }
 }

@@ -98,8 +98,8 @@ export const SCENARIOS: readonly Scenario[] = [
       // side's items travel over links that work.
       await r.waitOverlay("each side connected on its own, no link across", [left, right], { deadlineMs: 30_000 });
       const split = await r.broadcast("during the split, within each side", { items: t.items * 2, from: r.all(), expect: sideOf, deadlineMs: DELIVER_MS });
-      const left_ms = t.partitionS * 1000 - (performance.now() - cutAt);
-      if (left_ms > 0) await Bun.sleep(left_ms); // the scripted length of the partition
+      const restMs = t.partitionS * 1000 - (performance.now() - cutAt);
+      if (restMs > 0) await Bun.sleep(restMs); // the scripted length of the partition
       r.bed.heal();
       r.say("healed");
       await r.waitOverlay("one overlay again after the heal", [r.all()], { deadlineMs: MEND_MS });
@@ -109,13 +109,14 @@ export const SCENARIOS: readonly Scenario[] = [
       // measurement unless asserted.
       const crossed: string[] = [];
       let want = 0;
+      let got = 0;
       for (const x of split.items) {
         const other = r.all().filter((k) => !sideOf(x.origin).includes(k));
+        const reached = other.filter((k) => r.probe.count(x.item, k) > 0).length;
         want += other.length;
-        const got = other.filter((k) => r.probe.count(x.item, k) > 0);
-        crossed.push(`from h${x.origin}: ${got.length}/${other.length}`);
+        got += reached;
+        crossed.push(`from h${x.origin}: ${reached}/${other.length}`);
       }
-      const got = crossed.reduce((n, c) => n + Number(/: (\d+)\//.exec(c)![1]), 0);
       r.check({
         name: "items of the split reach the other side after the heal",
         ok: got === want,
@@ -140,8 +141,8 @@ export const SCENARIOS: readonly Scenario[] = [
       for (const k of frozen) r.node(k).freeze();
       r.say(`froze ${names(frozen)} for ${t.freezeS} s`);
       const during = await r.broadcast("during the freeze, to the nodes not frozen", { items: t.items, from: awake, expect: () => awake, deadlineMs: DELIVER_MS });
-      const left_ms = t.freezeS * 1000 - (performance.now() - at);
-      if (left_ms > 0) await Bun.sleep(left_ms); // the scripted length of the freeze
+      const restMs = t.freezeS * 1000 - (performance.now() - at);
+      if (restMs > 0) await Bun.sleep(restMs); // the scripted length of the freeze
       for (const k of frozen) r.node(k).thaw();
       r.say(`thawed ${names(frozen)}`);
       await r.waitOverlay("one overlay after the thaw", [r.all()], { deadlineMs: MEND_MS });
