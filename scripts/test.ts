@@ -1,16 +1,19 @@
 // The test command (`npm test`): typecheck, unit + node tests, build, then the e2e scripts
-// against the compiled binary. Ends with one line `N passed, M failed` for CI.
+// against the compiled binary, then the CI set of the multi-host test bed (network
+// namespaces, as root: docs/TESTBED.md). Ends with one line `N passed, M failed` for CI.
 //
-//   bun scripts/test.ts [--skip-e2e] [bun test filters...]
+//   bun scripts/test.ts [--skip-e2e] [--skip-netbed] [bun test filters...]
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CI_SCENARIOS } from "./netbed/scenarios.ts";
 
 const root = join(import.meta.dir, "..");
 const args = process.argv.slice(2);
 const skipE2e = args.includes("--skip-e2e");
-const filters = args.filter((a) => a !== "--skip-e2e");
+const skipNetbed = args.includes("--skip-netbed");
+const filters = args.filter((a) => a !== "--skip-e2e" && a !== "--skip-netbed");
 let passed = 0;
 let failed = 0;
 const failures: string[] = [];
@@ -67,6 +70,14 @@ if (!skipE2e && filters.length === 0) {
     console.log(`== e2e ${f}`);
     const ok = built && (await run(["bash", join(e2eDir, f)], { GOSSIP: join(root, "dist", "gossip") })) === 0;
     record(`e2e ${f}`, ok);
+  }
+  if (!skipNetbed) {
+    // One bed per scenario, each recorded on its own; not root or no namespaces is a FAIL.
+    for (const name of CI_SCENARIOS) {
+      console.log(`== netbed ${name} (--ci)`);
+      const ok = built && (await run([process.execPath, join(root, "scripts", "netbed.ts"), name, "--ci"])) === 0;
+      record(`netbed ${name} --ci`, ok);
+    }
   }
 }
 
