@@ -41,7 +41,7 @@ options:
   --freeze-s S         freeze length (default ${LONG.freezeS})
   --down-s S           how long restarted nodes stay down in bootstrap-gone (default ${LONG.downS})
   --items N            items per broadcast round (default ${LONG.items})
-  --require NAME       assert an optional check (repeatable): partition.catch-up, freeze.catch-up
+  --require NAME       assert an optional check (repeatable; none at present: every check is asserted)
   --set key=value      a [gossip] key for every node (repeatable), over the bed's timers
   --log-level L        node log level (default debug)
   --bits B             RSA hostkey size (default 2048)
