@@ -116,17 +116,6 @@ export class Repair {
     if (this.failures.size > Math.max(MAX_FAILURES_KEPT, this.host.passiveSize)) this.failures.delete(this.failures.keys().next().value as string);
   }
 
-  /**
-   * addr sent DISCONNECT: it is leaving, or full. Not dialled again for shuffle_interval_ms
-   * (a failed dial after that backs off as usual); a leaving peer that comes back is taken in
-   * like any other.
-   */
-  left(addr: string): void {
-    const f = this.failures.get(addr) ?? { count: 0, until: 0 };
-    f.until = Math.max(f.until, this.host.env.now() + this.host.shuffleIntervalMs);
-    this.remember(addr, f);
-  }
-
   /** Replaces lost neighbours from the passive view. */
   refill(): void {
     const h = this.host;

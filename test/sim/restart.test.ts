@@ -27,23 +27,6 @@ describe("graceful leave", () => {
     runUntil(w, () => links.every((l, i) => probes[i]!.closed.has(l)), 1000, "every link closed");
     for (const [i, p] of probes.entries()) expect(p.of("disconnect", links[i]).length).toBe(1);
   });
-
-  test("rule: a neighbour that sent DISCONNECT stays in reserve but is not dialled back for shuffle_interval_ms", () => {
-    const w = quietWorld({ shuffle_interval_ms: "10000" });
-    const a = w.addNode(null);
-    const p = new Probe(w, 1);
-    const link = p.join(a);
-    // a dials p once, to check the address p joined with (§5.3); that done, p leaves.
-    runUntil(w, () => p.accepted.length === 1 && p.closed.has(p.accepted[0]!), 1000, "a checked p's address");
-    const before = p.accepted.length;
-    p.send(link, { kind: "disconnect" });
-    runUntil(w, () => membership(a).active.size === 0, 1000, "a drops the peer that left");
-    expect(membership(a).passive.has(p.addr)).toBe(true);
-    w.run(9000);
-    expect(p.accepted.length).toBe(before);
-    // It may come back: after the wait it is a candidate like any other.
-    runUntil(w, () => p.accepted.length > before, 30_000, "a dials the peer again later");
-  });
 });
 
 describe("bootstrapper list", () => {
