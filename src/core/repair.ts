@@ -127,11 +127,13 @@ export class Repair {
     if (room > 0) {
       const high = h.activeSize() === 0;
       const candidates = this.candidates();
-      // Peers from prefixes the view holds few of first (prefix diversity is preferred).
-      const crowds = h.crowding();
-      const diverse = candidates.filter((a) => !crowds(a));
-      const picked = sample(h.env, diverse, room);
-      if (picked.length < room) picked.push(...sample(h.env, candidates.filter(crowds), room - picked.length));
+      let picked = candidates;
+      if (candidates.length > room) {
+        // Peers from prefixes the view holds few of first (prefix diversity is preferred).
+        const crowds = h.crowding();
+        picked = sample(h.env, candidates.filter((a) => !crowds(a)), room);
+        if (picked.length < room) picked.push(...sample(h.env, candidates.filter(crowds), room - picked.length));
+      }
       for (const addr of picked) h.dial(addr, "neighbor", high, false);
       // Every peer in reserve declines (they are full) and nothing is in flight: a node left
       // below its degree (e.g. a clique that filled itself after a mass failure) would wait
