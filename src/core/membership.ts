@@ -507,7 +507,7 @@ export class Membership {
       this.log.debug("joiner's address not checked: no walks", { peer: joiner.id.slice(0, 16), addr });
       return;
     }
-    this.peers.add(this.deps.transport.dial(addr), "verify", "handshaking", addr);
+    this.peers.add(this.deps.transport.dial(addr, true), "verify", "handshaking", addr);
   }
 
   private forwardJoin(joiner: Peer): void {

@@ -46,8 +46,12 @@ export interface TransportEvents {
 export interface Transport {
   /** Starts accepting connections; returns the address peers are to dial. */
   start(events: TransportEvents): string;
-  /** Starts a connection; the link reports `established` or `closed` later, never at once. */
-  dial(addr: string): Link;
+  /**
+   * Starts a connection; the link reports `established` or `closed` later, never at once.
+   * check: the link only proves who answers at addr and carries nothing, so the transport may
+   * refuse to spend much on it (TCP: a proof of work harder than our own pow_bits).
+   */
+  dial(addr: string, check?: boolean): Link;
   /** Stops accepting; links already handed out stay open until their owner closes them. */
   stop(): void;
   /** Links handed out (dials included) whose connection is not closed yet. */

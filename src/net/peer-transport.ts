@@ -96,8 +96,8 @@ export class TcpTransport implements Transport {
    * dialled every missing neighbour at once would have them all time out together. The
    * handshake deadline runs from the connect, so a queued dial does not lose its time.
    */
-  dial(addr: string): Link {
-    const link = this.newLink(true, addr);
+  dial(addr: string, check = false): Link {
+    const link = this.newLink(true, addr, check);
     let host: string, port: number;
     try {
       ({ host, port } = parseAddress(addr));
@@ -134,11 +134,15 @@ export class TcpTransport implements Transport {
     while (this.outgoing < MAX_DIALS_AT_ONCE && this.queued.length > 0) this.queued.shift()!();
   }
 
-  private newLink(initiator: boolean, target = ""): PeerLink {
+  private newLink(initiator: boolean, target = "", check = false): PeerLink {
     const hs = {
       hostkey: this.opts.hostkey,
       advertisedAddr: this.opts.advertise ?? this.listener?.address ?? "",
       powBits: this.opts.powBits,
+      // An address check is work we do for a joiner that paid only our own difficulty: a
+      // joiner demanding more (up to 28 bits, 128 times the default) would make every JOIN it
+      // sends cost us that much. Refused; the joiner just gets no walks.
+      ...(check ? { maxPowBits: this.opts.powBits } : {}),
       timeoutMs: this.opts.handshakeTimeoutMs,
       // Banned peers are refused before either side spends work on them: by the identity in
       // HELLO/CHALLENGE and the IP seen on the socket, never by the address the peer claims.
