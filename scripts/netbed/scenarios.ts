@@ -56,6 +56,15 @@ async function formed(r: Run): Promise<boolean> {
   return r.waitOverlay("overlay formed", [r.all()], { deadlineMs: FORM_MS, steadyMs: 3000 });
 }
 
+/** Kills h1, every other node's bootstrapper, for good (its host drops every packet first); returns the others. */
+async function killBootstrapper(r: Run): Promise<number[]> {
+  r.bed.vanish(r.hosts[0]!);
+  await r.node(1).kill();
+  r.probe.drop(1);
+  r.say("killed h1, the bootstrapper of every other node; its host drops every packet");
+  return r.all().slice(1);
+}
+
 function third(r: Run, from: readonly number[]): number[] {
   return r.pick(from, Math.max(1, Math.round(r.hosts.length / 3)));
 }
@@ -187,11 +196,7 @@ export const SCENARIOS: readonly Scenario[] = [
     optional: [],
     async run(r, t) {
       if (!(await formed(r))) return;
-      r.bed.vanish(r.hosts[0]!);
-      await r.node(1).kill();
-      r.probe.drop(1);
-      const alive = r.all().slice(1);
-      r.say("killed h1, the bootstrapper of every other node; its host drops every packet");
+      const alive = await killBootstrapper(r);
       for (const k of third(r, alive)) {
         await r.restart(k, t.downS * 1000);
         r.say(`restarted h${k} after ${t.downS} s down`);
@@ -210,11 +215,7 @@ export const SCENARIOS: readonly Scenario[] = [
     optional: [],
     async run(r, t) {
       if (!(await formed(r))) return;
-      r.bed.vanish(r.hosts[0]!);
-      await r.node(1).kill();
-      r.probe.drop(1);
-      const alive = r.all().slice(1);
-      r.say("killed h1, the bootstrapper of every other node; its host drops every packet");
+      const alive = await killBootstrapper(r);
       // No live node remembers another across this: only what a node keeps on disk (or its
       // bootstrapper, gone) can bring the overlay back.
       for (const k of alive) r.probe.drop(k);
