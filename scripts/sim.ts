@@ -39,8 +39,9 @@ const USAGE = `usage: npm run sim -- [options]
   --set key=value         a [gossip] key for every node over the defaults (repeatable), e.g. --set degree=8
   --seeds K               run seeds S, S+1, ... S+K-1 (S: --seed): DIR/seed-S/ per run, DIR/summary.json with the
                           median, min and max of every figure, DIR/summary.md a table (default 1: one run in DIR)
-  --sweep key=v1,v2,...   one [gossip] key over several values, each for --seeds seeds: DIR/key=v/seed-S/,
-                          DIR/key=v/summary.json, DIR/summary.md one row per value
+  --sweep key=v1,v2,...   one [gossip] key (or nodes, kill, hostile, churn, partition-s, loss) over several
+                          values, each for --seeds seeds: DIR/key=v/seed-S/, DIR/key=v/summary.json,
+                          DIR/summary.md one row per value
   --out DIR               where results.json and the charts go (default sim-out)
   --quiet                 no progress on stderr
   -h, --help              this text`;
@@ -124,15 +125,30 @@ const p: ScenarioParams = {
 };
 const out = resolve(args.out ?? "sim-out");
 const seeds = num(args.seeds, "seeds", 1, 10_000, 1);
+/** Scenario options --sweep takes besides [gossip] keys: the field, its bounds, integer or not. */
+const SWEEPABLE: Record<string, [keyof ScenarioParams, number, number, boolean]> = {
+  nodes: ["nodes", 2, 1_000_000, true], kill: ["killPct", 0, 99, true], hostile: ["hostilePct", 0, 90, true],
+  churn: ["churnPctPerMin", 0, 100, false], "partition-s": ["partitionS", 1, 86_400, true], loss: ["loss", 0, 1, false],
+};
 let sweep: { key: string; values: string[] } | null = null;
 if (args.sweep !== undefined) {
   const i = args.sweep.indexOf("=");
   const key = args.sweep.slice(0, i).trim();
   const values = args.sweep.slice(i + 1).split(",").map((v) => v.trim()).filter((v) => v !== "");
-  if (i <= 0 || !known.has(key) || values.length === 0) fail(`--sweep: expected key=v1,v2,... with a [gossip] key, got ${JSON.stringify(args.sweep)}`);
+  if (i <= 0 || !(known.has(key) || key in SWEEPABLE) || values.length === 0) {
+    fail(`--sweep: expected key=v1,v2,... with a [gossip] key or one of ${Object.keys(SWEEPABLE).join(", ")}, got ${JSON.stringify(args.sweep)}`);
+  }
   if (CHOSEN_BY_SIM.includes(key)) fail(`--sweep: ${key} is chosen by the simulator`);
+  const range = SWEEPABLE[key];
+  if (range) for (const v of values) num(v, `sweep ${key}`, range[1], range[2], 0, range[3]);
   sweep = { key, values };
 }
+/** Runs of the sweep: one per value, with the scenario option or [gossip] key set to it. */
+const variant = (value: string): ScenarioParams => {
+  if (!sweep) return p;
+  const option = SWEEPABLE[sweep.key];
+  return option ? { ...p, [option[0]]: Number(value) } : { ...p, settings: { ...settings, [sweep.key]: value } };
+};
 const started = performance.now();
 const progress = args.quiet ? () => {} : (line: string) => console.error(`sim: ${line} (wall ${((performance.now() - started) / 1000).toFixed(1)} s)`);
 const gc = () => (globalThis as { Bun?: { gc(full: boolean): void } }).Bun?.gc(true);
@@ -195,6 +211,32 @@ function charts(p: ScenarioParams, result: ScenarioResult, dir: string): void {
   );
 }
 
+/** DIR/sweep.svg: the scenario's headline reliability against the swept value (median, and min/max over the seeds). */
+function sweepChart(sw: { key: string; values: string[] }, rows: ReadonlyArray<{ spread: Record<string, Spread> }>): void {
+  const figures: Array<[string, string]> =
+    p.scenario === "kill" ? [["extra.first_broadcast_reliability", "first broadcast"], ["extra.first_broadcast_reliability_5s", "first broadcast within 5 s"]]
+    : p.scenario === "hostile" ? [["extra.honest_reliability", "honest reliability"]]
+    : [["reliability", "reliability"]];
+  const series = figures.flatMap(([key, name]) => {
+    const at = (pick: (s: Spread) => number | null) =>
+      rows.flatMap((r, k) => {
+        const v = r.spread[key] ? pick(r.spread[key]) : null;
+        return v === null ? [] : [[Number(sw.values[k]), v] as const];
+      });
+    return [
+      { name: `${name} (median)`, points: at((s) => s.median), markers: true },
+      ...(seeds > 1 ? [{ name: `${name} (min over seeds)`, points: at((s) => s.min), markers: false }] : []),
+    ];
+  });
+  writeFileSync(
+    join(out, "sweep.svg"),
+    lineChart({
+      title: `${p.scenario}: ${figures.map((f) => f[1]).join(", ")} by ${sw.key} (N=${p.nodes}, ${seeds} seed${seeds > 1 ? "s" : ""})`,
+      xLabel: sw.key, yLabel: "delivered / live subscribers", series, yMin: 0, yMax: 1, yFormat: percent, legend: "bottom-left",
+    }),
+  );
+}
+
 if (seeds === 1 && sweep === null) {
   const { result } = runOne(p, out, progress);
   // stdout: the deterministic part only (no wall time, no memory): the same seed, the same bytes.
@@ -205,20 +247,21 @@ if (seeds === 1 && sweep === null) {
   const machine = new Set(["wall_ms", "memory_per_node_bytes"]);
   const rows: Array<{ label: string; spread: Record<string, Spread> }> = [];
   for (const value of sweep ? sweep.values : [null]) {
-    const settingsV = sweep && value !== null ? { ...settings, [sweep.key]: value } : settings;
+    const pv = value === null ? p : variant(value);
     const dir = sweep ? join(out, `${sweep.key}=${value}`) : out;
     const runs: unknown[] = [];
     for (let s = p.seed; s < p.seed + seeds; s++) {
       const label = `${sweep ? `${sweep.key}=${value} ` : ""}seed ${s}`;
-      const { result, wallMs, perNode } = runOne({ ...p, settings: settingsV, seed: s }, join(dir, `seed-${s}`), (l) => progress(`${label}: ${l}`));
+      const { result, wallMs, perNode } = runOne({ ...pv, seed: s }, join(dir, `seed-${s}`), (l) => progress(`${label}: ${l}`));
       runs.push({ ...result, rounds: undefined, wall_ms: wallMs, memory_per_node_bytes: perNode });
     }
     const spread = summarise(runs);
     const seedList = Array.from({ length: seeds }, (_, k) => p.seed + k);
-    writeFileSync(join(dir, "summary.json"), JSON.stringify({ scenario: p.scenario, params: { ...p, seed: undefined, settings: settingsV, latency: p.latency.name }, seeds: seedList, metrics: spread }, null, 2) + "\n");
+    writeFileSync(join(dir, "summary.json"), JSON.stringify({ scenario: p.scenario, params: { ...pv, seed: undefined, latency: p.latency.name }, seeds: seedList, metrics: spread }, null, 2) + "\n");
     rows.push({ label: sweep ? `${sweep.key}=${value}` : `seeds ${p.seed}-${p.seed + seeds - 1}`, spread });
   }
   writeFileSync(join(out, "summary.md"), table(p.scenario, rows, sweep ? sweep.key : "seeds"));
+  if (sweep && sweep.values.every((v) => Number.isFinite(Number(v)))) sweepChart(sweep, rows);
   // stdout: the deterministic part (no wall time, no memory).
   const pure = rows.map((r) => ({ run: r.label, metrics: Object.fromEntries(Object.entries(r.spread).filter(([k]) => !machine.has(k))) }));
   console.log(JSON.stringify({ scenario: p.scenario, seeds: Array.from({ length: seeds }, (_, k) => p.seed + k), runs: pure }, null, 2));

@@ -57,4 +57,18 @@ describe("summary of several seeds", () => {
     // stdout holds nothing the machine measured.
     expect(a.stdout.toString()).not.toContain("wall_ms");
   }, 60_000);
+
+  test("npm run sim -- --sweep kill=20,60: one row and one directory per value, and a chart of the first broadcast's reach", () => {
+    const out = join(tmp, "sweep");
+    const r = Bun.spawnSync(
+      [process.execPath, "scripts/sim.ts", "--nodes", "40", "--broadcasts", "2", "--settle-s", "5", "--scenario", "kill", "--sweep", "kill=20,60", "--out", out, "--quiet"],
+      { cwd: root, stdout: "pipe", stderr: "pipe" },
+    );
+    expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
+    const md = readFileSync(join(out, "summary.md"), "utf8").trim().split("\n");
+    expect(md.slice(2).map((l) => l.split(" | ")[0])).toEqual(["| kill=20", "| kill=60"]);
+    for (const d of ["kill=20/seed-1/results.json", "kill=60/summary.json"]) expect(existsSync(join(out, d))).toBe(true);
+    expect(readFileSync(join(out, "sweep.svg"), "utf8")).toContain("first broadcast (median)");
+    expect(JSON.parse(readFileSync(join(out, "kill=60", "summary.json"), "utf8")).params.killPct).toBe(60);
+  }, 60_000);
 });
