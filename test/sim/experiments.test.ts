@@ -3,6 +3,10 @@
 // latency model, one fixed seed each, with the targets as assertions. The full
 // sweeps over several seeds and their tables: docs/SIMULATION.md (npm run sim -- --seeds K).
 // Each target was checked to fail with the protocol weakened (docs/SIMULATION.md says how).
+// One seed is a sample, not the distribution: over seeds 1-10 the 95% targets do not all hold
+// on every seed (a survivor of a young overlay can end up knowing nobody alive and known by
+// nobody; a broadcast from a sparse fragment can need more than 5 s), and docs/SIMULATION.md
+// records how often, and why.
 
 import { describe, expect, test } from "bun:test";
 import { parseLatency } from "../../src/sim/network.ts";
@@ -26,6 +30,7 @@ describe("experiment 2: mass failure (N=1000, silent kills, seed 1)", () => {
     expect(x.survivors).toBe(500);
     expect(x.first_broadcast_reliability).toBeGreaterThanOrEqual(0.99);
     // Every survivor is connected at the kill (each has ~15 live neighbours of 30): all of them within 5 s.
+    expect(x.survivors_connected_at_kill).toBe(500);
     expect(x.recovery_ms).not.toBeNull();
     expect(x.recovery_ms!).toBeLessThanOrEqual(RECOVERY_TARGET_MS);
     expect(x.reconnected_ms).not.toBeNull();
@@ -38,10 +43,11 @@ describe("experiment 2: mass failure (N=1000, silent kills, seed 1)", () => {
     const { result, x } = massFailure(95);
     expect(x.survivors).toBe(50);
     expect(x.first_broadcast_reliability).toBeGreaterThanOrEqual(0.9);
-    // Survivors whose every neighbour died hear nothing until keepalive gives up on those links
-    // (15 s); the ones still connected to each other at the kill get the item within 5 s.
-    expect(x.recovery_connected_at_kill_ms).not.toBeNull();
-    expect(x.recovery_connected_at_kill_ms!).toBeLessThanOrEqual(RECOVERY_TARGET_MS);
+    // The survivors fall apart into fragments (each keeps ~1.5 live neighbours of 30), and one
+    // whose every neighbour died hears nothing until keepalive gives up on those links (15 s).
+    // Broadcasts sent inside the largest fragment reach all of it within 5 s.
+    expect(x.broadcasts_from_connected).toBeGreaterThan(0);
+    expect(x.connected_reached_within_5s).toBe(1);
     // No survivor isolated for good: within a bounded time all of them are one overlay again.
     expect(x.reconnected_ms).not.toBeNull();
     expect(x.reconnected_ms!).toBeLessThanOrEqual(RECONNECT_BOUND_MS);
