@@ -4,13 +4,15 @@
 // prints the same bytes), progress on stderr.
 //
 //   npm run sim -- --nodes N --seed S --scenario steady|kill|churn|partition|hostile [options]
+//   npm run sim -- ... --seeds K [--sweep key=v1,v2,...]   several seeds (and values): median, min, max
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { GOSSIP_KEYS } from "../src/config/schema.ts";
 import { parseLatency } from "../src/sim/network.ts";
-import { DEFAULT_PARAMS, SCENARIOS, type ScenarioName, type ScenarioParams, runScenario } from "../src/sim/scenarios.ts";
+import { DEFAULT_PARAMS, SCENARIOS, type ScenarioName, type ScenarioParams, type ScenarioResult, runScenario } from "../src/sim/scenarios.ts";
+import { type Spread, summarise, table } from "../src/sim/summary.ts";
 import { lineChart, percent } from "./bench/svg.ts";
 
 const D = DEFAULT_PARAMS;
@@ -35,6 +37,11 @@ const USAGE = `usage: npm run sim -- [options]
   --hostile PCT           hostile: percent of nodes that are hostile (default ${D.hostilePct})
   --hostile-flood         hostile nodes also send their neighbours junk items (which modules reject)
   --set key=value         a [gossip] key for every node over the defaults (repeatable), e.g. --set degree=8
+  --seeds K               run seeds S, S+1, ... S+K-1 (S: --seed): DIR/seed-S/ per run, DIR/summary.json with the
+                          median, min and max of every figure, DIR/summary.md a table (default 1: one run in DIR)
+  --sweep key=v1,v2,...   one [gossip] key (or nodes, kill, hostile, churn, partition-s, loss) over several
+                          values, each for --seeds seeds: DIR/key=v/seed-S/, DIR/key=v/summary.json,
+                          DIR/summary.md one row per value
   --out DIR               where results.json and the charts go (default sim-out)
   --quiet                 no progress on stderr
   -h, --help              this text`;
@@ -62,7 +69,7 @@ try {
       "settle-s": { type: "string" }, broadcasts: { type: "string" }, "interval-ms": { type: "string" }, warmup: { type: "string" },
       kill: { type: "string" }, silent: { type: "boolean" }, churn: { type: "string" }, "churn-s": { type: "string" },
       "partition-s": { type: "string" }, hostile: { type: "string" }, "hostile-flood": { type: "boolean" }, set: { type: "string", multiple: true },
-      out: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
+      seeds: { type: "string" }, sweep: { type: "string" }, out: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
     strict: true,
     allowPositionals: false,
@@ -86,11 +93,12 @@ try {
 }
 const settings: Record<string, string> = {};
 const known = new Set(GOSSIP_KEYS.map((k) => k.key));
+const CHOSEN_BY_SIM = ["p2p_address", "api_address", "bootstrapper", "dissemination"];
 for (const kv of args.set ?? []) {
   const i = kv.indexOf("=");
   const key = kv.slice(0, i).trim();
   if (i <= 0 || !known.has(key)) fail(`--set: expected key=value with a [gossip] key, got ${JSON.stringify(kv)}`);
-  if (["p2p_address", "api_address", "bootstrapper", "dissemination"].includes(key)) fail(`--set: ${key} is chosen by the simulator`);
+  if (CHOSEN_BY_SIM.includes(key)) fail(`--set: ${key} is chosen by the simulator`);
   settings[key] = kv.slice(i + 1).trim();
 }
 const p: ScenarioParams = {
@@ -116,60 +124,146 @@ const p: ScenarioParams = {
   hostileFlood: args["hostile-flood"] ?? false,
 };
 const out = resolve(args.out ?? "sim-out");
+const seeds = num(args.seeds, "seeds", 1, 10_000, 1);
+/** Scenario options --sweep takes besides [gossip] keys: the field, its bounds, integer or not. */
+const SWEEPABLE: Record<string, [keyof ScenarioParams, number, number, boolean]> = {
+  nodes: ["nodes", 2, 1_000_000, true], kill: ["killPct", 0, 99, true], hostile: ["hostilePct", 0, 90, true],
+  churn: ["churnPctPerMin", 0, 100, false], "partition-s": ["partitionS", 1, 86_400, true], loss: ["loss", 0, 1, false],
+};
+let sweep: { key: string; values: string[] } | null = null;
+if (args.sweep !== undefined) {
+  const i = args.sweep.indexOf("=");
+  const key = args.sweep.slice(0, i).trim();
+  const values = args.sweep.slice(i + 1).split(",").map((v) => v.trim()).filter((v) => v !== "");
+  if (i <= 0 || !(known.has(key) || key in SWEEPABLE) || values.length === 0) {
+    fail(`--sweep: expected key=v1,v2,... with a [gossip] key or one of ${Object.keys(SWEEPABLE).join(", ")}, got ${JSON.stringify(args.sweep)}`);
+  }
+  if (CHOSEN_BY_SIM.includes(key)) fail(`--sweep: ${key} is chosen by the simulator`);
+  const range = SWEEPABLE[key];
+  if (range) for (const v of values) num(v, `sweep ${key}`, range[1], range[2], 0, range[3]);
+  sweep = { key, values };
+}
+/** Runs of the sweep: one per value, with the scenario option or [gossip] key set to it. */
+const variant = (value: string): ScenarioParams => {
+  if (!sweep) return p;
+  const option = SWEEPABLE[sweep.key];
+  return option ? { ...p, [option[0]]: Number(value) } : { ...p, settings: { ...settings, [sweep.key]: value } };
+};
 const started = performance.now();
 const progress = args.quiet ? () => {} : (line: string) => console.error(`sim: ${line} (wall ${((performance.now() - started) / 1000).toFixed(1)} s)`);
-
-// Configs are checked before anything runs: a bad --set fails here, with the config's own message.
 const gc = () => (globalThis as { Bun?: { gc(full: boolean): void } }).Bun?.gc(true);
-gc();
-const heap0 = process.memoryUsage().heapUsed;
-const t0 = performance.now();
-let run;
-try {
-  run = runScenario(p, progress);
-} catch (e) {
-  fail((e as Error).message);
+
+/** One run: writes DIR/results.json and the charts; returns the results with what the machine measured. */
+function runOne(p: ScenarioParams, dir: string, onPhase: (line: string) => void) {
+  gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  let run;
+  try {
+    // Configs are checked before anything runs: a bad --set fails here, with the config's own message.
+    run = runScenario(p, onPhase);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const wallMs = Math.round(performance.now() - t0);
+  gc();
+  const perNode = Math.round((process.memoryUsage().heapUsed - heap0) / run.world.nodes.length);
+  const { result } = run;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "results.json"), JSON.stringify({ ...result, wall_ms: wallMs, memory_per_node_bytes: perNode }, null, 2) + "\n");
+  charts(p, result, dir);
+  onPhase(`${result.events} events in ${wallMs} ms wall (${Math.round((result.events / Math.max(1, wallMs)) * 1000)} events/s), ~${Math.round(perNode / 1024)} KiB per node; results in ${dir}`);
+  return { result, wallMs, perNode };
 }
-const wallMs = Math.round(performance.now() - t0);
-gc();
-const perNode = Math.round((process.memoryUsage().heapUsed - heap0) / run.world.nodes.length);
-const { result } = run;
 
-// stdout: the deterministic part only (no wall time, no memory): the same seed, the same bytes.
-console.log(JSON.stringify({ ...result, rounds: undefined }, null, 2));
-mkdirSync(out, { recursive: true });
-writeFileSync(join(out, "results.json"), JSON.stringify({ ...result, wall_ms: wallMs, memory_per_node_bytes: perNode }, null, 2) + "\n");
+function charts(p: ScenarioParams, result: ScenarioResult, dir: string): void {
+  const x = (r: { at: number }) => Math.round(r.at / 100) / 10;
+  const rounds = result.rounds;
+  writeFileSync(
+    join(dir, "reliability.svg"),
+    lineChart({
+      title: `${p.scenario}: reliability per broadcast (N=${p.nodes}, ${p.mode}, seed ${p.seed})`,
+      xLabel: "virtual time (s)", yLabel: "delivered / live subscribers",
+      series: [{ name: "reliability", points: rounds.map((r) => [x(r), r.reliability]), markers: true }],
+      yMin: 0, yMax: 1, yFormat: percent, legend: "bottom-right",
+    }),
+  );
+  writeFileSync(
+    join(dir, "hops.svg"),
+    lineChart({
+      title: `${p.scenario}: last delivery hop per broadcast (N=${p.nodes}, ${p.mode})`,
+      xLabel: "virtual time (s)", yLabel: "hops",
+      series: [
+        { name: "LDH", points: rounds.map((r) => [x(r), r.ldh]), markers: true },
+        { name: "BFS optimum", points: rounds.map((r) => [x(r), r.ldh_optimal]), markers: true },
+      ],
+      yMin: 0,
+    }),
+  );
+  writeFileSync(
+    join(dir, "latency.svg"),
+    lineChart({
+      title: `${p.scenario}: time to last delivery (N=${p.nodes}, ${p.mode}, ${p.latency.name})`,
+      xLabel: "virtual time (s)", yLabel: "ms",
+      series: [{ name: "last delivery", points: rounds.map((r) => [x(r), r.last_delivery_ms]), markers: true }],
+      yMin: 0,
+    }),
+  );
+}
 
-const x = (r: { at: number }) => Math.round(r.at / 100) / 10;
-const rounds = result.rounds;
-writeFileSync(
-  join(out, "reliability.svg"),
-  lineChart({
-    title: `${scenario}: reliability per broadcast (N=${p.nodes}, ${mode}, seed ${p.seed})`,
-    xLabel: "virtual time (s)", yLabel: "delivered / live subscribers",
-    series: [{ name: "reliability", points: rounds.map((r) => [x(r), r.reliability]), markers: true }],
-    yMin: 0, yMax: 1, yFormat: percent, legend: "bottom-right",
-  }),
-);
-writeFileSync(
-  join(out, "hops.svg"),
-  lineChart({
-    title: `${scenario}: last delivery hop per broadcast (N=${p.nodes}, ${mode})`,
-    xLabel: "virtual time (s)", yLabel: "hops",
-    series: [
-      { name: "LDH", points: rounds.map((r) => [x(r), r.ldh]), markers: true },
-      { name: "BFS optimum", points: rounds.map((r) => [x(r), r.ldh_optimal]), markers: true },
-    ],
-    yMin: 0,
-  }),
-);
-writeFileSync(
-  join(out, "latency.svg"),
-  lineChart({
-    title: `${scenario}: time to last delivery (N=${p.nodes}, ${mode}, ${latency.name})`,
-    xLabel: "virtual time (s)", yLabel: "ms",
-    series: [{ name: "last delivery", points: rounds.map((r) => [x(r), r.last_delivery_ms]), markers: true }],
-    yMin: 0,
-  }),
-);
-progress(`${result.events} events in ${wallMs} ms wall (${Math.round((result.events / Math.max(1, wallMs)) * 1000)} events/s), ~${Math.round(perNode / 1024)} KiB per node; results in ${out}`);
+/** DIR/sweep.svg: the scenario's headline reliability against the swept value (median, and min/max over the seeds). */
+function sweepChart(sw: { key: string; values: string[] }, rows: ReadonlyArray<{ spread: Record<string, Spread> }>): void {
+  const figures: Array<[string, string]> =
+    p.scenario === "kill" ? [["extra.first_broadcast_reliability", "first broadcast"], ["extra.first_broadcast_reliability_5s", "first broadcast within 5 s"]]
+    : p.scenario === "hostile" ? [["extra.honest_reliability", "honest reliability"]]
+    : [["reliability", "reliability"]];
+  const series = figures.flatMap(([key, name]) => {
+    const at = (pick: (s: Spread) => number | null) =>
+      rows.flatMap((r, k) => {
+        const v = r.spread[key] ? pick(r.spread[key]) : null;
+        return v === null ? [] : [[Number(sw.values[k]), v] as const];
+      });
+    return [
+      { name: `${name} (median)`, points: at((s) => s.median), markers: true },
+      ...(seeds > 1 ? [{ name: `${name} (min over seeds)`, points: at((s) => s.min), markers: false }] : []),
+    ];
+  });
+  writeFileSync(
+    join(out, "sweep.svg"),
+    lineChart({
+      title: `${p.scenario}: ${figures.map((f) => f[1]).join(", ")} by ${sw.key} (N=${p.nodes}, ${seeds} seed${seeds > 1 ? "s" : ""})`,
+      xLabel: sw.key, yLabel: "delivered / live subscribers", series, yMin: 0, yMax: 1, yFormat: percent, legend: "bottom-left",
+    }),
+  );
+}
+
+if (seeds === 1 && sweep === null) {
+  const { result } = runOne(p, out, progress);
+  // stdout: the deterministic part only (no wall time, no memory): the same seed, the same bytes.
+  console.log(JSON.stringify({ ...result, rounds: undefined }, null, 2));
+} else {
+  // Several seeds (and with --sweep, several values of one key): DIR[/KEY=V]/seed-S/ per run,
+  // DIR[/KEY=V]/summary.json with the median, min and max of every figure, DIR/summary.md a table.
+  const machine = new Set(["wall_ms", "memory_per_node_bytes"]);
+  const rows: Array<{ label: string; spread: Record<string, Spread> }> = [];
+  for (const value of sweep ? sweep.values : [null]) {
+    const pv = value === null ? p : variant(value);
+    const dir = sweep ? join(out, `${sweep.key}=${value}`) : out;
+    const runs: unknown[] = [];
+    for (let s = p.seed; s < p.seed + seeds; s++) {
+      const label = `${sweep ? `${sweep.key}=${value} ` : ""}seed ${s}`;
+      const { result, wallMs, perNode } = runOne({ ...pv, seed: s }, join(dir, `seed-${s}`), (l) => progress(`${label}: ${l}`));
+      runs.push({ ...result, rounds: undefined, wall_ms: wallMs, memory_per_node_bytes: perNode });
+    }
+    const spread = summarise(runs);
+    const seedList = Array.from({ length: seeds }, (_, k) => p.seed + k);
+    writeFileSync(join(dir, "summary.json"), JSON.stringify({ scenario: p.scenario, params: { ...pv, seed: undefined, latency: p.latency.name }, seeds: seedList, metrics: spread }, null, 2) + "\n");
+    rows.push({ label: sweep ? `${sweep.key}=${value}` : `seeds ${p.seed}-${p.seed + seeds - 1}`, spread });
+  }
+  writeFileSync(join(out, "summary.md"), table(p.scenario, rows, sweep ? sweep.key : "seeds"));
+  if (sweep && sweep.values.every((v) => Number.isFinite(Number(v)))) sweepChart(sweep, rows);
+  // stdout: the deterministic part (no wall time, no memory).
+  const pure = rows.map((r) => ({ run: r.label, metrics: Object.fromEntries(Object.entries(r.spread).filter(([k]) => !machine.has(k))) }));
+  console.log(JSON.stringify({ scenario: p.scenario, seeds: Array.from({ length: seeds }, (_, k) => p.seed + k), runs: pure }, null, 2));
+  progress(`summary in ${join(out, "summary.md")}`);
+}

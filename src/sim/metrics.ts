@@ -42,14 +42,18 @@ export function round(w: World, b: Broadcast): Round {
   };
 }
 
-/** Reliability of `b` over a subset of nodes (e.g. the honest survivors of one component). */
-export function reachOf(b: Broadcast, among: ReadonlySet<number>): number {
+/**
+ * Reliability of `b` over a subset of nodes (e.g. the honest survivors of one component),
+ * counting only deliveries up to virtual time `until` (default: all of them).
+ */
+export function reachOf(b: Broadcast, among: ReadonlySet<number>, until = Infinity): number {
   let want = 0;
   let got = 0;
   for (const i of among) {
     if (i === b.origin || !b.expected.has(i)) continue;
     want++;
-    if (b.got.has(i)) got++;
+    const g = b.got.get(i);
+    if (g && g.at <= until) got++;
   }
   return want === 0 ? 1 : got / want;
 }

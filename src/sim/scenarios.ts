@@ -187,24 +187,43 @@ function broadcasts(w: World, p: ScenarioParams, count: number, measure: (b: Bro
   for (const b of sent) measure(b);
 }
 
+/** The `extra` figures of the kill scenario. */
+export type KillFigures = ReturnType<typeof kill>;
+
+/** Virtual ms after a mass failure within which every connected survivor should have an item again (issue 12). */
+export const RECOVERY_TARGET_MS = 5000;
+
 function kill(w: World, p: ScenarioParams, measure: (b: Broadcast) => void, onPhase: (l: string) => void) {
   broadcasts(w, p, p.warmup, () => {});
   const live = w.live;
   const victims = sample(w, live, Math.round((live.length * p.killPct) / 100));
   const killedAt = w.clock.now();
   w.kill(victims, p.silent);
-  onPhase(`killed ${victims.length} of ${live.length} at t=${Math.round(killedAt)} ms`);
+  // Whom a broadcast can reach before membership repairs anything: the largest component of
+  // the survivors over the links still alive. A survivor whose every neighbour died is outside
+  // it until it notices (keepalive, after up to 3 intervals when the kill was silent) and relinks.
+  const connected = new Set(components(w)[0] ?? []);
+  onPhase(`killed ${victims.length} of ${live.length} at t=${Math.round(killedAt)} ms; ${connected.size} survivors still connected`);
+  // Runs the clock, checking every 500 ms whether the survivors are one overlay again.
+  let reconnected: number | null = null;
+  const run = (ms: number) => {
+    const end = w.clock.now() + ms;
+    while (w.clock.now() < end) {
+      w.run(Math.min(500, end - w.clock.now()));
+      if (reconnected === null && components(w).length <= 1) reconnected = round3(w.clock.now() - killedAt);
+    }
+  };
   const after: Broadcast[] = [];
   for (let i = 0; i < p.broadcasts; i++) {
     after.push(w.broadcast(randomOrigin(w)));
-    w.run(p.intervalMs);
+    run(p.intervalMs);
   }
-  w.run(10_000);
+  run(10_000);
   for (const b of after) measure(b);
   const main = new Set(components(w)[0] ?? []);
   const survivors = new Set(w.live.map((n) => n.index));
   const firstK = (k: number) => round3(mean(after.slice(0, k).map((b) => reachOf(b, survivors))));
-  // Recovery: from the kill until a broadcast reaches every connected survivor.
+  // Recovery: from the kill to the last delivery of the first broadcast that reached every survivor of the final overlay.
   let recovery: number | null = null;
   for (const b of after) {
     if (reachOf(b, main) < 1) continue;
@@ -213,6 +232,11 @@ function kill(w: World, p: ScenarioParams, measure: (b: Broadcast) => void, onPh
     recovery = round3(last - killedAt);
     break;
   }
+  // Broadcasts sent from inside the component still connected at the kill (one sent from a
+  // fragment outside it cannot reach it before membership repairs): the least share of the
+  // component any of them reached within RECOVERY_TARGET_MS of being sent.
+  const inside = after.filter((b) => connected.has(b.origin));
+  const connectedReach = inside.length === 0 ? null : Math.min(...inside.map((b) => reachOf(b, connected, b.at + RECOVERY_TARGET_MS)));
   return {
     killed: victims.length,
     first_broadcast_reliability: firstK(1),
@@ -221,6 +245,12 @@ function kill(w: World, p: ScenarioParams, measure: (b: Broadcast) => void, onPh
     first_10_reliability: firstK(10),
     recovery_ms: recovery,
     survivors: survivors.size,
+    first_broadcast_reliability_5s: after[0] ? round3(reachOf(after[0], survivors, killedAt + RECOVERY_TARGET_MS)) : null,
+    survivors_connected_at_kill: connected.size,
+    broadcasts_from_connected: inside.length,
+    connected_reached_within_5s: connectedReach === null ? null : round3(connectedReach),
+    // (assigned in the closure above: TypeScript would narrow it to null)
+    reconnected_ms: reconnected as number | null,
   };
 }
 

@@ -1,0 +1,65 @@
+// The papers' experiments reduced to CI size (issue 12): mass failure (experiment 2,
+// HyParView's main figure) and hostile nodes (experiment 5) at N=1000 on the WAN-like
+// latency model, one fixed seed each, with the issue's targets as assertions. The full
+// sweeps over several seeds and their tables: docs/SIMULATION.md (npm run sim -- --seeds K).
+// Each target was checked to fail with the protocol weakened (docs/SIMULATION.md says how).
+// One seed is a sample, not the distribution: over seeds 1-10 the 95% targets do not all hold
+// on every seed (a survivor of a young overlay can end up knowing nobody alive and known by
+// nobody; a broadcast from a sparse fragment can need more than 5 s), and docs/SIMULATION.md
+// records how often, and why.
+
+import { describe, expect, test } from "bun:test";
+import { parseLatency } from "../../src/sim/network.ts";
+import { DEFAULT_PARAMS, type KillFigures, RECOVERY_TARGET_MS, type ScenarioParams, runScenario } from "../../src/sim/scenarios.ts";
+
+const LIMIT = 90_000;
+const N = 1000;
+const base: ScenarioParams = { ...DEFAULT_PARAMS, nodes: N, latency: parseLatency(DEFAULT_PARAMS.latency) };
+/** Silent kills are noticed by keepalive (3 intervals of 5 s): the survivors must be one overlay again soon after. */
+const RECONNECT_BOUND_MS = 20_000;
+
+/** Kills `pct`% of N nodes at once, silently (crashes: peers notice only by keepalive), then 10 broadcasts a second apart. */
+function massFailure(pct: number) {
+  const { result } = runScenario({ ...base, scenario: "kill", killPct: pct, silent: true, broadcasts: 10 });
+  return { result, x: result.extra as KillFigures };
+}
+
+describe("experiment 2: mass failure (N=1000, silent kills, seed 1)", () => {
+  test("50% killed: the first broadcast reaches >= 99% of the survivors, all of them within 5 s; the survivors stay one overlay", () => {
+    const { result, x } = massFailure(50);
+    expect(x.survivors).toBe(500);
+    expect(x.first_broadcast_reliability).toBeGreaterThanOrEqual(0.99);
+    // Every survivor is connected at the kill (each has ~15 live neighbours of 30): all of them within 5 s.
+    expect(x.survivors_connected_at_kill).toBe(500);
+    expect(x.recovery_ms).not.toBeNull();
+    expect(x.recovery_ms!).toBeLessThanOrEqual(RECOVERY_TARGET_MS);
+    expect(x.reconnected_ms).not.toBeNull();
+    expect(x.reconnected_ms!).toBeLessThanOrEqual(RECONNECT_BOUND_MS);
+    expect([result.components, result.isolated_nodes, result.views.active.min > 0]).toEqual([1, 0, true]);
+    expect(result.duplicate_deliveries).toBe(0);
+  }, LIMIT);
+
+  test("95% killed: the first broadcast reaches >= 90% of the survivors, every connected one within 5 s; none stays isolated", () => {
+    const { result, x } = massFailure(95);
+    expect(x.survivors).toBe(50);
+    expect(x.first_broadcast_reliability).toBeGreaterThanOrEqual(0.9);
+    // The survivors fall apart into fragments (each keeps ~1.5 live neighbours of 30), and one
+    // whose every neighbour died hears nothing until keepalive gives up on those links (15 s).
+    // Broadcasts sent inside the largest fragment reach all of it within 5 s.
+    expect(x.broadcasts_from_connected).toBeGreaterThan(0);
+    expect(x.connected_reached_within_5s).toBe(1);
+    // No survivor isolated for good: within a bounded time all of them are one overlay again.
+    expect(x.reconnected_ms).not.toBeNull();
+    expect(x.reconnected_ms!).toBeLessThanOrEqual(RECONNECT_BOUND_MS);
+    expect([result.components, result.isolated_nodes, result.views.active.min > 0]).toEqual([1, 0, true]);
+    expect(result.duplicate_deliveries).toBe(0);
+  }, LIMIT);
+});
+
+describe("experiment 5: hostile nodes (N=1000, seed 1)", () => {
+  test("30% hostile (drop items, ignore GRAFT, shuffle colluders, accept every NEIGHBOR): honest nodes get >= 99% of the items", () => {
+    const { result } = runScenario({ ...base, scenario: "hostile", hostilePct: 30, broadcasts: 20 });
+    expect(result.extra.honest_reliability as number).toBeGreaterThanOrEqual(0.99);
+    expect(result.duplicate_deliveries).toBe(0);
+  }, LIMIT);
+});
