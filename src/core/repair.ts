@@ -251,16 +251,15 @@ export class Repair {
 
   /**
    * Addresses whose dials failed (in the passive view or out of it), backoff over, not
-   * active: peers we lost or could not reach, that may be back. Not those that only sent
-   * DISCONNECT (left() keeps them with no failed dial): a full node taking a high-priority
-   * neighbour evicts one that way, routinely, and refreshing towards every such peer swapped
-   * a link of every full node each interval, so plumtree's tree never settled.
+   * active: peers we lost or could not reach, that may be back. Never peers that only sent
+   * DISCONNECT: a full node taking a high-priority neighbour evicts one that way, routinely,
+   * and refreshing towards every such peer swapped a link of every full node each interval,
+   * so plumtree's tree never settled.
    */
   private remembered(): string[] {
     const h = this.host;
     const out: string[] = [];
-    for (const [a, f] of this.failures) {
-      if (f.count === 0) continue;
+    for (const a of this.failures.keys()) {
       if (!this.backingOff(a) && !h.bootstrappers.includes(a) && !h.isActive(a) && !h.isDialing(a)) out.push(a);
     }
     return out;
