@@ -144,7 +144,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "max_conns_per_ip", field: "maxConnsPerIp", kind: int(0, 100_000), default: "16", spec: false,
     doc: "peer connections accepted at once from one source IP; 0: no limit, and bans hold identities only, not IPs (local test networks, NAT)" },
   { key: "view_prefix_limit", field: "viewPrefixLimit", kind: int(0, 100_000), default: "3", spec: false,
-    doc: "most entries of each view whose addresses share a /24 (IPv4) or /48 (IPv6) prefix, against one host filling our views; 0: no limit (local test networks)" },
+    doc: "entries of each view that may share a /24 (IPv4) or /48 (IPv6) prefix before it counts as crowded: a crowded prefix fills only room nobody else wants and is evicted first, so one host posing as many peers cannot crowd out others, while hosts of one LAN still fill each other's views; 0: off" },
   { key: "api_announces_per_s", field: "apiAnnouncesPerS", kind: int(1, 1_000_000), default: "5000", spec: false,
     doc: "ANNOUNCEs per second accepted from one module connection (burst of the same size); excess is dropped and logged" },
   { key: "offer_recent_ms", field: "offerRecentMs", kind: int(0, 600_000), default: "120000", spec: false,
