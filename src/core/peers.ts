@@ -122,11 +122,13 @@ export class PeerTable {
   add(link: Link, role: Role, state: PeerState, dialed: string | null = null, high = false): Peer {
     const p = new Peer(link, role, state, dialed, high, this.env, this.limits);
     this.byLink.set(link, p);
+    link.slot = p;
     return p;
   }
 
   get(link: Link): Peer | undefined {
-    return this.byLink.get(link);
+    const p = link.slot;
+    return p instanceof Peer && p.link === link && p.state !== "closed" ? p : undefined;
   }
 
   values(): IterableIterator<Peer> {
@@ -158,6 +160,7 @@ export class PeerTable {
   /** The transport said the link is gone: the entry leaves the table. */
   remove(link: Link): Peer | undefined {
     const p = this.byLink.get(link);
+    link.slot = undefined;
     if (!p) return undefined;
     this.byLink.delete(link);
     p.deadline?.cancel();

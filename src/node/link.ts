@@ -53,6 +53,7 @@ function compact(m: Gossip): Gossip {
 
 export class PeerLink implements Link {
   state: LinkState = "connecting";
+  slot: unknown = undefined;
   peer: HandshakeResult | null = null;
   conn: Conn | null = null;
   log: Logger;

@@ -90,6 +90,7 @@ type Dir = { last: number; held: Array<() => void> | null; base: number };
 
 export class MemLink implements Link {
   id = "";
+  slot: unknown = undefined;
   addr = "";
   tieBreak = "";
   /** Bytes sent to an end that does not read (see `stalled`); 0 otherwise. */
