@@ -99,7 +99,8 @@ export class Dissemination {
   private readonly seen: SeenCache;
   private readonly cache: ItemCache;
   private readonly missing = new Map<string, Missing>();
-  private readonly lazyQueue = new Map<Peer, IHaveEntry[]>();
+  /** Neighbours with an IHAVE batch queued, in the order their batches began (see queueIHave). */
+  private lazyPeers: Peer[] = [];
   private lazyTimer: Timer | null = null;
   private stopped = false;
   private readonly env: Env;
@@ -152,7 +153,7 @@ export class Dissemination {
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
   get tableSizes(): { seen: number; cache: number; missing: number; lazyQueue: number } {
-    return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, lazyQueue: this.lazyQueue.size };
+    return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, lazyQueue: this.lazyPeers.filter((p, i) => this.queued(p, this.lazyPeers, i)).length };
   }
 
   /**
@@ -194,7 +195,7 @@ export class Dissemination {
   neighborDown(peer: Peer): void {
     this.eager.delete(peer);
     this.lazy.delete(peer);
-    this.lazyQueue.delete(peer);
+    this.dropIHave(peer);
     for (const [key, m] of this.missing) {
       const i = m.announcers.indexOf(peer);
       if (i >= 0) m.announcers.splice(i, 1);
@@ -247,7 +248,8 @@ export class Dissemination {
     this.lazyTimer?.cancel();
     for (const m of this.missing.values()) m.timer?.cancel();
     this.missing.clear();
-    this.lazyQueue.clear();
+    for (const p of this.lazyPeers) this.dropIHave(p);
+    this.lazyPeers = [];
   }
 
   private onGossip(peer: Peer, msg: Gossip): void {
@@ -355,21 +357,37 @@ export class Dissemination {
   }
 
   private queueIHave(peer: Peer, entry: IHaveEntry): void {
-    let q = this.lazyQueue.get(peer);
-    if (!q) this.lazyQueue.set(peer, (q = []));
+    let q = peer.ihave;
+    if (q === null) {
+      q = peer.ihave = [];
+      peer.ihaveIn = this.lazyPeers;
+      peer.ihaveAt = this.lazyPeers.push(peer) - 1;
+    }
     q.push(entry);
     if (q.length >= MAX_IHAVE || this.opts.ihaveBatchMs === 0) this.flushIHave(peer);
     else this.lazyTimer ??= this.env.after(this.opts.ihaveBatchMs, () => this.flushAllIHave());
   }
 
+  /** Whether list[i] is where peer's current batch was queued (a peer flushed early and queued again appears twice). */
+  private queued(peer: Peer, list: Peer[], i: number): boolean {
+    return peer.ihave !== null && peer.ihaveIn === list && peer.ihaveAt === i;
+  }
+
   private flushAllIHave(): void {
     this.lazyTimer = null;
-    for (const peer of [...this.lazyQueue.keys()]) this.flushIHave(peer);
+    const list = this.lazyPeers;
+    this.lazyPeers = [];
+    for (let i = 0; i < list.length; i++) if (this.queued(list[i]!, list, i)) this.flushIHave(list[i]!);
+  }
+
+  private dropIHave(peer: Peer): void {
+    peer.ihave = peer.ihaveIn = null;
+    peer.ihaveAt = -1;
   }
 
   private flushIHave(peer: Peer): void {
-    const q = this.lazyQueue.get(peer);
-    this.lazyQueue.delete(peer);
+    const q = peer.ihave;
+    this.dropIHave(peer);
     if (!q || q.length === 0) return;
     if (peer.send({ kind: "ihave", entries: q })) this.stats.ihaveSent++;
   }

@@ -118,13 +118,21 @@ export class PeerScores {
 const prefixMemo = new Map<string, string>();
 const PREFIX_MEMO_MAX = 1 << 18;
 
+// Advertised addresses (one per peer, asked about at every view change) are also memoized
+// whole: a lookup by a string the maps have seen before costs no slice and no new hash.
+const addrMemo = new Map<string, string>();
+
 export function addressPrefix(addr: string): string {
+  let p = addrMemo.get(addr);
+  if (p !== undefined) return p;
   const host = addr.charCodeAt(0) === 91 /* [ */ ? addr.slice(1, addr.indexOf("]")) : addr.slice(0, addr.lastIndexOf(":"));
-  let p = prefixMemo.get(host);
+  p = prefixMemo.get(host);
   if (p === undefined) {
     if (prefixMemo.size >= PREFIX_MEMO_MAX) prefixMemo.clear();
     prefixMemo.set(host, (p = computePrefix(host)));
   }
+  if (addrMemo.size >= PREFIX_MEMO_MAX) addrMemo.clear();
+  addrMemo.set(addr, p);
   return p;
 }
 

@@ -4,8 +4,12 @@ import { type Env, pickRandom, sample } from "./env.ts";
 
 export class PassiveView {
   private readonly addrs = new Set<string>();
-  /** Entries by address prefix (view_prefix_limit: counts, and which entry to evict). */
-  private readonly prefixes = new Map<string, Set<string>>();
+  /**
+   * Entries per address prefix (view_prefix_limit). Counts, not sets of addresses: with
+   * addresses from many networks nearly every prefix holds one entry, and a Set each was a
+   * third of a simulated node's objects; crowded() finds a prefix's entries in `addrs`.
+   */
+  private readonly prefixes = new Map<string, number>();
   constructor(
     readonly capacity: number,
     private readonly env: Env,
@@ -13,7 +17,7 @@ export class PassiveView {
   ) {}
 
   countPrefix(prefix: string): number {
-    return this.prefixes.get(prefix)?.size ?? 0;
+    return this.prefixes.get(prefix) ?? 0;
   }
 
   get size(): number {
@@ -28,9 +32,9 @@ export class PassiveView {
   delete(addr: string): void {
     if (!this.addrs.delete(addr)) return;
     const p = this.prefixOf(addr);
-    const set = this.prefixes.get(p);
-    set?.delete(addr);
-    if (set?.size === 0) this.prefixes.delete(p);
+    const n = this.prefixes.get(p) ?? 0;
+    if (n <= 1) this.prefixes.delete(p);
+    else this.prefixes.set(p, n - 1);
   }
 
   /**
@@ -46,17 +50,23 @@ export class PassiveView {
     }
     this.addrs.add(addr);
     const p = this.prefixOf(addr);
-    let set = this.prefixes.get(p);
-    if (!set) this.prefixes.set(p, (set = new Set()));
-    set.add(addr);
+    this.prefixes.set(p, (this.prefixes.get(p) ?? 0) + 1);
   }
 
   /** A random entry of the most crowded prefix, if it holds more than `limit` entries. */
   private crowded(limit: number): string | undefined {
     if (limit === 0) return undefined;
-    let most: Set<string> | undefined;
-    for (const set of this.prefixes.values()) if (set.size > limit && set.size > (most?.size ?? 0)) most = set;
-    return most ? pickRandom(this.env, [...most]) : undefined;
+    let most: string | undefined;
+    let count = limit;
+    for (const [p, n] of this.prefixes) {
+      if (n > count) {
+        most = p;
+        count = n;
+      }
+    }
+    if (most === undefined) return undefined;
+    // In insertion order, as a per-prefix set would list them.
+    return pickRandom(this.env, this.list().filter((a) => this.prefixOf(a) === most));
   }
 
   random(n: number): string[] {

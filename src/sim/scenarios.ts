@@ -118,7 +118,7 @@ export function runScenario(p: ScenarioParams, onPhase: (line: string) => void =
   w.run(5000);
   const comps = components(w);
   const honestLive = w.live.filter((n) => n.honest).length;
-  const sent = Object.fromEntries([...w.net.stats.sent].sort(([a], [b]) => (a < b ? -1 : 1)));
+  const sent = Object.fromEntries([...w.net.stats.sent].map(([k, c]) => [k, c.n] as const).sort(([a], [b]) => (a < b ? -1 : 1)));
   const control = Object.entries(sent).reduce((s, [k, v]) => s + (k === "gossip" ? 0 : v), 0);
   const result: ScenarioResult = {
     scenario: p.scenario,
