@@ -138,6 +138,18 @@ class EventQueue {
   }
 }
 
+/** A scheduled event's handle: one small object, not a closure and its scope. */
+class SlotTimer implements Timer {
+  constructor(
+    private readonly q: EventQueue,
+    private readonly s: number,
+    private readonly g: number,
+  ) {}
+  cancel(): void {
+    this.q.cancel(this.s, this.g);
+  }
+}
+
 export class SimClock {
   private readonly queue = new EventQueue();
   private seq = 0;
@@ -153,8 +165,7 @@ export class SimClock {
   at(ms: number, fn: () => void): Timer {
     const q = this.queue;
     const s = q.push(this.t + Math.max(0, ms), this.seq++, fn, undefined, undefined);
-    const g = q.generation(s);
-    return { cancel: () => q.cancel(s, g) };
+    return new SlotTimer(q, s, q.generation(s));
   }
 
   /** Schedules fn(a, b) at now + ms without a closure (the network's per-message events). */

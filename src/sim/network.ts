@@ -86,7 +86,6 @@ export interface NetStats {
   dials: number;
 }
 
-type Dir = { last: number; held: Array<() => void> | null; base: number };
 
 export class MemLink implements Link {
   id = "";
@@ -104,8 +103,14 @@ export class MemLink implements Link {
   other: MemLink | null = null;
   /** open: may send; closing: closed gracefully by us, still receiving; closed: gone. */
   state: "connecting" | "open" | "closing" | "closed" = "connecting";
-  /** Delivery bookkeeping of the direction from this end to the other. */
-  readonly out: Dir = { last: 0, held: null, base: 0 };
+  // Delivery bookkeeping of the direction from this end to the other (fields of the link, not
+  // an object of their own: read for every message sent).
+  /** When the last message sent this way arrives (FIFO: none may arrive before it). */
+  outLast = 0;
+  /** What waits for a cut between the two hosts to heal, in order (null: nothing). */
+  outHeld: Array<() => void> | null = null;
+  /** The pair's base delay. */
+  outBase = 0;
 
   constructor(
     readonly owner: MemTransport,
@@ -231,8 +236,8 @@ export class SimNet {
   heal(): void {
     this.cut = null;
     for (const l of this.heldDirs) {
-      const held = l.out.held ?? [];
-      l.out.held = null;
+      const held = l.outHeld ?? [];
+      l.outHeld = null;
       for (const deliver of held) this.schedule(l, deliver);
     }
     this.heldDirs.clear();
@@ -265,8 +270,8 @@ export class SimNet {
   after(from: MemLink, fn: () => void, evenIfDead = false): void {
     const to = from.other;
     if (!to || (!evenIfDead && from.owner.dead)) return;
-    if (from.out.held !== null || this.blocked(from.owner, to.owner)) {
-      (from.out.held ??= []).push(fn);
+    if (from.outHeld !== null || this.blocked(from.owner, to.owner)) {
+      (from.outHeld ??= []).push(fn);
       this.heldDirs.add(from);
       return;
     }
@@ -275,8 +280,8 @@ export class SimNet {
 
   private schedule(from: MemLink, fn: () => void): void {
     const now = this.clock.now();
-    const at = Math.max(now + this.opts.latency.sample(from.out.base, this.opts.rnd), from.out.last);
-    from.out.last = at;
+    const at = Math.max(now + this.opts.latency.sample(from.outBase, this.opts.rnd), from.outLast);
+    from.outLast = at;
     this.clock.at(at - now, fn);
   }
 
@@ -295,11 +300,11 @@ export class SimNet {
       return;
     }
     const to = from.other!;
-    if (from.out.held === null && !this.blocked(from.owner, to.owner) && !from.owner.dead) {
+    if (from.outHeld === null && !this.blocked(from.owner, to.owner) && !from.owner.dead) {
       // The common case without a closure per message: millions of these per run.
       const now = this.clock.now();
-      const at = Math.max(now + this.opts.latency.sample(from.out.base, this.opts.rnd), from.out.last);
-      from.out.last = at;
+      const at = Math.max(now + this.opts.latency.sample(from.outBase, this.opts.rnd), from.outLast);
+      from.outLast = at;
       this.clock.call(at - now, this.deliver, to, msg);
       return;
     }
@@ -338,7 +343,7 @@ export class SimNet {
     if (!to || to === from) return void fail(to ? "dialed ourselves" : "connection refused", 2 * this.opts.latency.base(this.opts.rnd));
     if (this.blocked(from, to) || to.dead) return void fail("connection timed out", this.opts.dialTimeoutMs);
     const base = this.pairBase(from, to);
-    link.out.base = base;
+    link.outBase = base;
     const d = this.opts.latency.sample(base, this.opts.rnd);
     this.clock.at(3 * d, () => {
       if (link.state !== "connecting" || from.dead) return;
@@ -346,7 +351,7 @@ export class SimNet {
       const refusal = to.admit(from.id, from.host) ?? from.admit(to.id, to.host);
       if (refusal !== null) return void fail(`handshake failed: ${refusal}`, d);
       const acc = new MemLink(to, false, from.nextSource());
-      acc.out.base = base;
+      acc.outBase = base;
       acc.other = link;
       link.other = acc;
       const tie = `${this.tieBreaks++}`;
