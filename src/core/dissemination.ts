@@ -153,7 +153,7 @@ export class Dissemination {
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
   get tableSizes(): { seen: number; cache: number; missing: number; lazyQueue: number } {
-    return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, lazyQueue: this.lazyPeers.filter((p, i) => this.queued(p, this.lazyPeers, i)).length };
+    return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, lazyQueue: new Set(this.lazyPeers.filter((p) => p.ihave !== null)).size };
   }
 
   /**
@@ -360,29 +360,24 @@ export class Dissemination {
     let q = peer.ihave;
     if (q === null) {
       q = peer.ihave = [];
-      peer.ihaveIn = this.lazyPeers;
-      peer.ihaveAt = this.lazyPeers.push(peer) - 1;
+      this.lazyPeers.push(peer);
     }
     q.push(entry);
     if (q.length >= MAX_IHAVE || this.opts.ihaveBatchMs === 0) this.flushIHave(peer);
     else this.lazyTimer ??= this.env.after(this.opts.ihaveBatchMs, () => this.flushAllIHave());
   }
 
-  /** Whether list[i] is where peer's current batch was queued (a peer flushed early and queued again appears twice). */
-  private queued(peer: Peer, list: Peer[], i: number): boolean {
-    return peer.ihave !== null && peer.ihaveIn === list && peer.ihaveAt === i;
-  }
-
   private flushAllIHave(): void {
     this.lazyTimer = null;
     const list = this.lazyPeers;
     this.lazyPeers = [];
-    for (let i = 0; i < list.length; i++) if (this.queued(list[i]!, list, i)) this.flushIHave(list[i]!);
+    // A peer flushed early (a full batch) and queued again is listed twice: its batch goes at
+    // the first place, and the second finds nothing.
+    for (const p of list) if (p.ihave !== null) this.flushIHave(p);
   }
 
   private dropIHave(peer: Peer): void {
-    peer.ihave = peer.ihaveIn = null;
-    peer.ihaveAt = -1;
+    peer.ihave = null;
   }
 
   private flushIHave(peer: Peer): void {

@@ -52,13 +52,11 @@ export class Peer {
   /** Since when its send queue has stayed above the soft limit (null: it is not). */
   queueFullSince: number | null = null;
   /**
-   * Dissemination's IHAVE batch for this neighbour (null: none queued), and where it stands in
-   * the list of batches to flush: kept on the peer, not in a Map, because every item adds an
-   * entry for every lazy neighbour (at degree 30, most of all the work a node does).
+   * Dissemination's IHAVE batch for this neighbour (null: none queued): kept on the peer, not
+   * in a Map, because every item adds an entry for every lazy neighbour (at degree 30, most of
+   * all the work a node does).
    */
   ihave: IHaveEntry[] | null = null;
-  ihaveIn: Peer[] | null = null;
-  ihaveAt = -1;
   /** Its advertised address was checked by a dial of ours that found this identity there. */
   proven = false;
   /** We dialed it because a peer named its address (FORWARD_JOIN), not from our own views. */
