@@ -10,7 +10,7 @@ import type { Dissemination as Mode } from "../config/schema.ts";
 import { LogThrottle } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import { gossipItem, idMatches } from "../wire/item-id.ts";
-import { ITEM_SALT_BYTES, MAX_IHAVE, type Gossip, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
+import { ITEM_SALT_BYTES, MAX_IHAVE, type Gossip, type IHave, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
 import { ItemCache, SeenCache, idKey, type StoredItem } from "./caches.ts";
 import type { Env, Timer } from "./env.ts";
 import type { Peer } from "./peers.ts";
@@ -326,9 +326,12 @@ export class Dissemination {
     }
     for (const p of this.eager) if (p !== from) this.sendGossip(p, msg);
     if (this.lazy.size === 0) return;
-    // One entry object for every lazy neighbour: IHAVE entries are only read.
+    // One entry, and one IHAVE message, for every lazy neighbour whose batch holds only this
+    // item (the usual case below ihave_batch_ms between items): messages are only read, by the
+    // transport and by the receiving core.
     const entry: IHaveEntry = { id: msg.id, hops: msg.hops };
-    for (const p of this.lazy) if (p !== from) this.queueIHave(p, entry);
+    const alone: IHave = { kind: "ihave", entries: [entry] };
+    for (const p of this.lazy) if (p !== from) this.queueIHave(p, entry, alone);
   }
 
   private sendGossip(peer: Peer, msg: Gossip): void {
@@ -356,14 +359,21 @@ export class Dissemination {
     this.lazy.add(peer);
   }
 
-  private queueIHave(peer: Peer, entry: IHaveEntry): void {
-    let q = peer.ihave;
-    if (q === null) {
-      q = peer.ihave = [];
+  /** Adds entry to peer's batch; `alone` is the batch to share while it holds only this entry. */
+  private queueIHave(peer: Peer, entry: IHaveEntry, alone: IHave): void {
+    let q: IHave;
+    if (peer.ihave === null) {
+      q = peer.ihave = alone;
+      peer.ihaveOwn = false;
       this.lazyPeers.push(peer);
+    } else if (!peer.ihaveOwn) {
+      q = peer.ihave = { kind: "ihave", entries: [...peer.ihave.entries, entry] };
+      peer.ihaveOwn = true;
+    } else {
+      q = peer.ihave;
+      (q.entries as IHaveEntry[]).push(entry);
     }
-    q.push(entry);
-    if (q.length >= MAX_IHAVE || this.opts.ihaveBatchMs === 0) this.flushIHave(peer);
+    if (q.entries.length >= MAX_IHAVE || this.opts.ihaveBatchMs === 0) this.flushIHave(peer);
     else this.lazyTimer ??= this.env.after(this.opts.ihaveBatchMs, () => this.flushAllIHave());
   }
 
@@ -383,8 +393,7 @@ export class Dissemination {
   private flushIHave(peer: Peer): void {
     const q = peer.ihave;
     this.dropIHave(peer);
-    if (!q || q.length === 0) return;
-    if (peer.send({ kind: "ihave", entries: q })) this.stats.ihaveSent++;
+    if (q !== null && peer.send(q)) this.stats.ihaveSent++;
   }
 
   private onIHave(peer: Peer, entries: readonly IHaveEntry[]): void {

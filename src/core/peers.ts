@@ -14,7 +14,7 @@
 
 import { TokenBucket } from "../util/bucket.ts";
 import { addressPrefix } from "./scores.ts";
-import type { IHaveEntry, P2pMessage } from "../wire/p2p.ts";
+import type { IHave, P2pMessage } from "../wire/p2p.ts";
 import type { Env, Timer } from "./env.ts";
 import type { Link } from "./transport.ts";
 
@@ -54,9 +54,10 @@ export class Peer {
   /**
    * Dissemination's IHAVE batch for this neighbour (null: none queued): kept on the peer, not
    * in a Map, because every item adds an entry for every lazy neighbour (at degree 30, most of
-   * all the work a node does).
+   * all the work a node does). Shared with other neighbours until `ihaveOwn`.
    */
-  ihave: IHaveEntry[] | null = null;
+  ihave: IHave | null = null;
+  ihaveOwn = false;
   /** Its advertised address was checked by a dial of ours that found this identity there. */
   proven = false;
   /** We dialed it because a peer named its address (FORWARD_JOIN), not from our own views. */
