@@ -10,7 +10,7 @@
 // (type u16 | body) | tag: 16 |, one frame each. Both with the 4 size bytes as additional
 // authenticated data (docs/PROTOCOL.md sections 2.2 and 4.7).
 
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, type KeyObject } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 import { WireCode, WireError } from "../wire/errors.ts";
 import type { FrameSpec } from "../wire/frame.ts";
 import { P2P_HEADER, P2P_MAX_FRAME, P2P_VERSION } from "../wire/p2p.ts";
@@ -65,17 +65,18 @@ export function sealedSpec(version: number): FrameSpec {
   return version >= 3 ? SEALED_RECORD : SEALED_FRAME;
 }
 
+/**
+ * One direction's key and record counter. A cipher object serves one record: node:crypto
+ * cannot re-key or re-nonce one, and neither a KeyObject made once (slower in Bun 1.4.5) nor
+ * WebCrypto (asynchronous, ten times slower per record) does better; docs/BENCHMARKS.md.
+ */
 class Direction {
   private readonly nonce = Buffer.alloc(12);
-  /** A KeyObject: the key is imported once per direction, not once per record. */
-  readonly key: KeyObject;
   /** `counter`: the number of the next record (not 0 only for the section 9 vectors). */
   constructor(
-    key: Uint8Array,
+    readonly key: Uint8Array,
     private counter = 0n,
-  ) {
-    this.key = createSecretKey(key);
-  }
+  ) {}
   next(): Buffer {
     writeNonce(this.nonce, this.counter);
     this.counter++;
