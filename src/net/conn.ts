@@ -62,6 +62,11 @@ export class Conn {
     this.handler = handler;
   }
 
+  /** False once closed or closing: send() would refuse. */
+  get writable(): boolean {
+    return !this.closed && !this.ending;
+  }
+
   /** Bytes accepted by send() and not yet handed to the kernel. */
   get queuedBytes(): number {
     return this.queued;

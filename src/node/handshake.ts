@@ -1,8 +1,9 @@
 // The join handshake, as a socket-free state machine fed decoded messages.
 //
 //   initiator (joiner)                        acceptor
-//   HELLO {version, ephemeral, addr, key}  ->
+//   HELLO {version, ephemeral, addr, key}  ->   (version: the highest the joiner speaks)
 //                                          <- CHALLENGE {version, nonce, powBits, ephemeral, addr, key}
+//                                             (version: the link's, the lower of both sides')
 //   (solve the work, sign "joiner" | th)
 //   PROOF {work, signature}                ->
 //                                             (work first, then signature; sign "acceptor" | th)
@@ -10,8 +11,11 @@
 //
 // th = SHA-256("voidphone-gossip-handshake-v1" | version u16 | nonce | joinerId | acceptorId |
 //              joinerEphemeral | acceptorEphemeral | u8-len joinerAddr | u8-len acceptorAddr |
-//              powBits u8 | work u64). Different labels per role stop a signature from being
-// reflected. Identity = SHA-256(SPKI DER); the key must be canonical DER so that one key
+//              powBits u8 | work u64), version being the link's. Different labels per role stop
+// a signature from being reflected. An acceptor that picks a version below its own highest
+// marks the end of its nonce (DOWNGRADE_MARK, as TLS 1.3 marks its random), so a joiner that
+// offered more sees that its HELLO was altered; th covers the nonce, so the mark cannot be
+// removed (docs/PROTOCOL.md section 4.2). Identity = SHA-256(SPKI DER); the key must be canonical DER so that one key
 // cannot pose as many identities. The acceptor does nothing costly (no RSA, no DH) before
 // the work checks out. Either side that detects a failure sends REFUSE {reason} before the
 // result rejects; the owner of the link then closes it.
@@ -34,6 +38,7 @@ import {
   type Challenge,
   type Hello,
   NONCE_BYTES,
+  P2P_MIN_VERSION,
   P2P_VERSION,
   type P2pMessage,
   p2pKindType,
@@ -90,6 +95,8 @@ export interface HandshakeOptions {
   readonly admit?: (peerIdHex: string, peerAddr: string) => string | null;
   /** Hashing slice for the initiator's proof of work (see solveWork). */
   readonly powSliceMs?: number;
+  /** The highest protocol version we speak (P2P_MIN_VERSION-P2P_VERSION); default P2P_VERSION. Tests play older peers with it. */
+  readonly maxVersion?: number;
 }
 
 export interface HandshakeResult {
@@ -100,6 +107,8 @@ export interface HandshakeResult {
   /** SHA-256("voidphone-gossip-session-v1" | X25519 shared secret | th); equal on both sides. */
   readonly sessionKey: Uint8Array;
   readonly initiator: boolean;
+  /** The link's protocol version: the lower of both sides' highest (what CHALLENGE carried). */
+  readonly version: number;
 }
 
 type State = "idle" | "await-hello" | "await-challenge" | "solving" | "await-proof" | "await-welcome" | "done" | "failed";
@@ -118,6 +127,20 @@ const JOINER_LABEL = ascii("joiner");
 const ACCEPTOR_LABEL = ascii("acceptor");
 const LONE_SURROGATE = /\p{Surrogate}/gu;
 const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } as const;
+/** The last 8 bytes of a CHALLENGE nonce when the acceptor picked a version below its highest: "DOWNGRD" | that highest u8. */
+const DOWNGRADE_MARK = ascii("DOWNGRD");
+const MARK_AT = NONCE_BYTES - DOWNGRADE_MARK.byteLength - 1;
+
+/** Marks `nonce` (in place): its sender speaks up to `highest` but picked a lower version. */
+export function markDowngrade(nonce: Uint8Array, highest: number): void {
+  nonce.set(DOWNGRADE_MARK, MARK_AT);
+  nonce[NONCE_BYTES - 1] = highest;
+}
+
+/** The highest version the acceptor marked in `nonce`, or 0 if there is no mark. */
+export function downgradeMark(nonce: Uint8Array): number {
+  return equalBytes(nonce.subarray(MARK_AT, NONCE_BYTES - 1), DOWNGRADE_MARK) ? nonce[NONCE_BYTES - 1]! : 0;
+}
 
 const sha256 = (...parts: Uint8Array[]): Uint8Array => {
   const h = createHash("sha256");
@@ -246,6 +269,9 @@ export class Handshake {
   private readonly ephemeralPriv: KeyObject;
   private readonly ephemeral: Uint8Array;
   private readonly maxPowBits: number;
+  private readonly maxVersion: number;
+  /** The link's version: set by the acceptor on HELLO, learnt by the joiner from CHALLENGE. */
+  private version = 0;
   // Filled as the handshake proceeds.
   private peer: PeerKey | undefined;
   private peerAddr = "";
@@ -261,6 +287,10 @@ export class Handshake {
       throw new RangeError(`handshake powBits: expected an integer 0-255, got ${opts.powBits}`);
     }
     this.maxPowBits = opts.maxPowBits ?? DEFAULT_MAX_POW_BITS;
+    this.maxVersion = opts.maxVersion ?? P2P_VERSION;
+    if (!Number.isInteger(this.maxVersion) || this.maxVersion < P2P_MIN_VERSION || this.maxVersion > P2P_VERSION) {
+      throw new RangeError(`handshake maxVersion: expected an integer ${P2P_MIN_VERSION}-${P2P_VERSION}, got ${opts.maxVersion}`);
+    }
     // Our own address goes into HELLO/CHALLENGE and the transcript as a u8-length string.
     if (utf8("advertised address", opts.advertisedAddr).byteLength === 0) {
       throw new RangeError("handshake advertisedAddr: empty");
@@ -295,7 +325,7 @@ export class Handshake {
       this.state = "await-challenge";
       const hello: Hello = {
         kind: "hello",
-        version: P2P_VERSION,
+        version: this.maxVersion,
         ephemeral: this.ephemeral,
         addr: this.opts.advertisedAddr,
         publicKey: this.opts.hostkey.publicKeyDer,
@@ -330,9 +360,8 @@ export class Handshake {
     this.fail(new HandshakeError(HsCode.Aborted, reason), false);
   }
 
-  /** Peer identity checks shared by both roles. */
-  private checkPeer(version: number, publicKey: Uint8Array, addr: string): PeerKey {
-    if (version !== P2P_VERSION) throw new HandshakeError(HsCode.Version, `unsupported version ${version}`);
+  /** Peer identity checks shared by both roles (the version is checked before). */
+  private checkPeer(publicKey: Uint8Array, addr: string): PeerKey {
     const peer = parsePeerKey(publicKey);
     if (equalBytes(peer.id, this.opts.hostkey.id)) throw new HandshakeError(HsCode.Self, "peer claims our own identity");
     const refusal = this.opts.admit?.(peer.idHex, addr) ?? null;
@@ -343,12 +372,17 @@ export class Handshake {
   }
 
   private onHello(m: Hello): void {
-    this.checkPeer(m.version, m.publicKey, m.addr);
+    // HELLO offers the joiner's highest version: the link runs the lower of the two.
+    if (m.version < P2P_MIN_VERSION) throw new HandshakeError(HsCode.Version, `unsupported version ${m.version}`);
+    this.checkPeer(m.publicKey, m.addr);
+    this.version = Math.min(m.version, this.maxVersion);
     this.peerEphemeral = new Uint8Array(m.ephemeral);
+    const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
+    if (this.version < this.maxVersion) markDowngrade(nonce, this.maxVersion);
     const challenge: Challenge = {
       kind: "challenge",
-      version: P2P_VERSION,
-      nonce: new Uint8Array(randomBytes(NONCE_BYTES)),
+      version: this.version,
+      nonce,
       powBits: this.opts.powBits,
       ephemeral: this.ephemeral,
       addr: this.opts.advertisedAddr,
@@ -360,7 +394,16 @@ export class Handshake {
   }
 
   private onChallenge(m: Challenge): void {
-    const peer = this.checkPeer(m.version, m.publicKey, m.addr);
+    // The acceptor picks at most what we offered, at least what we still speak.
+    if (m.version < P2P_MIN_VERSION || m.version > this.maxVersion) throw new HandshakeError(HsCode.Version, `unsupported version ${m.version}`);
+    // An acceptor that speaks more than it picked saw a HELLO offering less than ours: altered
+    // on the way. (Its mark cannot be forged away: the nonce is in th.)
+    const marked = downgradeMark(m.nonce);
+    if (m.version < this.maxVersion && marked > m.version) {
+      throw new HandshakeError(HsCode.Version, `downgrade: version ${m.version} picked by a peer that speaks ${marked}, our HELLO offered ${this.maxVersion}`);
+    }
+    const peer = this.checkPeer(m.publicKey, m.addr);
+    this.version = m.version;
     if (m.powBits > this.maxPowBits) {
       throw new HandshakeError(HsCode.Difficulty, `difficulty too high (${m.powBits} bits, at most ${this.maxPowBits})`);
     }
@@ -415,7 +458,7 @@ export class Handshake {
     const c = this.challenge!;
     const initiator = this.role === "initiator";
     return transcriptHash({
-      version: P2P_VERSION,
+      version: this.version,
       nonce: c.nonce,
       joinerId: initiator ? this.opts.hostkey.id : this.peer!.id,
       acceptorId: initiator ? this.peer!.id : this.opts.hostkey.id,
@@ -439,6 +482,7 @@ export class Handshake {
       peerKeyDer: peer.der,
       sessionKey,
       initiator: this.role === "initiator",
+      version: this.version,
     }));
   }
 

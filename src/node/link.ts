@@ -1,5 +1,7 @@
 // One peer connection of the TCP transport: frames in and out, the handshake while it runs,
-// then sealed frames carrying decoded messages for the core. A malformed frame closes just
+// then sealed records carrying decoded messages for the core. Every frame the link sends in
+// one event-loop turn goes out in one record (protocol version 3), sealed at the turn's end,
+// where the Conn writes anyway: nothing waits longer than it did. A malformed frame closes just
 // this link with a log line and a stable code. The link exists from the moment it is dialed
 // (state "connecting"), so the core can hold it before any socket does.
 
@@ -9,7 +11,7 @@ import type { Logger } from "../util/log.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
 import { P2P_FRAME, decodeP2p, encodeP2p, type Gossip, type P2pMessage } from "../wire/p2p.ts";
-import { SEALED_FRAME, SecureChannel } from "./channel.ts";
+import { SecureChannel, splitRecord } from "./channel.ts";
 import { Handshake, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
 
 export type LinkState = "connecting" | "handshake" | "open" | "closed";
@@ -66,8 +68,19 @@ export class PeerLink implements Link {
   handshakeCode: string | null = null;
   /** Closed hard by us: frames still in the current chunk are not handled. */
   private deaf = false;
-  /** Sealed frames opened so far (a late plaintext REFUSE can only come first). */
+  /** Sealed records opened so far (a late plaintext REFUSE can only come first). */
   private sealedIn = 0;
+  /** Plain frames sent this turn, sealed together when it ends. */
+  private outFrames: Uint8Array[] = [];
+  private outBytes = 0;
+  private readonly sealOut = (): void => {
+    const frames = this.outFrames;
+    if (frames.length === 0) return;
+    this.outFrames = [];
+    this.outBytes = 0;
+    // Closed since (hard): the frames go nowhere; the counters no longer matter.
+    if (this.conn?.writable && this.channel) this.conn.send(this.channel.seal(frames));
+  };
 
   constructor(
     readonly initiator: boolean,
@@ -93,8 +106,9 @@ export class PeerLink implements Link {
   get tieBreak(): string {
     return this.peer ? Buffer.from(this.peer.sessionKey).toString("hex") : "";
   }
+  /** Bytes sent and not yet handed to the kernel, this turn's frames included. */
   get queuedBytes(): number {
-    return this.conn?.queuedBytes ?? 0;
+    return (this.conn?.queuedBytes ?? 0) + this.outBytes;
   }
   /** Why the link was closed by us, if it was. */
   get closing(): string | null {
@@ -119,7 +133,14 @@ export class PeerLink implements Link {
   send(msg: P2pMessage): boolean {
     if (this.state === "closed" || this.state === "connecting" || !this.conn) return false;
     const frame = frameOf(msg);
-    return this.conn.send(this.channel ? this.channel.seal(frame) : frame);
+    if (!this.channel) return this.conn.send(frame);
+    if (!this.conn.writable) return false;
+    // Sealed at the end of this turn with whatever else the turn sends here: a microtask
+    // queued now runs before the Conn's own write (queued by the send it makes).
+    if (this.outFrames.length === 0) queueMicrotask(this.sealOut);
+    this.outFrames.push(frame);
+    this.outBytes += frame.byteLength;
+    return true;
   }
 
   close(reason: string, graceful = false): void {
@@ -130,8 +151,13 @@ export class PeerLink implements Link {
       this.onClose(reason);
       return;
     }
-    if (graceful) void this.conn.end(reason);
-    else {
+    if (graceful) {
+      // What this turn sent (e.g. a DISCONNECT) goes out before the socket is shut.
+      this.sealOut();
+      void this.conn.end(reason);
+    } else {
+      this.outFrames = [];
+      this.outBytes = 0;
       this.deaf = true;
       this.conn.close(reason);
     }
@@ -141,25 +167,31 @@ export class PeerLink implements Link {
 
   onData(chunk: Uint8Array): void {
     if (this.deaf) return;
-    // Whether the frame being handled opened under the channel key: only then do we know the
-    // peer itself sent what we object to.
+    // Whether the record being handled opened under the channel key: only then do we know the
+    // peer itself sent what we object to (an inner frame that is malformed, for one).
     let authenticated = false;
     try {
       this.decoder.feed(chunk, (frame) => {
         authenticated = false;
-        let plain = frame;
-        if (this.channel) {
-          try {
-            plain = this.channel.open(frame);
-            this.sealedIn++;
-          } catch (e) {
-            if (this.sealedIn === 0 && this.lateRefuse(frame)) return false;
-            throw e;
-          }
+        if (!this.channel) {
+          this.dispatch(decodeP2p(frame));
+          return this.state !== "closed" && !this.deaf;
         }
-        authenticated = this.channel !== null;
-        this.dispatch(decodeP2p(plain));
-        return this.state !== "closed" && !this.deaf;
+        let plain: Uint8Array;
+        try {
+          plain = this.channel.open(frame);
+          this.sealedIn++;
+        } catch (e) {
+          if (this.sealedIn === 0 && this.lateRefuse(frame)) return false;
+          throw e;
+        }
+        authenticated = true;
+        // Inner frames are views of the record's plaintext: decoded in place, not copied.
+        for (const f of splitRecord(plain)) {
+          this.dispatch(decodeP2p(f));
+          if (this.state === "closed" || this.deaf) return false;
+        }
+        return true;
       });
     } catch (e) {
       this.violation(e, authenticated);
@@ -177,8 +209,8 @@ export class PeerLink implements Link {
     const r = this.handshake?.outcome;
     if (!r || this.state !== "handshake") return;
     this.peer = r;
-    this.channel = new SecureChannel(r.sessionKey, this.initiator);
-    this.decoder.spec = SEALED_FRAME;
+    this.channel = new SecureChannel(r.sessionKey, this.initiator, r.version);
+    this.decoder.spec = this.channel.spec;
     this.state = "open";
     this.events.established(this);
   }

@@ -7,8 +7,14 @@ import { WireCode, WireError } from "./errors.ts";
 import { MAX_API_DATA } from "./api.ts";
 import type { FrameSpec } from "./frame.ts";
 
-/** 2: GOSSIP carries a salt and item ids are bound to the content (docs/PROTOCOL.md section 6.1). */
-export const P2P_VERSION = 2;
+/**
+ * The highest version we speak, offered in HELLO. 2: GOSSIP carries a salt and item ids are
+ * bound to the content (docs/PROTOCOL.md section 6.1). 3: one sealed record carries every
+ * frame a link writes in one turn (section 2.2). A link runs the lower of both sides' versions.
+ */
+export const P2P_VERSION = 3;
+/** The lowest version we still speak: a version-2 peer gets one frame per sealed record. */
+export const P2P_MIN_VERSION = 2;
 export const P2P_HEADER = 6;
 /** Largest frame: a GOSSIP with 65535 bytes of data fits with room to spare. */
 export const P2P_MAX_FRAME = 131_072;

@@ -1,7 +1,9 @@
-// The sealed channel under attack (issue 5): after the handshake every frame is sealed with
-// AES-256-GCM and a per-direction counter nonce, so a frame tampered with, replayed,
-// reordered or sent in plaintext fails to open and the link is closed, with a log line.
-// Honest traffic through the same node carries on.
+// The sealed channel under attack (issue 5; records since issue 13): after the handshake every
+// frame travels in a record sealed with AES-256-GCM and a per-direction counter nonce, so a
+// record tampered with, replayed, reordered, dropped or sent in plaintext fails to open and the
+// link is closed, with a log line. A record that opens but whose inner frames are malformed
+// closes the link too, and costs the peer, which provably sent it. Honest traffic through the
+// same node carries on.
 
 import { describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
@@ -9,12 +11,16 @@ import type { GossipNode } from "../../src/node/node.ts";
 import { FakePeer } from "../helpers/fake-peer.ts";
 import { HonestTraffic, arena, defer, fakeKeys, logged, nodeKeys, sizes, useCleanup } from "../helpers/fake-module.ts";
 import { freePort, splitHostPort, startNode, until } from "../helpers/testnet.ts";
+import { P2P_MAX_FRAME, encodeP2p } from "../../src/wire/p2p.ts";
 
 useCleanup();
 const LIMIT = 20_000;
 
-/** Joins a fake peer (key #i), runs `attack`, and checks the link is closed for the right reason. */
-async function closesLink(i: number, attack: (p: FakePeer) => void) {
+/**
+ * Joins a fake peer (key #i), runs `attack`, and checks the link is closed for the right
+ * reason. `scored`: the bytes opened under the session key, so the peer itself sent them.
+ */
+async function closesLink(i: number, attack: (p: FakePeer) => void, scored = false) {
   const a = await arena();
   const key = (await fakeKeys(i + 1))[i]!;
   const addr = `127.0.0.1:${freePort()}`;
@@ -28,8 +34,9 @@ async function closesLink(i: number, attack: (p: FakePeer) => void) {
   expect(a.target.membership.active.has(key.idHex)).toBe(false);
   const why = logged(a.lines, "protocol violation, closing peer link", `remote=${p.remote}`);
   expect(why.length).toBe(1);
-  // Anyone on the path could have damaged the frame: the link closes, the identity is not scored.
-  expect(a.target.scores.score(key.idHex)).toBe(0);
+  // Anyone on the path could have damaged a record that does not open: the link closes, the
+  // identity is not scored. One that opens came from the peer: it pays for a violation.
+  expect(a.target.scores.score(key.idHex)).toBe(scored ? -60 : 0);
   expect(a.target.scores.isBanned(key.idHex, addr)).toBe(false);
   await a.traffic.flowing();
   expect(sizes(a.target).links).toBe(1);
@@ -66,6 +73,48 @@ describe("sealed channel: a frame that fails to open closes the link", () => {
     const why = await closesLink(4, (p) => p.sendPlain({ kind: "ping" }));
     expect(why).toMatch(/failed authentication|frame size/);
   }, LIMIT);
+
+  test("a record dropped on the way (the next one arrives): link closed", async () => {
+    const why = await closesLink(5, (p) => {
+      p.seal({ kind: "ping" });
+      p.raw(p.seal({ kind: "ping" }));
+    });
+    expect(why).toContain("failed authentication");
+  }, LIMIT);
+});
+
+describe("records that open but carry malformed inner frames (version 3)", () => {
+  const ping = () => encodeP2p({ kind: "ping" });
+  const u32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+
+  test("rule: an empty record is refused by its size before it is opened (ERR_FRAME_TOO_SMALL, not scored)", async () => {
+    const why = await closesLink(0, (p) => p.raw(p.sealRaw(new Uint8Array(0))));
+    expect(why).toContain("code=ERR_FRAME_TOO_SMALL");
+    expect(why).toContain("declared frame size 20 is below the minimum 26");
+  }, LIMIT);
+
+  test("rule: an inner frame running past the end of its record: ERR_TRUNCATED, the peer pays", async () => {
+    const why = await closesLink(1, (p) => p.raw(p.sealRaw([ping(), u32(9), Uint8Array.of(0, 0x17)])), true);
+    expect(why).toContain("code=ERR_TRUNCATED");
+    expect(why).toContain("runs past the end");
+  }, LIMIT);
+
+  test("rule: a record ending in fewer than 4 bytes (a cut size field): ERR_TRUNCATED, the peer pays", async () => {
+    const why = await closesLink(2, (p) => p.raw(p.sealRaw([ping(), Uint8Array.of(0, 0)])), true);
+    expect(why).toContain("code=ERR_TRUNCATED");
+  }, LIMIT);
+
+  test("rule: an inner size below the header: ERR_FRAME_TOO_SMALL, the peer pays", async () => {
+    const why = await closesLink(3, (p) => p.raw(p.sealRaw([u32(5), new Uint8Array(4)])), true);
+    expect(why).toContain("code=ERR_FRAME_TOO_SMALL");
+    expect(why).toContain("inner frame at offset 0");
+  }, LIMIT);
+
+  test("rule: an inner size above the largest frame: ERR_FRAME_TOO_LARGE, the peer pays", async () => {
+    const why = await closesLink(4, (p) => p.raw(p.sealRaw([ping(), u32(P2P_MAX_FRAME + 1), new Uint8Array(2)])), true);
+    expect(why).toContain("code=ERR_FRAME_TOO_LARGE");
+  }, LIMIT);
+
 });
 
 describe("handshake ending on one side only", () => {

@@ -3,8 +3,9 @@
 // test keeps an eye on: a module announcing on one node and a subscriber counting arrivals on
 // another, plus the node's internal table sizes for "memory stays bounded" checks.
 
-import type { TcpTransport } from "../../src/net/peer-transport.ts";
+import { TcpTransport, type TcpTransportOptions } from "../../src/net/peer-transport.ts";
 import { afterEach } from "bun:test";
+import type { Link, TransportEvents } from "../../src/core/transport.ts";
 import type { Hostkey } from "../../src/config/hostkey.ts";
 import { ApiClient } from "../../src/net/api-client.ts";
 import type { GossipNode } from "../../src/node/node.ts";
@@ -40,6 +41,34 @@ export async function nodeKeys(): Promise<Hostkey[]> {
 }
 export async function fakeKeys(n: number): Promise<Hostkey[]> {
   return (await testKeys(8 + n)).slice(8);
+}
+
+/**
+ * A TcpTransport alone (no core) on 127.0.0.1 port 0 with test settings, started with
+ * `events`; stopped after the test, with the links `up` lists closed.
+ */
+export async function testTransport(events: TransportEvents, up: () => Iterable<Link>, o: Partial<TcpTransportOptions> = {}) {
+  const { log, lines } = memoryLogger("debug");
+  const t = new TcpTransport({
+    listenHost: "127.0.0.1",
+    listenPort: 0,
+    advertise: null,
+    sendBufferBytes: 64 << 20,
+    handshakeTimeoutMs: 5000,
+    maxHandshakes: 64,
+    maxConnsPerIp: 0,
+    powBits: 4,
+    hostkey: (await nodeKeys())[0]!,
+    log,
+    admit: () => null,
+    ...o,
+  });
+  const address = t.start(events);
+  defer(t, (x) => {
+    x.stop();
+    for (const l of up()) l.close("test over", false);
+  });
+  return { t, address, lines };
 }
 
 /** Log lines matching every pattern. */

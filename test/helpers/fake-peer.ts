@@ -7,7 +7,7 @@
 
 import type { Socket } from "bun";
 import type { Hostkey } from "../../src/config/hostkey.ts";
-import { SEALED_FRAME, SecureChannel, TAG_BYTES } from "../../src/node/channel.ts";
+import { SecureChannel, TAG_BYTES, splitRecord } from "../../src/node/channel.ts";
 import { Handshake, type HandshakeOptions, type HandshakeResult } from "../../src/node/handshake.ts";
 import { concat } from "../../src/wire/bytes.ts";
 import { FrameDecoder } from "../../src/wire/frame.ts";
@@ -129,6 +129,8 @@ export class FakePeer extends RawSocket {
   readonly sent: SentFrame[] = [];
   /** Frames from the node we could not open or decode (we then close). */
   readonly errors: string[] = [];
+  /** How many frames each record from the node carried, in arrival order. */
+  readonly records: number[] = [];
   session: HandshakeResult | null = null;
   key: Hostkey | null = null;
   /** Once sealed, keep the link alive as link.ts does: answer PINGs, PING when quiet. */
@@ -174,12 +176,24 @@ export class FakePeer extends RawSocket {
     this.write(this.seal(m));
   }
 
-  /** Seals (and records) a message without sending it: the channel counter moves on. */
+  /** Seals (and records) a message without sending it, one record of its own: the channel counter moves on. */
   seal(m: P2pMessage): Uint8Array {
     const plain = encodeP2p(m);
     const wire = this.channel!.seal(plain);
     this.sent.push({ kind: m.kind, plain, wire });
     return wire;
+  }
+
+  /** Seals plaintext bytes as they are (frames or not) into one record, as a peer with the session key could. */
+  sealRaw(plain: Uint8Array | readonly Uint8Array[], kind = "raw record"): Uint8Array {
+    const wire = this.channel!.seal(plain);
+    this.sent.push({ kind, plain: plain instanceof Uint8Array ? plain : concat([...plain]), wire });
+    return wire;
+  }
+
+  /** The link's protocol version once the handshake is done. */
+  get version(): number {
+    return this.channel?.version ?? 0;
   }
 
   /** Seals a message, flips one bit (in the ciphertext or the tag), and sends it. */
@@ -226,21 +240,28 @@ export class FakePeer extends RawSocket {
   protected override onChunk(chunk: Uint8Array): void {
     try {
       this.decoder.feed(chunk, (frame) => {
-        const m = decodeP2p(this.channel ? this.channel.open(frame) : frame.slice());
-        this.got.push(m);
-        this.gotAt.push(performance.now());
-        if (this.hs && !this.channel) {
-          this.hs.receive(m);
-          this.switchIfDone();
-        } else if (m.kind === "ping" && this.alive) {
-          this.send({ kind: "pong" });
-        }
-        return !this.closed;
+        if (!this.channel) return this.take(decodeP2p(frame.slice()));
+        const frames = splitRecord(this.channel.open(frame));
+        this.records.push(frames.length);
+        for (const f of frames) if (!this.take(decodeP2p(f.slice()))) return false;
+        return true;
       });
     } catch (e) {
       this.errors.push(String(e));
       this.close();
     }
+  }
+
+  private take(m: P2pMessage): boolean {
+    this.got.push(m);
+    this.gotAt.push(performance.now());
+    if (this.hs && !this.channel) {
+      this.hs.receive(m);
+      this.switchIfDone();
+    } else if (m.kind === "ping" && this.alive) {
+      this.send({ kind: "pong" });
+    }
+    return !this.closed;
   }
 
   protected override markClosed(): void {
@@ -254,8 +275,8 @@ export class FakePeer extends RawSocket {
     const r = this.hs?.outcome;
     if (!r || this.channel) return;
     this.session = r;
-    this.channel = new SecureChannel(r.sessionKey, r.initiator);
-    this.decoder.spec = SEALED_FRAME;
+    this.channel = new SecureChannel(r.sessionKey, r.initiator, r.version);
+    this.decoder.spec = this.channel.spec;
     this.pinger = setInterval(() => {
       if (this.alive && !this.closed && performance.now() - this.lastSent >= 50) this.send({ kind: "ping" });
     }, 50);

@@ -5,10 +5,10 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { generateKeyPairSync } from "node:crypto";
 import { generateHostkey, type Hostkey } from "../../src/config/hostkey.ts";
-import { Handshake, HandshakeError, type HandshakeOptions, type HandshakeResult, HsCode } from "../../src/node/handshake.ts";
+import { Handshake, HandshakeError, type HandshakeOptions, type HandshakeResult, HsCode, downgradeMark } from "../../src/node/handshake.ts";
 import { verifyWork } from "../../src/node/pow.ts";
 import { equalBytes } from "../../src/wire/bytes.ts";
-import { P2P_VERSION, decodeP2p, encodeP2p, type P2pMessage } from "../../src/wire/p2p.ts";
+import { P2P_MIN_VERSION, P2P_VERSION, decodeP2p, encodeP2p, type P2pMessage } from "../../src/wire/p2p.ts";
 
 type Side = "joiner" | "acceptor";
 type Tamper = (from: Side, frame: Uint8Array) => Uint8Array;
@@ -195,30 +195,34 @@ describe("handshake failures", () => {
     expect(failed(await r.joinerResult).code).toBe(HsCode.Signature);
   });
 
-  test("acceptor refuses another protocol version (ERR_HS_VERSION) with the reason", async () => {
-    const r = run({}, {}, edit("joiner", "hello", (m) => ({ ...m, version: 3 })));
-    const a = failed(await r.acceptorResult);
-    expect(a.code).toBe(HsCode.Version);
-    expect(a.message).toBe("unsupported version 3");
-    const j = failed(await r.joinerResult);
-    expect(j.code).toBe(HsCode.Refused);
-    expect(j.message).toContain("unsupported version 3");
-  });
-
-  test("rule: version 2 (item ids bound to content) refuses a version-1 joiner, whose GOSSIP it could not check", async () => {
-    expect(P2P_VERSION).toBe(2);
+  test("rule: version 2 (item ids bound to content) refuses a version-1 joiner, whose GOSSIP it could not check, with the reason", async () => {
+    expect(P2P_MIN_VERSION).toBe(2);
     const r = run({}, {}, edit("joiner", "hello", (m) => ({ ...m, version: 1 })));
     const a = failed(await r.acceptorResult);
     expect(a.code).toBe(HsCode.Version);
     expect(a.message).toBe("unsupported version 1");
+    const j = failed(await r.joinerResult);
+    expect(j.code).toBe(HsCode.Refused);
+    expect(j.message).toContain("unsupported version 1");
   });
 
-  test("joiner refuses a CHALLENGE of another version (ERR_HS_VERSION)", async () => {
+  test("rule: joiner refuses a CHALLENGE version above what its HELLO offered (ERR_HS_VERSION)", async () => {
     const r = run({}, {}, edit("acceptor", "challenge", (m) => ({ ...m, version: 7 })));
     expect(failed(await r.joinerResult).code).toBe(HsCode.Version);
     expect(failed(await r.acceptorResult).code).toBe(HsCode.Refused);
+    const low = run({ maxVersion: 2 }, { maxVersion: 2 }, edit("acceptor", "challenge", (m) => ({ ...m, version: 3 })));
+    expect(failed(await low.joinerResult).message).toBe("unsupported version 3");
   });
 
+  test("rule: joiner refuses a CHALLENGE version below version 2 (ERR_HS_VERSION)", async () => {
+    const r = run({}, {}, edit("acceptor", "challenge", (m) => ({ ...m, version: 1 })));
+    const j = failed(await r.joinerResult);
+    expect(j.code).toBe(HsCode.Version);
+    expect(j.message).toBe("unsupported version 1");
+  });
+});
+
+describe("handshake failures, continued", () => {
   const badKeys: readonly [string, () => Uint8Array][] = [
     ["garbage bytes", () => new TextEncoder().encode("not a key")],
     ["an EC key", () => new Uint8Array(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "der" }))],
@@ -349,5 +353,70 @@ describe("handshake failures", () => {
     h.receive({ kind: "ping" });
     expect(failed(await outcome(h.result)).code).toBe(HsCode.Aborted);
     expect(sent).toEqual([]);
+  });
+});
+
+describe("version negotiation (docs/PROTOCOL.md section 4.2)", () => {
+  test("two version-3 sides run version 3; the nonce is not marked", async () => {
+    expect(P2P_VERSION).toBe(3);
+    const r = run();
+    expect(succeeded(await r.joinerResult).version).toBe(3);
+    expect(succeeded(await r.acceptorResult).version).toBe(3);
+    const c = r.sent.find((x) => x.m.kind === "challenge")!.m;
+    expect(c.kind === "challenge" && c.version).toBe(3);
+    expect(c.kind === "challenge" && downgradeMark(c.nonce)).toBe(0);
+  });
+
+  test("rule: the link runs the lower of both sides' versions: a version-2 joiner meets a version-3 acceptor, which marks its nonce", async () => {
+    const r = run({ maxVersion: 2 });
+    const j = succeeded(await r.joinerResult);
+    const a = succeeded(await r.acceptorResult);
+    expect([j.version, a.version]).toEqual([2, 2]);
+    expect(equalBytes(j.sessionKey, a.sessionKey)).toBe(true);
+    const hello = r.sent.find((x) => x.m.kind === "hello")!.m;
+    expect(hello.kind === "hello" && hello.version).toBe(2);
+    const c = r.sent.find((x) => x.m.kind === "challenge")!.m;
+    expect(c.kind === "challenge" && [c.version, downgradeMark(c.nonce)]).toEqual([2, 3]);
+  });
+
+  test("rule: a version-3 joiner meets an acceptor whose highest is 2: version 2, no mark", async () => {
+    const r = run({}, { maxVersion: 2 });
+    expect(succeeded(await r.joinerResult).version).toBe(2);
+    expect(succeeded(await r.acceptorResult).version).toBe(2);
+  });
+
+  test("rule: a HELLO offering more than we speak gets our highest", async () => {
+    const r = run({}, {}, edit("joiner", "hello", (m) => ({ ...m, version: 9 })));
+    expect(succeeded(await r.acceptorResult).version).toBe(3);
+    expect(succeeded(await r.joinerResult).version).toBe(3);
+  });
+});
+
+describe("downgrade by a man in the middle (docs/PROTOCOL.md section 4.2)", () => {
+  test("rule: a HELLO whose offer is lowered to 2: the acceptor marks its nonce and the joiner refuses (ERR_HS_VERSION)", async () => {
+    const r = run({}, {}, edit("joiner", "hello", (m) => ({ ...m, version: 2 })));
+    const j = failed(await r.joinerResult);
+    expect(j.code).toBe(HsCode.Version);
+    expect(j.message).toContain("downgrade");
+    expect(failed(await r.acceptorResult).code).toBe(HsCode.Refused);
+  });
+
+  test("rule: ... and the mark cannot be removed: the nonce is bound by the work and th", async () => {
+    const lower = edit("joiner", "hello", (m) => ({ ...m, version: 2 }));
+    const unmark = edit("acceptor", "challenge", (m) => {
+      const nonce = new Uint8Array(m.nonce);
+      nonce.fill(0x77, 24);
+      return { ...m, nonce };
+    });
+    const r = run({}, { powBits: 0 }, (from, f) => unmark(from, lower(from, f)));
+    // The joiner sees no mark and goes on with version 2; the acceptor's nonce was another.
+    expect(failed(await r.acceptorResult).code).toBe(HsCode.Signature);
+    expect(failed(await r.joinerResult).code).toBe(HsCode.Refused);
+  });
+
+  test("rule: a CHALLENGE whose version is lowered to 2: th differs, the acceptor refuses the joiner's signature", async () => {
+    const r = run({}, {}, edit("acceptor", "challenge", (m) => ({ ...m, version: 2 })));
+    expect(failed(await r.acceptorResult).code).toBe(HsCode.Signature);
+    expect(failed(await r.joinerResult).code).toBe(HsCode.Refused);
   });
 });

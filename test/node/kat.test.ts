@@ -6,12 +6,13 @@
 // so the machine is pinned to these derivations too (and to the PSS role labels).
 
 import { beforeAll, describe, expect, test } from "bun:test";
-import { constants, createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
+import { constants, createDecipheriv, createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { generateHostkey, type Hostkey } from "../../src/config/hostkey.ts";
-import { SecureChannel, channelKeys, channelNonce, sealFrame } from "../../src/node/channel.ts";
+import { SecureChannel, channelKeys, channelNonce, sealFrame, sealRecord, splitRecord } from "../../src/node/channel.ts";
 import {
   Handshake,
+  markDowngrade,
   type HandshakeResult,
   type Transcript,
   deriveSessionKey,
@@ -37,24 +38,40 @@ interface SealedVector {
   readonly sealed: string;
 }
 
+/** A version-3 record: its inner frames and the record. */
+interface RecordVector {
+  readonly side: "joiner" | "acceptor";
+  readonly counter: bigint;
+  readonly frames: string[];
+  readonly record: string;
+}
+
 function parseSection9(doc: string) {
   const start = doc.indexOf("\n## 9. Test vectors");
   if (start < 0) throw new Error("docs/PROTOCOL.md has no section 9");
   const values = new Map<string, string>();
   const frames: SealedVector[] = [];
+  const records: RecordVector[] = [];
   const work: { bits: number; work: bigint; digest: string }[] = [];
-  // The entry continuation lines belong to: a named value, or a sealed frame's "-> ..." part.
-  let open: { kind: "value"; name: string } | { kind: "frame"; at: number } | null = null;
+  // The entry continuation lines belong to: a named value, or a sealed frame's or record's "-> ..." part.
+  let open: { kind: "value"; name: string } | { kind: "frame"; at: number } | { kind: "record"; at: number } | null = null;
   const noComment = (s: string) => s.replace(/\([^)]*\)\s*$/, "").trim();
   for (const line of doc.slice(start).split("\n")) {
     let m: RegExpMatchArray | null;
-    if ((m = line.match(/^ {4}(joiner|acceptor)\s+#(\S+)\s+(\w+)\s+\(([0-9a-f]+)\)\s*(?:->\s*([0-9a-f ]+))?$/))) {
+    if ((m = line.match(/^ {4}record (joiner|acceptor)\s+#(\S+)\s+\(([0-9a-f ]+)\)$/))) {
+      records.push({ side: m[1] as "joiner" | "acceptor", counter: BigInt(m[2]!), frames: m[3]!.trim().split(/\s+/), record: "" });
+      open = { kind: "record", at: records.length - 1 };
+    } else if ((m = line.match(/^ {6,}->\s*([0-9a-f ]+)$/)) && open?.kind === "record") {
+      const r = records[open.at]!;
+      records[open.at] = { ...r, record: (r.record + m[1]!).replace(/\s+/g, "") };
+    } else if ((m = line.match(/^ {4}(joiner|acceptor)\s+#(\S+)\s+(\w+)\s+\(([0-9a-f]+)\)\s*(?:->\s*([0-9a-f ]+))?$/))) {
       frames.push({ side: m[1] as "joiner" | "acceptor", counter: BigInt(m[2]!), name: m[3]!, plain: m[4]!, sealed: m[5] ?? "" });
       open = { kind: "frame", at: frames.length - 1 };
     } else if ((m = line.match(/^ {4}(\S[^=]*?)\s*=\s*(.*)$/))) {
       values.set(m[1]!, noComment(m[2]!));
       open = { kind: "value", name: m[1]! };
     } else if ((m = line.match(/^ {6,}(\S.*)$/)) && open) {
+      if (open.kind === "record") throw new Error(`section 9: unexpected continuation of a record: ${line}`);
       if (open.kind === "value") values.set(open.name, `${values.get(open.name)} ${noComment(m[1]!)}`.trim());
       else {
         const f = frames[open.at]!;
@@ -79,13 +96,14 @@ function parseSection9(doc: string) {
   };
   const str = (name: string): string => JSON.parse(get(name)) as string;
   const int = (name: string): bigint => BigInt(get(name));
-  return { values, frames: frames.map((f) => ({ ...f, sealed: f.sealed.replace(/\s+/g, "") })), work, hex, str, int };
+  return { values, frames: frames.map((f) => ({ ...f, sealed: f.sealed.replace(/\s+/g, "") })), records, work, hex, str, int };
 }
 
 const V = parseSection9(readFileSync(new URL("../../docs/PROTOCOL.md", import.meta.url), "utf8"));
 
+/** The version-2 link of the vectors (version 3 differs only in this field). */
 const transcript: Transcript = {
-  version: P2P_VERSION,
+  version: 2,
   nonce: V.hex("nonce"),
   joinerId: V.hex("joinerId"),
   acceptorId: V.hex("acceptorId"),
@@ -118,6 +136,8 @@ describe("docs/PROTOCOL.md section 9 as read by this test", () => {
       `acceptor#${0x0102030405060708n}:GOSSIP`,
     ]);
     for (const f of V.frames) expect(f.sealed.length).toBe(f.plain.length + 32);
+    expect(V.records.map((r) => `${r.side}#${r.counter}:${r.frames.length}`)).toEqual(["joiner#0:2", "joiner#1:1", `acceptor#${0x0102030405060708n}:2`]);
+    for (const r of V.records) expect(r.record.length).toBe(r.frames.join("").length + 40);
     expect(V.work.map((w) => w.bits)).toEqual([8, 18]);
   });
 
@@ -191,18 +211,77 @@ describe("secure channel (section 4.7)", () => {
     for (const f of V.frames) expect(`${f.side}#${f.counter} ${toHex(sealFrame(keyOf(f.side), f.counter, fromHex(f.plain)))}`).toBe(`${f.side}#${f.counter} ${f.sealed}`);
   });
 
-  test("SecureChannel seals each direction's first frames exactly so, and the other side opens them", () => {
+  test("SecureChannel on a version-2 link seals each direction's first frames exactly so, and the other side opens them", () => {
     for (const side of ["joiner", "acceptor"] as const) {
       const first = V.frames.filter((f) => f.side === side && f.counter < 16n).sort((a, b) => Number(a.counter - b.counter));
       expect(first.map((f) => f.counter)).toEqual(first.map((_, i) => BigInt(i)));
-      const sender = new SecureChannel(sessionKey, side === "joiner");
-      const receiver = new SecureChannel(sessionKey, side !== "joiner");
+      const sender = new SecureChannel(sessionKey, side === "joiner", 2);
+      const receiver = new SecureChannel(sessionKey, side !== "joiner", 2);
       for (const f of first) {
         const sealed = sender.seal(fromHex(f.plain));
         expect(toHex(sealed)).toBe(f.sealed);
         expect(toHex(receiver.open(sealed))).toBe(f.plain);
       }
     }
+  });
+});
+
+describe("version 3: records (sections 2.2, 4.2 and 4.7)", () => {
+  const sessionKey = V.hex("sessionKey(v3)");
+  const keyOf = (side: "joiner" | "acceptor"): Uint8Array => {
+    const k = channelKeys(sessionKey);
+    return side === "joiner" ? k.joinerToAcceptor : k.acceptorToJoiner;
+  };
+  const v3: Transcript = { ...transcript, version: 3 };
+
+  test("rule: th covers the link's version: the version-3 input differs from version 2's in that field only", () => {
+    const a = transcriptInput(transcript);
+    const b = transcriptInput(v3);
+    expect(b.byteLength).toBe(a.byteLength);
+    expect([...a.keys()].filter((i) => a[i] !== b[i])).toEqual([30]);
+    expect(b.subarray(29, 31)).toEqual(Uint8Array.of(0, 3));
+    expect(toHex(transcriptHash(v3))).toBe(toHex(V.hex("th(v3)")));
+    expect(toHex(deriveSessionKey(V.hex("shared"), V.hex("th(v3)")))).toBe(toHex(sessionKey));
+    const k = channelKeys(sessionKey);
+    expect(toHex(k.joinerToAcceptor)).toBe(toHex(V.hex("K3(joiner->acceptor)")));
+    expect(toHex(k.acceptorToJoiner)).toBe(toHex(V.hex("K3(acceptor->joiner)")));
+  });
+
+  test("rule: the record for a given key, counter and inner frames", () => {
+    for (const r of V.records) {
+      const got = sealRecord(keyOf(r.side), r.counter, r.frames.map(fromHex), 3);
+      expect(`${r.side}#${r.counter} ${toHex(got)}`).toBe(`${r.side}#${r.counter} ${r.record}`);
+    }
+  });
+
+  test("rule: a record is | size | AES-256-GCM(K, nonce(counter), aad = size, the whole frames back to back) | tag |", () => {
+    for (const r of V.records) {
+      const rec = fromHex(r.record);
+      expect(new DataView(rec.buffer, rec.byteOffset).getUint32(0)).toBe(rec.byteLength);
+      const d = createDecipheriv("aes-256-gcm", keyOf(r.side), channelNonce(r.counter), { authTagLength: 16 });
+      d.setAAD(rec.subarray(0, 4));
+      d.setAuthTag(rec.subarray(rec.byteLength - 16));
+      const plain = Buffer.concat([d.update(rec.subarray(4, rec.byteLength - 16)), d.final()]);
+      expect(plain.toString("hex")).toBe(r.frames.join(""));
+    }
+  });
+
+  test("SecureChannel on a version-3 link seals the joiner's first records exactly so, and the acceptor opens them into those frames", () => {
+    const first = V.records.filter((r) => r.side === "joiner").sort((a, b) => Number(a.counter - b.counter));
+    expect(first.map((r) => r.counter)).toEqual([0n, 1n]);
+    const sender = new SecureChannel(sessionKey, true, 3);
+    const receiver = new SecureChannel(sessionKey, false, 3);
+    for (const r of first) {
+      const rec = sender.seal(r.frames.map(fromHex));
+      expect(toHex(rec)).toBe(r.record);
+      expect(splitRecord(receiver.open(rec)).map(toHex)).toEqual(r.frames);
+    }
+  });
+
+  test("rule: the downgrade mark is the nonce's last 8 bytes, DOWNGRD and the acceptor's highest version", () => {
+    const nonce = V.hex("nonce");
+    markDowngrade(nonce, P2P_VERSION);
+    expect(toHex(nonce)).toBe(`${"22".repeat(24)}444f574e47524403`);
   });
 });
 
@@ -280,6 +359,7 @@ describe("the Handshake state machine derives th and the session key as pinned a
     const work = await solveWork(c.nonce, joinerKey.id, acceptorKey.id, c.powBits);
     const th = transcriptHash({
       ...transcript,
+      version: P2P_VERSION,
       nonce: c.nonce,
       joinerId: joinerKey.id,
       acceptorId: acceptorKey.id,
@@ -314,6 +394,7 @@ describe("the Handshake state machine derives th and the session key as pinned a
     expect(p.kind).toBe("proof");
     const th = transcriptHash({
       ...transcript,
+      version: P2P_VERSION,
       joinerId: joinerKey.id,
       acceptorId: acceptorKey.id,
       joinerEphemeral: hello.ephemeral,

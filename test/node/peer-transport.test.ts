@@ -5,12 +5,11 @@
 
 import { describe, expect, test } from "bun:test";
 import type { Link, TransportEvents } from "../../src/core/transport.ts";
-import { TcpTransport, type TcpTransportOptions } from "../../src/net/peer-transport.ts";
+import type { TcpTransportOptions } from "../../src/net/peer-transport.ts";
 import { NetError, connect } from "../../src/net/tcp.ts";
-import { memoryLogger } from "../../src/util/log.ts";
 import type { Gossip } from "../../src/wire/p2p.ts";
 import { FakePeer, fakeListener } from "../helpers/fake-peer.ts";
-import { defer, fakeKeys, logged, nodeKeys, useCleanup } from "../helpers/fake-module.ts";
+import { defer, fakeKeys, logged, testTransport, useCleanup } from "../helpers/fake-module.ts";
 import { until } from "../helpers/testnet.ts";
 
 useCleanup();
@@ -31,27 +30,8 @@ class Events implements TransportEvents {
 }
 
 async function transport(o: Partial<TcpTransportOptions> = {}) {
-  const { log, lines } = memoryLogger("debug");
-  const t = new TcpTransport({
-    listenHost: "127.0.0.1",
-    listenPort: 0,
-    advertise: null,
-    sendBufferBytes: 64 << 20,
-    handshakeTimeoutMs: 5000,
-    maxHandshakes: 64,
-    maxConnsPerIp: 0,
-    powBits: 4,
-    hostkey: (await nodeKeys())[0]!,
-    log,
-    admit: () => null,
-    ...o,
-  });
   const events = new Events();
-  const address = t.start(events);
-  defer(t, (x) => {
-    x.stop();
-    for (const l of events.up) l.close("test over", false);
-  });
+  const { t, address, lines } = await testTransport(events, () => events.up, o);
   return { t, events, address, lines };
 }
 
