@@ -77,6 +77,10 @@ class Direction {
     readonly key: Uint8Array,
     private counter = 0n,
   ) {}
+  /** Records sealed or opened so far in this direction (the next record's number). */
+  get count(): bigint {
+    return this.counter;
+  }
   next(): Buffer {
     writeNonce(this.nonce, this.counter);
     this.counter++;
@@ -227,7 +231,16 @@ export class SecureChannel {
    * as few as RECORD_MAX_PLAIN allows (version 3), or one per frame (version 2).
    */
   seal(frames: Uint8Array | readonly Uint8Array[]): Uint8Array {
-    return sealAll(this.out, frames instanceof Uint8Array ? [frames] : frames, this.v3);
+    const list = frames instanceof Uint8Array ? [frames] : frames;
+    this.framesSealed += list.length;
+    return sealAll(this.out, list, this.v3);
+  }
+
+  /** Plain frames sealed so far. */
+  framesSealed = 0;
+  /** Records sealed so far (version 2: one per frame). */
+  get recordsSealed(): number {
+    return Number(this.out.count);
   }
 
   /**

@@ -106,6 +106,10 @@ export class PeerLink implements Link {
   get tieBreak(): string {
     return this.peer ? Buffer.from(this.peer.sessionKey).toString("hex") : "";
   }
+  /** Sealed records this link has sent, and the frames in them (0 before the handshake). */
+  get sealed(): { records: number; frames: number } {
+    return { records: this.channel?.recordsSealed ?? 0, frames: this.channel?.framesSealed ?? 0 };
+  }
   /** Bytes sent and not yet handed to the kernel, this turn's frames included. */
   get queuedBytes(): number {
     return (this.conn?.queuedBytes ?? 0) + this.outBytes;

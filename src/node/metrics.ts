@@ -115,6 +115,8 @@ export function nodeRegistry(node: GossipNode): Registry {
     const t = node.transport;
     gauge(r, "gossip_handshakes_in_progress", "Peer connections in their handshake (both directions).", () => t.handshaking);
     mirroredBy(r, "gossip_handshakes_total", "Peer handshakes finished, by outcome.", "outcome", () => ({ ok: t.handshakes.ok, failed: t.handshakes.failed }));
+    mirrored(r, "gossip_sealed_records_total", "Sealed records sent to peers (one per link per event-loop turn, protocol version 3).", () => t.sealed.records);
+    mirrored(r, "gossip_sealed_frames_total", "Peer frames sent inside sealed records (divided by records: frames per record).", () => t.sealed.frames);
   }
   return r;
 }

@@ -122,6 +122,20 @@ test("GET /metrics: strict exposition text whose counters move when an item flow
   // A later scrape never goes down.
   const again = (await scrape(a.adminAddress)).samples;
   expect(again.get("gossip_items_received_total")).toBe(1);
+  // Every peer frame after the handshake went out in a sealed record (at least the item).
+  const records = afterB.get("gossip_sealed_records_total")!;
+  expect(records).toBeGreaterThanOrEqual(1);
+  expect(afterB.get("gossip_sealed_frames_total")!).toBeGreaterThanOrEqual(records);
+  // What a link sealed still counts once the link is gone.
+  const tb = b.transport as TcpTransport;
+  const live = tb.sealed;
+  expect(live.frames).toBeGreaterThanOrEqual(live.records);
+  const links = (tb as unknown as { links: Set<{ close(r: string): void }> }).links;
+  const old = [...links];
+  for (const l of old) l.close("test: closing every link");
+  await until(() => old.every((l) => !links.has(l)), 3000, "b's links gone");
+  expect(tb.sealed.records).toBeGreaterThanOrEqual(live.records);
+  expect(tb.sealed.frames).toBeGreaterThanOrEqual(live.frames);
 });
 
 test("GET /metrics counts a failed handshake", async () => {
