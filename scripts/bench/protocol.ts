@@ -58,6 +58,9 @@ export interface WorkerStats {
   rateLimited: number;
   dropped: number;
   queueDropped: number;
+  /** Sealed records sent to peers, and the peer frames in them (frames per record). */
+  sealedRecords: number;
+  sealedFrames: number;
   /** process.cpuUsage(): user + system, microseconds since the worker started. */
   cpuUs: number;
   rss: number;

@@ -69,18 +69,24 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
+/** Peer frames per sealed record over a window (how much one turn's frames shared a record). */
+function framesPerRecord(c: Readonly<Record<string, number>>): string {
+  const records = c.sealedRecords ?? 0;
+  return records > 0 ? ((c.sealedFrames ?? 0) / records).toFixed(2) : "-";
+}
+
 /** One line per throughput step: how far each run got and why it stopped. */
 export function throughputTable(runs: readonly Run[], floorUs: number | null = null): string | null {
   const rows = runs.flatMap((r) =>
     (r.throughput_steps ?? []).map((s) => [
       r.mode, String(r.nodes), `${s.rate}/s`, s.ok ? "yes" : "**no**", `${s.achieved_rate}/s`, pct(s.reliability), pct(s.items_full_share),
       triple(s.last_delivery_ms), String(s.announcer_behind_ms), String(s.pending_verdicts_max),
-      `${s.counters.graftSent ?? 0} / ${s.counters.pruneSent ?? 0}`, cpu(s.cpu_us_per_delivery, floorUs),
+      `${s.counters.graftSent ?? 0} / ${s.counters.pruneSent ?? 0}`, framesPerRecord(s.counters), cpu(s.cpu_us_per_delivery, floorUs),
     ]),
   );
   if (rows.length === 0) return null;
   return table(
-    ["mode", "N", "step", "sustained", "achieved", "reliability", "items 100%", "last delivery ms p50/p99/max", "announcer behind ms", "max pending verdicts", "GRAFT / PRUNE sent", "CPU µs/delivery"],
+    ["mode", "N", "step", "sustained", "achieved", "reliability", "items 100%", "last delivery ms p50/p99/max", "announcer behind ms", "max pending verdicts", "GRAFT / PRUNE sent", "frames / record", "CPU µs/delivery"],
     rows,
   );
 }

@@ -4,6 +4,7 @@
 // (see protocol.ts); exits as soon as the parent goes away.
 
 import { generateHostkey, type Hostkey } from "../../src/config/hostkey.ts";
+import { TcpTransport } from "../../src/net/peer-transport.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { ApiClient, type Incoming } from "../../src/net/api-client.ts";
 import type { Delivered } from "../../src/core/dissemination.ts";
@@ -181,7 +182,7 @@ function stats(gc: boolean): WorkerStats {
   if (gc) Bun.gc(true);
   const s: WorkerStats = {
     gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, delivered: 0, duplicates: 0, rateLimited: 0, dropped: 0,
-    queueDropped: 0, cpuUs: 0, rss: 0, heapUsed: 0, rssBaseline, liveNodes: 0, peerQueueBytes: peerQueueBytes(), pendingVerdicts: pendingVerdicts(),
+    queueDropped: 0, sealedRecords: 0, sealedFrames: 0, cpuUs: 0, rss: 0, heapUsed: 0, rssBaseline, liveNodes: 0, peerQueueBytes: peerQueueBytes(), pendingVerdicts: pendingVerdicts(),
     badNotifications,
   };
   // Stopped nodes keep their counters: deltas over a window stay right when nodes die in it.
@@ -196,6 +197,11 @@ function stats(gc: boolean): WorkerStats {
     s.rateLimited += d.rateLimited;
     s.dropped += d.dropped;
     s.queueDropped += d.queueDropped;
+    if (h.node.transport instanceof TcpTransport) {
+      const sealed = h.node.transport.sealed;
+      s.sealedRecords += sealed.records;
+      s.sealedFrames += sealed.frames;
+    }
     if (h.alive) s.liveNodes++;
   }
   const cpu = process.cpuUsage();
