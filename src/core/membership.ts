@@ -17,7 +17,7 @@ import type { Link, Transport } from "./transport.ts";
 import { PassiveView } from "./views.ts";
 
 export { ARWL };
-export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MAX_JOIN_BACKOFF_MS } from "./repair.ts";
+export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MAX_HEARD, MAX_JOIN_BACKOFF_MS } from "./repair.ts";
 /** Passive random walk length: a FORWARD_JOIN at this TTL leaves the joiner in the passive view. */
 export const PRWL = 3;
 /** Longest wait before asking a peer that keeps declining again. */
@@ -134,6 +134,7 @@ export class Membership {
       integrate: (addrs, evictFirst) => {
         for (const a of addrs) this.addPassive(a, evictFirst);
       },
+      heard: (addrs) => this.repair.heard(addrs),
     });
   }
 
@@ -200,7 +201,7 @@ export class Membership {
   }
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
-  get tableSizes(): { links: number; dialing: number; checking: number; declined: number; failures: number; routes: number; walks: number } {
+  get tableSizes(): { links: number; dialing: number; checking: number; declined: number; failures: number; heard: number; routes: number; walks: number } {
     return { links: this.peers.size, dialing: this.dialing.size, checking: this.claims.checks, ...this.repair.sizes, ...this.shuffler.sizes };
   }
 

@@ -16,6 +16,8 @@ export const MAX_DIAL_FAILURES = 6;
 export const DIAL_BACKOFF_MS = 1000;
 /** Addresses with failed dials remembered at most (or passive_size, if larger). */
 export const MAX_FAILURES_KEPT = 4096;
+/** Addresses heard of in SHUFFLE walks, kept as a last reserve, at most. */
+export const MAX_HEARD = 1024;
 /** Addresses that declined a low-priority NEIGHBOR lately, remembered at most. */
 export const MAX_DECLINED = 1024;
 /** Longest wait before asking a peer that keeps declining again. */
@@ -59,6 +61,15 @@ export class Repair {
   private readonly declined = new Map<string, Backoff>();
   /** Addresses whose last dials failed: how often, and when they may be dialed again. */
   private readonly failures = new Map<string, Backoff>();
+  /**
+   * Addresses heard of lately in SHUFFLE walks (passing through or ending here), most recent
+   * last. A node of a young overlay knows few peers (its passive view holds 60 of 180 after
+   * 30 s); when a mass failure kills every one of them, nobody alive knows it and it knows
+   * nobody alive (the simulator: one survivor of a 95% kill alone for good on 4 of 10 seeds).
+   * The walks that crossed it name many more. Never passed on (they are other peers' claims,
+   * not addresses we proved); dialled only when we are alone with nobody else to dial.
+   */
+  private readonly heardOf = new Set<string>();
   private lastJoin = -Infinity;
   /** The bootstrapper to try first at the next rejoin (they take turns). */
   private nextBoot = 0;
@@ -74,8 +85,18 @@ export class Repair {
     this.escalationWait = host.shuffleIntervalMs;
   }
 
-  get sizes(): { declined: number; failures: number } {
-    return { declined: this.declined.size, failures: this.failures.size };
+  get sizes(): { declined: number; failures: number; heard: number } {
+    return { declined: this.declined.size, failures: this.failures.size, heard: this.heardOf.size };
+  }
+
+  /** Addresses heard of (see heardOf). */
+  heard(addrs: Iterable<string>): void {
+    for (const a of addrs) {
+      if (!a || a === this.host.selfAddr()) continue;
+      this.heardOf.delete(a);
+      this.heardOf.add(a);
+      if (this.heardOf.size > MAX_HEARD) this.heardOf.delete(this.heardOf.keys().next().value as string);
+    }
   }
 
   /** A link to addr became active (dialed: the address we dialed, if we did). */
@@ -134,6 +155,8 @@ export class Repair {
         picked = sample(h.env, candidates.filter((a) => !crowds(a)), room);
         if (picked.length < room) picked.push(...sample(h.env, candidates.filter(crowds), room - picked.length));
       }
+      // Alone, with nobody in reserve to dial now: every address we heard of is worth a try.
+      if (picked.length === 0 && high) picked = sample(h.env, this.lastResort(), room);
       for (const addr of picked) h.dial(addr, "neighbor", high, false);
       // Every peer in reserve declines (they are full) and nothing is in flight: a node left
       // below its degree (e.g. a clique that filled itself after a mass failure) would wait
@@ -222,6 +245,16 @@ export class Repair {
     this.lastJoin = h.env.now();
     h.log.info("joining through a peer known from the last run", { via: addr, known: h.passive.size });
     h.dial(addr, "join", false, false);
+  }
+
+  /** Heard-of addresses we may dial now (not active, dialing, backing off, or a bootstrapper). */
+  private lastResort(): string[] {
+    const h = this.host;
+    const out: string[] = [];
+    for (const a of this.heardOf) {
+      if (!this.backingOff(a) && !h.isActive(a) && !h.isDialing(a) && !h.bootstrappers.includes(a)) out.push(a);
+    }
+    return out;
   }
 
   /** Every address with a back-off (lost or unreachable peers), oldest first. */

@@ -22,6 +22,8 @@ export interface ShuffleHost {
   readonly passiveSample: (n: number) => string[];
   /** Takes addresses into the passive view, evicting `evictFirst` entries first when full. */
   readonly integrate: (addrs: readonly string[], evictFirst: readonly string[]) => void;
+  /** Addresses a walk carried to us, passing through or ending here (a last reserve: repair.ts, heardOf). */
+  readonly heard: (addrs: readonly string[]) => void;
 }
 
 export class Shuffler {
@@ -52,6 +54,9 @@ export class Shuffler {
   }
 
   onShuffle(from: Peer, msg: Shuffle): void {
+    // Every walk that passes through us names live peers somewhere in the overlay: kept
+    // aside (not in the passive view) for the day every peer we know is gone.
+    this.host.heard(msg.peers.map((p) => p.addr));
     const walkOn = this.host.activePeers().filter((p) => p !== from);
     if (msg.ttl > 1 && walkOn.length > 0 && !this.routes.has(msg.id)) {
       bounded(this.routes, msg.id, from);
