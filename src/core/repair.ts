@@ -17,7 +17,7 @@ export const DIAL_BACKOFF_MS = 1000;
 /** Addresses with failed dials remembered at most (or passive_size, if larger). */
 export const MAX_FAILURES_KEPT = 4096;
 /** Addresses heard of in SHUFFLE walks, kept as a last reserve, at most. */
-export const MAX_HEARD = 1024;
+export const MAX_HEARD = 256;
 /** Addresses that declined a low-priority NEIGHBOR lately, remembered at most. */
 export const MAX_DECLINED = 1024;
 /** Longest wait before asking a peer that keeps declining again. */
