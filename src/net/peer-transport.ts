@@ -53,7 +53,6 @@ export class TcpTransport implements Transport {
 
   constructor(private readonly opts: TcpTransportOptions) {}
 
-  /** Connections until their sockets close, dials included. */
   /**
    * Sealed records sent on every link so far, and the plain frames in them: frames per record
    * is how much a turn's frames share a record (protocol version 3). Read at scrape time.
@@ -68,6 +67,7 @@ export class TcpTransport implements Transport {
     return { records, frames };
   }
 
+  /** Connections until their sockets close, dials included. */
   get linkCount(): number {
     return this.links.size;
   }
