@@ -34,6 +34,23 @@ async function run(cmd: string[], env: Record<string, string> = {}): Promise<num
 
 const bin = join(root, "node_modules", ".bin");
 
+/** The failing test cases of a JUnit report, `file > name: message`, so that CI's last lines say which. */
+function failedCases(xml: string): string[] {
+  const unescape = (v: string) =>
+    v.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
+      .replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))).replace(/&amp;/g, "&");
+  const attr = (attrs: string, name: string) => unescape(new RegExp(`\\b${name}="([^"]*)"`).exec(attrs)?.[1] ?? "");
+  const out: string[] = [];
+  for (const m of xml.matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g)) {
+    const bad = /<(?:failure|error)\b([^>]*)/.exec(m[2] ?? "");
+    if (!bad) continue;
+    const file = attr(m[1]!, "file") || attr(m[1]!, "classname");
+    const message = attr(bad[1]!, "message").replace(/\s+/g, " ").trim().slice(0, 200);
+    out.push(`${file} > ${attr(m[1]!, "name")}${message ? `: ${message}` : ""}`);
+  }
+  return out;
+}
+
 console.log("== typecheck");
 record("typecheck (tsc --noEmit)", (await run([join(bin, "tsc"), "--noEmit", "-p", "."])) === 0);
 
@@ -52,7 +69,7 @@ try {
   passed += tests - bad - skipped;
   failed += bad;
   counted = tests > 0;
-  if (bad > 0) failures.push(`bun test: ${bad} failed`);
+  if (bad > 0) failures.push(`bun test: ${bad} failed (${failedCases(xml).join(", ")})`);
   console.log(`bun test: ${tests - bad - skipped} passed, ${bad} failed, ${skipped} skipped`);
 } catch {
   /* no report: counted below */
