@@ -8,7 +8,7 @@
 import type { Link } from "../core/transport.ts";
 import type { Conn } from "../net/conn.ts";
 import type { Logger } from "../util/log.ts";
-import { isWireError } from "../wire/errors.ts";
+import { WireCode, WireError, isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
 import { P2P_FRAME, decodeP2p, encodeP2p, type Gossip, type P2pMessage } from "../wire/p2p.ts";
 import { SecureChannel, splitRecord } from "./channel.ts";
@@ -182,9 +182,17 @@ export class PeerLink implements Link {
           return this.state !== "closed" && !this.deaf;
         }
         let plain: Uint8Array;
+        const min = this.channel.spec.minSize;
+        if (frame.byteLength < min) {
+          // Admitted only as the first frame after the handshake, in case it is a short
+          // plaintext REFUSE (see openIfDone); anything else that small is refused as before.
+          if (this.sealedIn === 0 && this.lateRefuse(frame)) return false;
+          throw new WireError(WireCode.FrameTooSmall, `declared frame size ${frame.byteLength} is below the minimum ${min}`);
+        }
         try {
           plain = this.channel.open(frame);
-          this.sealedIn++;
+          // From the second record on, sizes are checked before anything is buffered.
+          if (this.sealedIn++ === 0) this.decoder.spec = this.channel.spec;
         } catch (e) {
           if (this.sealedIn === 0 && this.lateRefuse(frame)) return false;
           throw e;
@@ -214,7 +222,11 @@ export class PeerLink implements Link {
     if (!r || this.state !== "handshake") return;
     this.peer = r;
     this.channel = new SecureChannel(r.sessionKey, this.initiator, r.version);
-    this.decoder.spec = this.channel.spec;
+    // A peer whose handshake timer ran out as ours ended sends a plaintext REFUSE where the
+    // first record should be, and a short one is smaller than any record: until a record has
+    // opened, a frame below the record minimum (25 bytes at most) is read whole, so that
+    // onData can tell such a REFUSE from a record that is too small.
+    this.decoder.spec = { ...this.channel.spec, minSize: this.channel.spec.sizeBytes };
     this.state = "open";
     this.events.established(this);
   }

@@ -93,6 +93,16 @@ describe("records that open but carry malformed inner frames (version 3)", () =>
     expect(why).toContain("declared frame size 20 is below the minimum 26");
   }, LIMIT);
 
+  test("rule: after the first record, a size field below the minimum closes the link before any body arrives", async () => {
+    // Only the 4 size bytes are sent, and the fake peer then stays silent (no keepalives): a
+    // decoder that waited for the 10-byte frame would never close the link.
+    const why = await closesLink(5, (p) => {
+      p.alive = false;
+      p.raw(u32(10));
+    });
+    expect(why).toContain("declared frame size 10 is below the minimum 26");
+  }, LIMIT);
+
   test("rule: an inner frame running past the end of its record: ERR_TRUNCATED, the peer pays", async () => {
     const why = await closesLink(1, (p) => p.raw(p.sealRaw([ping(), u32(9), Uint8Array.of(0, 0x17)])), true);
     expect(why).toContain("code=ERR_TRUNCATED");
@@ -133,6 +143,27 @@ describe("handshake ending on one side only", () => {
     q.sendPlain({ kind: "refuse", reason: "handshake timed out (too late)" });
     await q.whenClosed();
     expect(logged(a.lines, "protocol violation", `remote=${q.remote}`).length).toBe(1);
+  }, LIMIT);
+
+  test("rule: a late REFUSE shorter than any sealed record (an empty reason: 7 bytes) is still a refused handshake; other short first frames are refused by their size", async () => {
+    const a = await arena();
+    const keys = await fakeKeys(10);
+    for (const reason of ["", "busy"]) {
+      const p = defer(await FakePeer.connect(a.target.p2pAddress), (x) => x.close());
+      await p.handshake(keys[8 + reason.length % 2]!, { advertisedAddr: `127.0.0.1:${freePort()}` });
+      p.sendPlain({ kind: "refuse", reason });
+      await p.whenClosed();
+      expect(logged(a.lines, "protocol violation", `remote=${p.remote}`)).toEqual([]);
+      expect(logged(a.lines, "late REFUSE", `reason=${reason === "" ? '""' : reason}`).length).toBe(1);
+    }
+    // A short plaintext frame that is no REFUSE gets the size error a record that small gets.
+    const r = defer(await FakePeer.connect(a.target.p2pAddress), (x) => x.close());
+    await r.handshake(keys[7]!, { advertisedAddr: `127.0.0.1:${freePort()}` });
+    r.sendPlain({ kind: "ping" });
+    await r.whenClosed();
+    const bad = logged(a.lines, "protocol violation", `remote=${r.remote}`);
+    expect(bad.length).toBe(1);
+    expect(bad[0]).toContain("declared frame size 6 is below the minimum 26");
   }, LIMIT);
 });
 
