@@ -8,8 +8,8 @@
 import type { Link } from "../core/transport.ts";
 import type { Conn } from "../net/conn.ts";
 import type { Logger } from "../util/log.ts";
-import { WireCode, WireError, isWireError } from "../wire/errors.ts";
-import { FrameDecoder } from "../wire/frame.ts";
+import { isWireError } from "../wire/errors.ts";
+import { FrameDecoder, frameTooSmall } from "../wire/frame.ts";
 import { P2P_FRAME, decodeP2p, encodeP2p, type Gossip, type P2pMessage } from "../wire/p2p.ts";
 import { SecureChannel, splitRecord } from "./channel.ts";
 import { Handshake, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
@@ -187,7 +187,7 @@ export class PeerLink implements Link {
           // Admitted only as the first frame after the handshake, in case it is a short
           // plaintext REFUSE (see openIfDone); anything else that small is refused as before.
           if (this.sealedIn === 0 && this.lateRefuse(frame)) return false;
-          throw new WireError(WireCode.FrameTooSmall, `declared frame size ${frame.byteLength} is below the minimum ${min}`);
+          throw frameTooSmall(frame.byteLength, min);
         }
         try {
           plain = this.channel.open(frame);

@@ -14,6 +14,11 @@ export interface FrameSpec {
   readonly maxSize: number;
 }
 
+/** The error for a frame whose declared size is below `min` (the decoder's, and a sealed link's for a record too small). */
+export function frameTooSmall(size: number, min: number): WireError {
+  return new WireError(WireCode.FrameTooSmall, `declared frame size ${size} is below the minimum ${min}`);
+}
+
 export class FrameDecoder {
   private chunks: Uint8Array[] = [];
   private head = 0; // bytes of chunks[0] already consumed
@@ -51,9 +56,7 @@ export class FrameDecoder {
       if (this.need === 0) {
         if (this.buffered < this.spec.sizeBytes) return;
         const size = this.peekSize();
-        if (size < this.spec.minSize) {
-          throw new WireError(WireCode.FrameTooSmall, `declared frame size ${size} is below the minimum ${this.spec.minSize}`);
-        }
+        if (size < this.spec.minSize) throw frameTooSmall(size, this.spec.minSize);
         if (size > this.spec.maxSize) {
           throw new WireError(WireCode.FrameTooLarge, `declared frame size ${size} is above the maximum ${this.spec.maxSize}`);
         }
