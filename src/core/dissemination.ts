@@ -92,6 +92,14 @@ const MAX_PULLED = 1024;
 /** Lazy neighbours a repair push goes to, and the least time between two repair pushes of a node. */
 export const REPAIR_PUSH_PEERS = 4;
 export const REPAIR_PUSH_GAP_MS = 1000;
+/** Lazy neighbours a repair push goes on to from a node that got one (see repairPushFor). */
+export const CHAIN_PUSH_PEERS = 2;
+
+/** A repair push to make: to how many lazy neighbours, skipping those that announced the item. */
+interface RepairPush {
+  readonly peers: number;
+  readonly announced: readonly Peer[];
+}
 
 
 export class Dissemination {
@@ -295,8 +303,8 @@ export class Dissemination {
       return;
     }
     this.seen.add(key);
+    const push = this.repairPushFor(key, peer);
     this.clearMissing(key);
-    const announced = this.repairPushFor(key);
     if (this.debug) this.log.debug("item received", { item: key, type: msg.dataType, from: peer.addr, hops: msg.hops, ttl: msg.ttl });
     if (this.opts.mode === "plumtree") this.setEager(peer);
     // Messages are ours to keep (the Transport contract): no copies.
@@ -324,7 +332,7 @@ export class Dissemination {
       if (ttl <= 1 || hops >= this.opts.ttlCap) return;
       const item: StoredItem = { msg: { kind: "gossip", id, ttl: ttl - 1, hops: hops + 1, salt, dataType, data }, at: this.env.now() };
       this.cache.add(key, item);
-      this.forward(item, peer, announced);
+      this.forward(item, peer, push !== null && this.takePushSlot() ? push : null);
     });
   }
 
@@ -333,21 +341,36 @@ export class Dissemination {
    * likely, are the lazy neighbours that hang below us; announcing it to them costs each an
    * IHAVE batch, a GRAFT timeout and a round trip per hop (17 hops, 5.8 s, across the sparse
    * survivors of a 95% crash). So the item also goes in full to the REPAIR_PUSH_PEERS lazy
-   * neighbours heard from last that did not announce it, at most once per
-   * REPAIR_PUSH_GAP_MS (a GRAFT storm of a busy network is not amplified). Returns who
-   * announced the item if this item gets the push, else null.
+   * neighbours heard from last that did not announce it. A node that gets such a copy (a first
+   * copy, unasked, from a lazy neighbour) is likely cut off too, and passes it on the same way
+   * to CHAIN_PUSH_PEERS lazy neighbours, so the push crosses a fragment at link speed. Either
+   * push at most once per REPAIR_PUSH_GAP_MS (a GRAFT storm of a busy network is not
+   * amplified; see takePushSlot). Returns the push this item calls for, or null.
    */
-  private repairPushFor(key: string): readonly Peer[] | null {
-    const heard = this.pulled.get(key);
-    if (heard === undefined) return null;
-    this.pulled.delete(key);
-    const now = this.env.now();
-    if (now - this.lastRepairPush < REPAIR_PUSH_GAP_MS) return null;
-    this.lastRepairPush = now;
-    return heard;
+  private repairPushFor(key: string, from: Peer): RepairPush | null {
+    const grafted = this.pulled.get(key);
+    if (grafted !== undefined) {
+      this.pulled.delete(key);
+      return { peers: REPAIR_PUSH_PEERS, announced: grafted };
+    }
+    if (this.opts.mode === "plumtree" && this.lazy.has(from)) {
+      return { peers: CHAIN_PUSH_PEERS, announced: this.missing.get(key)?.heard ?? [] };
+    }
+    return null;
   }
 
-  private forward(item: StoredItem, from: Peer | null, announced: readonly Peer[] | null = null): void {
+  /**
+   * Whether a repair push may go now (at most one per REPAIR_PUSH_GAP_MS); taken only by an
+   * item that is forwarded, so one that turns out invalid or at its last hop wastes nothing.
+   */
+  private takePushSlot(): boolean {
+    const now = this.env.now();
+    if (now - this.lastRepairPush < REPAIR_PUSH_GAP_MS) return false;
+    this.lastRepairPush = now;
+    return true;
+  }
+
+  private forward(item: StoredItem, from: Peer | null, repair: RepairPush | null = null): void {
     const msg = item.msg;
     if (this.debug) {
       this.log.debug("item forwarded", { item: idKey(msg.id), eager: this.eager.size - (from && this.eager.has(from) ? 1 : 0), lazy: this.lazy.size });
@@ -365,10 +388,10 @@ export class Dissemination {
     const entry: IHaveEntry = { id: msg.id, hops: msg.hops };
     const alone: IHave = { kind: "ihave", entries: [entry] };
     let push: Peer[] = [];
-    if (announced !== null) {
-      push = [...this.lazy].filter((p) => p !== from && !announced.includes(p));
+    if (repair !== null) {
+      push = [...this.lazy].filter((p) => p !== from && !repair.announced.includes(p));
       push.sort((a, b) => b.lastReceived - a.lastReceived);
-      push.length = Math.min(push.length, REPAIR_PUSH_PEERS);
+      push.length = Math.min(push.length, repair.peers);
       for (const p of push) this.sendGossip(p, msg);
     }
     for (const p of this.lazy) if (p !== from && !push.includes(p)) this.queueIHave(p, entry, alone);

@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { idKey } from "../../src/core/caches.ts";
-import { MAX_MISSING } from "../../src/core/dissemination.ts";
+import { CHAIN_PUSH_PEERS, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
 import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
 import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
 import { makeItem } from "../helpers/items.ts";
@@ -120,5 +120,74 @@ describe("TTL and hop cap", () => {
     // Not offered lazily either.
     expect(p2.of("ihave")).toEqual([]);
     expect(p1.of("gossip")).toEqual([]);
+  });
+});
+
+describe("repair push onward", () => {
+  /** Node a with six probe neighbours, all made lazy (they PRUNE a). */
+  function lazyNeighbours(): { w: World; a: SimNode; p: Probe[] } {
+    const w = quietWorld({ graft_timeout_ms: String(G), offer_recent_ms: "0" });
+    const a = w.addNode(null);
+    const p = [1, 2, 3, 4, 5, 6].map((n) => new Probe(w, n));
+    for (const q of p) q.join(a);
+    w.run(20);
+    for (const q of p) q.send(q.links[0]!, { kind: "prune" });
+    w.run(20);
+    return { w, a, p };
+  }
+  const got = (q: Probe): string[] => q.of("gossip").map((m) => idKey(m.id));
+
+  test(`rule: a first copy that comes unasked on a lazy link goes on in full to the ${CHAIN_PUSH_PEERS} lazy neighbours heard from last that did not announce it`, () => {
+    const { w, a, p } = lazyNeighbours();
+    const it = item(20, 5, 1);
+    // Heard from, oldest first: p2, p3, p5, p6, then p4, which announces the item.
+    for (const q of [p[1]!, p[2]!, p[4]!, p[5]!]) {
+      q.send(q.links[0]!, { kind: "ping" });
+      w.run(10);
+    }
+    p[3]!.send(p[3]!.links[0]!, { kind: "ihave", entries: [{ id: it.id, hops: 1 }] });
+    w.run(10);
+    p[0]!.send(p[0]!.links[0]!, it);
+    w.run(LATENCY + 100);
+    expect(a.delivered.get(idKey(it.id))).toBe(1);
+    expect(p.map(got)).toEqual([[], [], [], [], [idKey(it.id)], [idKey(it.id)]]);
+    // The others are told by IHAVE.
+    expect(p[1]!.of("ihave").length).toBe(1);
+  });
+
+  test("rule: a copy from an eager neighbour is not pushed on; unasked copies are pushed on at most once per REPAIR_PUSH_GAP_MS", () => {
+    const { w, a, p } = lazyNeighbours();
+    const eager = item(21, 5, 1);
+    p[0]!.send(p[0]!.links[0]!, { kind: "graft", ids: [itemId(99)] }); // makes p1 eager at a
+    w.run(LATENCY + 10);
+    p[0]!.send(p[0]!.links[0]!, eager);
+    w.run(LATENCY + 100);
+    expect(a.delivered.get(idKey(eager.id))).toBe(1);
+    expect(p.slice(1).flatMap(got)).toEqual([]);
+    const [first, second, third] = [item(22, 5, 1), item(23, 5, 1), item(24, 5, 1)];
+    const start = w.clock.now();
+    p[1]!.send(p[1]!.links[0]!, first);
+    runTo(w, start + REPAIR_PUSH_GAP_MS / 2);
+    p[2]!.send(p[2]!.links[0]!, second);
+    runTo(w, start + REPAIR_PUSH_GAP_MS + 10);
+    p[3]!.send(p[3]!.links[0]!, third);
+    w.run(LATENCY + 100);
+    const copies = (it: Gossip) => p.filter((q) => got(q).includes(idKey(it.id))).length;
+    // Each first copy also makes its sender eager: the eager copies go to p1, then p1-p2, then
+    // p1-p3; the push adds CHAIN_PUSH_PEERS to the first and third only.
+    expect([copies(first), copies(second), copies(third)]).toEqual([1 + CHAIN_PUSH_PEERS, 2, 3 + CHAIN_PUSH_PEERS]);
+  });
+
+  test("rule: an item that is not forwarded (its last hop) leaves the push budget unspent", () => {
+    const { w, p } = lazyNeighbours();
+    const last = item(25, 1, 1);
+    const next = item(26, 5, 1);
+    p[0]!.send(p[0]!.links[0]!, last);
+    w.run(100);
+    p[1]!.send(p[1]!.links[0]!, next);
+    w.run(LATENCY + 100);
+    expect(p.flatMap(got).filter((k) => k === idKey(last.id))).toEqual([]);
+    // p1 is eager after its copy; the push adds CHAIN_PUSH_PEERS.
+    expect(p.filter((q) => got(q).includes(idKey(next.id))).length).toBe(1 + CHAIN_PUSH_PEERS);
   });
 });
