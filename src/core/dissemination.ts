@@ -119,6 +119,8 @@ export class Dissemination {
   /** Items we sent a GRAFT for and have not received, with the neighbours that announced them. */
   private readonly pulled = new Map<string, Peer[]>();
   private lastRepairPush = -Infinity;
+  /** When a first copy last came from an eager neighbour (see repairPushFor). */
+  private lastTreeCopy = -Infinity;
   /** Neighbours with an IHAVE batch queued, in the order their batches began (see queueIHave). */
   private lazyPeers: Peer[] = [];
   private lazyTimer: Timer | null = null;
@@ -342,8 +344,9 @@ export class Dissemination {
    * IHAVE batch, a GRAFT timeout and a round trip per hop (17 hops, 5.8 s, across the sparse
    * survivors of a 95% crash). So the item also goes in full to the REPAIR_PUSH_PEERS lazy
    * neighbours heard from last that did not announce it. A node that gets such a copy (a first
-   * copy, unasked, from a lazy neighbour) is likely cut off too, and passes it on the same way
-   * to CHAIN_PUSH_PEERS lazy neighbours, so the push crosses a fragment at link speed. Either
+   * copy, unasked, from a lazy neighbour) and no first copy through the tree for
+   * REPAIR_PUSH_GAP_MS is likely cut off too, and passes it on the same way to
+   * CHAIN_PUSH_PEERS lazy neighbours, so the push crosses a fragment at link speed. Either
    * push at most once per REPAIR_PUSH_GAP_MS (a GRAFT storm of a busy network is not
    * amplified; see takePushSlot). Returns the push this item calls for, or null.
    */
@@ -353,9 +356,13 @@ export class Dissemination {
       this.pulled.delete(key);
       return { peers: REPAIR_PUSH_PEERS, announced: grafted };
     }
-    if (this.opts.mode === "plumtree" && this.lazy.has(from)) {
-      return { peers: CHAIN_PUSH_PEERS, announced: this.missing.get(key)?.heard ?? [] };
-    }
+    if (this.opts.mode !== "plumtree") return null;
+    // Cut off: nothing came first through the tree for a while. A node whose tree works (in a
+    // GRAFT storm of a busy network, say) does not push on: that only feeds the storm.
+    const now = this.env.now();
+    const cutOff = now - this.lastTreeCopy >= REPAIR_PUSH_GAP_MS;
+    if (this.eager.has(from)) this.lastTreeCopy = now;
+    else if (cutOff) return { peers: CHAIN_PUSH_PEERS, announced: this.missing.get(key)?.heard ?? [] };
     return null;
   }
 

@@ -155,16 +155,31 @@ describe("repair push onward", () => {
     expect(p[1]!.of("ihave").length).toBe(1);
   });
 
-  test("rule: a copy from an eager neighbour is not pushed on; unasked copies are pushed on at most once per REPAIR_PUSH_GAP_MS", () => {
+  test("rule: a copy from an eager neighbour is not pushed on, nor an unasked one within REPAIR_PUSH_GAP_MS of a first copy through the tree", () => {
     const { w, a, p } = lazyNeighbours();
     const eager = item(21, 5, 1);
     p[0]!.send(p[0]!.links[0]!, { kind: "graft", ids: [itemId(99)] }); // makes p1 eager at a
     w.run(LATENCY + 10);
+    const start = w.clock.now();
     p[0]!.send(p[0]!.links[0]!, eager);
     w.run(LATENCY + 100);
     expect(a.delivered.get(idKey(eager.id))).toBe(1);
     expect(p.slice(1).flatMap(got)).toEqual([]);
-    const [first, second, third] = [item(22, 5, 1), item(23, 5, 1), item(24, 5, 1)];
+    const [soon, later] = [item(22, 5, 1), item(23, 5, 1)];
+    runTo(w, start + REPAIR_PUSH_GAP_MS / 2);
+    p[1]!.send(p[1]!.links[0]!, soon);
+    runTo(w, start + LATENCY + REPAIR_PUSH_GAP_MS + 10);
+    p[2]!.send(p[2]!.links[0]!, later);
+    w.run(LATENCY + 100);
+    const copies = (it: Gossip) => p.filter((q) => got(q).includes(idKey(it.id))).length;
+    // A first copy makes its sender eager: the eager copies go to p1, then p1-p2; the push
+    // adds CHAIN_PUSH_PEERS to the later one only.
+    expect([copies(soon), copies(later)]).toEqual([1, 2 + CHAIN_PUSH_PEERS]);
+  });
+
+  test("rule: unasked copies are pushed on at most once per REPAIR_PUSH_GAP_MS", () => {
+    const { w, p } = lazyNeighbours();
+    const [first, second, third] = [item(24, 5, 1), item(27, 5, 1), item(28, 5, 1)];
     const start = w.clock.now();
     p[1]!.send(p[1]!.links[0]!, first);
     runTo(w, start + REPAIR_PUSH_GAP_MS / 2);
@@ -173,9 +188,8 @@ describe("repair push onward", () => {
     p[3]!.send(p[3]!.links[0]!, third);
     w.run(LATENCY + 100);
     const copies = (it: Gossip) => p.filter((q) => got(q).includes(idKey(it.id))).length;
-    // Each first copy also makes its sender eager: the eager copies go to p1, then p1-p2, then
-    // p1-p3; the push adds CHAIN_PUSH_PEERS to the first and third only.
-    expect([copies(first), copies(second), copies(third)]).toEqual([1 + CHAIN_PUSH_PEERS, 2, 3 + CHAIN_PUSH_PEERS]);
+    // Eager copies: none, then p2, then p2-p3 (each first copy makes its sender eager).
+    expect([copies(first), copies(second), copies(third)]).toEqual([CHAIN_PUSH_PEERS, 1, 2 + CHAIN_PUSH_PEERS]);
   });
 
   test("rule: an item that is not forwarded (its last hop) leaves the push budget unspent", () => {
