@@ -12,6 +12,7 @@ import type { Logger } from "../util/log.ts";
 import { gossipItem, idMatches } from "../wire/item-id.ts";
 import { ITEM_SALT_BYTES, MAX_IHAVE, type Gossip, type IHave, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
 import { ItemCache, SeenCache, idKey, type StoredItem } from "./caches.ts";
+import { PruneDeciders } from "./deciders.ts";
 import type { Env, Timer } from "./env.ts";
 import type { Peer } from "./peers.ts";
 import { Points, Violation } from "./scores.ts";
@@ -115,6 +116,8 @@ export class Dissemination {
   private readonly lazy = new Set<Peer>();
   private readonly seen: SeenCache;
   private readonly cache: ItemCache;
+  /** Items whose duplicates may prune (see deciders.ts). */
+  private readonly deciders = new PruneDeciders();
   private readonly missing = new Map<string, Missing>();
   /** Items we sent a GRAFT for and have not received, with the neighbours that announced them. */
   private readonly pulled = new Map<string, Peer[]>();
@@ -174,8 +177,8 @@ export class Dissemination {
   }
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
-  get tableSizes(): { seen: number; cache: number; missing: number; lazyQueue: number } {
-    return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, lazyQueue: new Set(this.lazyPeers.filter((p) => p.ihave !== null)).size };
+  get tableSizes(): { seen: number; cache: number; missing: number; lazyQueue: number; deciders: number } {
+    return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, deciders: this.deciders.size, lazyQueue: new Set(this.lazyPeers.filter((p) => p.ihave !== null)).size };
   }
 
   /**
@@ -234,6 +237,7 @@ export class Dissemination {
     if (this.stopped) return key;
     const item: StoredItem = { msg, at: this.env.now() };
     this.seen.add(key);
+    if (this.opts.mode === "plumtree") this.deciders.first(key, msg.id, this.env.now());
     this.cache.add(key, item);
     this.stats.announced++;
     this.log.debug("spreading local item", { item: key, type: dataType, ttl: out });
@@ -288,8 +292,9 @@ export class Dissemination {
     const key = idKey(msg.id);
     if (this.seen.has(key)) {
       this.stats.duplicates++;
-      // A redundant copy: its link is not needed in the tree for this source.
-      if (this.opts.mode === "plumtree" && this.eager.has(peer)) {
+      // A redundant copy: its link is not needed in the tree for this source. Only a decider
+      // says so (deciders.ts): items crossing a cycle at once would each break it elsewhere.
+      if (this.opts.mode === "plumtree" && this.eager.has(peer) && this.deciders.decides(key)) {
         this.setLazy(peer);
         peer.send({ kind: "prune" });
         this.stats.pruneSent++;
@@ -305,6 +310,7 @@ export class Dissemination {
       return;
     }
     this.seen.add(key);
+    if (this.opts.mode === "plumtree") this.deciders.first(key, msg.id, this.env.now());
     const push = this.repairPushFor(key, peer);
     this.clearMissing(key);
     if (this.debug) this.log.debug("item received", { item: key, type: msg.dataType, from: peer.addr, hops: msg.hops, ttl: msg.ttl });

@@ -12,6 +12,7 @@
 // A failing seed replays exactly: `npm run fuzz -- --seeds 1 --start SEED`.
 
 import { MAX_MISSING } from "../core/dissemination.ts";
+import { MAX_DECIDERS } from "../core/deciders.ts";
 import { MAX_DECLINED, MAX_FAILURES_KEPT, MAX_HEARD } from "../core/membership.ts";
 import { MAX_SHUFFLE_STATE } from "../core/shuffle.ts";
 import { mulberry32 } from "../util/prng.ts";
@@ -244,6 +245,7 @@ function bounds(n: SimNode, cfg: World["config"]): string[] {
   over("seen cache", d.seen, cfg.seenCacheSize);
   over("knowledge cache", d.cache, cfg.cacheSize);
   over("missing ids", d.missing, MAX_MISSING);
+  over("prune deciders", d.deciders, MAX_DECIDERS);
   over("failed addresses", t.failures, Math.max(MAX_FAILURES_KEPT, cfg.passiveSize));
   over("heard-of addresses", t.heard, MAX_HEARD);
   over("links", t.links, cfg.degree + cfg.passiveSize + cfg.maxHandshakes);

@@ -9,6 +9,7 @@ import type { GossipNode } from "../../src/node/node.ts";
 import { FakePeer, Rng, randomItems } from "../helpers/fake-peer.ts";
 import { RawModule, arena, defer, fakeKeys, logged, sizes, useCleanup } from "../helpers/fake-module.ts";
 import { freePort, until } from "../helpers/testnet.ts";
+import { deciderItem } from "../helpers/items.ts";
 
 useCleanup();
 const LIMIT = 20_000;
@@ -104,15 +105,18 @@ describe("duplicate suppression: a peer that replays items", () => {
     await until(() => target.api.subscriberCount(777) === 1, 2000, "subscribed");
     const { p } = await joinedFake(target, 0);
     const { p: p2 } = await joinedFake(target, 1);
-    const rng = new Rng(0x5eed02);
-    const [item] = randomItems(rng, 1, 777);
-    p.gossip([item!]);
+    // An item whose duplicates PRUNE at any rate (a prune decider), once the target has seen
+    // two items (the honest traffic).
+    await traffic.flowing();
+    await traffic.flowing();
+    const item = deciderItem(777, new Uint8Array([1, 2, 3]));
+    p.gossip([item]);
     await until(() => sub.notifications.length === 1, 2000, "the first copy is delivered");
     const dup0 = target.dissemination.stats.duplicates;
 
     // The same id again and again, from the same peer and from another one.
-    for (let i = 0; i < 5; i++) p.gossip([item!]);
-    p2.gossip([item!, item!]);
+    for (let i = 0; i < 5; i++) p.gossip([item]);
+    p2.gossip([item, item]);
     // And an honest item the target sent the fake as a neighbour, replayed back at it.
     const honestItem = await p.next("gossip");
     expect(honestItem.dataType).toBe(540);

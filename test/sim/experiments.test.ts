@@ -84,13 +84,18 @@ describe("repair push after a GRAFT", () => {
     expect(x.recovery_ms!).toBeLessThanOrEqual(RECOVERY_TARGET_MS);
     expect(result.rmr).toBeLessThan(1);
   }, LIMIT);
+});
 
-  test("rule: at most one push per node per REPAIR_PUSH_GAP_MS: a GRAFT storm (N=50, 100 items/s, jittery links) is not fed more copies", () => {
-    // Plumtree falls into a GRAFT storm here (docs/BENCHMARKS.md): RMR 1.0 without the push,
-    // 2.5 with a push for every GRAFTed item.
+describe("prune deciders (src/core/deciders.ts)", () => {
+  test("no GRAFT storm at 100 items/s on 50 nodes with jittery links: every item through the tree", () => {
+    // With every duplicate pruning, items crossing a cycle at once cut the tree in two places,
+    // and plumtree never left the GRAFT storm here: RMR 1.07, 39,645 GRAFTs, time to last
+    // delivery p50 230 ms and p99 502 ms (a GRAFT timeout and more).
     const { result } = runScenario({ ...base, nodes: 50, latency: parseLatency("uniform:0.2-3"), broadcasts: 2000, intervalMs: 10 });
     expect(result.reliability).toBe(1);
-    expect(result.rmr).toBeLessThan(1.5);
+    expect(result.messages_by_kind.graft ?? 0).toBeLessThan(10);
+    expect(result.last_delivery_ms.p99!).toBeLessThan(100);
+    expect(result.rmr).toBeLessThan(0.5);
   }, LIMIT);
 });
 

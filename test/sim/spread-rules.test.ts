@@ -5,6 +5,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { idKey } from "../../src/core/caches.ts";
+import { PRUNE_PERIOD_MS } from "../../src/core/deciders.ts";
 import { CHAIN_PUSH_PEERS, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
 import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
 import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
@@ -120,6 +121,64 @@ describe("TTL and hop cap", () => {
     // Not offered lazily either.
     expect(p2.of("ihave")).toEqual([]);
     expect(p1.of("gossip")).toEqual([]);
+  });
+});
+
+describe("prune deciders", () => {
+  /** The first item numbered from `from` on whose id, read as a fraction, satisfies `ok`. */
+  function itemWhere(from: number, ok: (f: number) => boolean): Gossip {
+    for (let n = from; ; n++) {
+      const it = item(n, 5, 1);
+      if (ok(((it.id[0]! << 8) | it.id[1]!) / 65536)) return it;
+    }
+  }
+
+  test("rule: a duplicate from an eager neighbour PRUNEs it only if its item decides; the first item a node sees does not; its own items count", () => {
+    const { w, a, p1, p2 } = twoNeighbours();
+    const first = itemWhere(100, (f) => f < 0.5);
+    p1.send(p1.links[0]!, first);
+    w.run(LATENCY + 10);
+    p2.send(p2.links[0]!, first);
+    w.run(LATENCY + 10);
+    expect(p2.of("prune")).toEqual([]);
+    // One item a period later: every item decides at that rate, whatever its id.
+    w.run(PRUNE_PERIOD_MS);
+    const next = itemWhere(200, (f) => f > 0.9);
+    p1.send(p1.links[0]!, next);
+    w.run(LATENCY + 10);
+    p2.send(p2.links[0]!, next);
+    w.run(LATENCY + 10);
+    expect(p2.of("prune").length).toBe(1);
+    expect(p1.of("prune")).toEqual([]);
+    // The node's own items count too: one of them a period later decides, and comes back.
+    w.run(PRUNE_PERIOD_MS);
+    const own = w.broadcast(a);
+    w.run(LATENCY + 10);
+    const copy = p1.of("gossip").find((m) => idKey(m.id) === own.key)!;
+    p1.send(p1.links[0]!, copy);
+    w.run(LATENCY + 10);
+    expect(p1.of("prune").length).toBe(1);
+  });
+
+  test("rule: at 100 items a second only items whose id is below about 1% decide", () => {
+    const { w, p1, p2 } = twoNeighbours();
+    for (let n = 0; n < 100; n++) {
+      p1.send(p1.links[0]!, item(1000 + n, 5, 1));
+      w.run(10);
+    }
+    w.run(LATENCY);
+    const busy = itemWhere(5000, (f) => f > 0.02);
+    p1.send(p1.links[0]!, busy);
+    w.run(10);
+    p2.send(p2.links[0]!, busy);
+    w.run(LATENCY + 10);
+    expect(p2.of("prune")).toEqual([]);
+    const decider = itemWhere(6000, (f) => f < 0.005);
+    p1.send(p1.links[0]!, decider);
+    w.run(10);
+    p2.send(p2.links[0]!, decider);
+    w.run(LATENCY + 10);
+    expect(p2.of("prune").length).toBe(1);
   });
 });
 
