@@ -32,7 +32,7 @@ const USAGE = `usage: bun scripts/bench.ts [options]
   --rates R[,R..]          throughput steps, announces/s (default 50,100,250,500,1000,2000,4000)
   --rate R|auto            announces/s in the measured window, light load (default auto: 2000 / (N-1),
                            about 2000 deliveries/s on the machine: N=50 41/s, N=100 20/s, N=200 10/s)
-  --warmup W               broadcasts before measuring, so plumtree prunes its tree (default 5)
+  --warmup W               broadcasts before measuring, 1.25 s apart, so plumtree prunes its tree (default 5)
   --set key=value          a [gossip] key for every node, over the bench defaults (repeatable)
   --bits B                 RSA hostkey size (default 1024)
   --payload BYTES          item data size (default 64, at least 24)

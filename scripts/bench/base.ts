@@ -26,6 +26,8 @@ import { eccentricity, mean, rng, round, roundOrNull, spread } from "./metrics.t
 import type { Detail } from "./protocol.ts";
 
 export const PHASE_WARMUP = 1;
+/** Warm-up items per second (see warmUp). */
+export const WARMUP_RATE = 0.8;
 export const PHASE_MEASURE = 2;
 export const PHASE_FAILURE = 3;
 const PHASE_THROUGHPUT = 10;
@@ -33,7 +35,10 @@ const PHASE_THROUGHPUT = 10;
 export async function warmUp(cluster: Cluster, o: BenchOptions, rand: () => number): Promise<void> {
   if (o.warmup === 0) return;
   await cluster.setPhase(PHASE_WARMUP, false);
-  const items = await announceAtRate(cluster, PHASE_WARMUP, o.warmup, 10, rand, 0);
+  // 1.25 s apart: every item after the first is then a prune decider (PROTOCOL.md §6.4), and
+  // the second prunes the overlay's links, all eager at first, down to a tree (at 10 items/s,
+  // the rate before deciders, a tree could stay unpruned into the measured window).
+  const items = await announceAtRate(cluster, PHASE_WARMUP, o.warmup, WARMUP_RATE, rand, 0);
   await waitItems(cluster, PHASE_WARMUP, items.keys(), cluster.live.size - 1, 1000, 10_000);
   await waitQuiet(cluster, 300, 5000);
 }

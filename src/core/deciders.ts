@@ -14,6 +14,16 @@
 // is, so two deciders rarely cross the network at once. Ids are hashes, so every node picks
 // the same items (all nodes see the same stream, their p differ little, and a smaller p picks
 // a subset of a larger one). A duplicate of any other item costs one wasted copy and no PRUNE.
+//
+// What it costs: a fresh overlay (every link eager) floods until its first decider, about a
+// second of items at any rate; and deciders come at random, so at a high rate a new cycle may
+// stay a few seconds. Tried and left out (simulator, 50 nodes, 2000 items on 1-3 ms links,
+// after 5 warm-up items and 5 quiet seconds): an item that follows a quiet PRUNE_PERIOD_MS
+// deciding whatever its id, to prune a fresh overlay at once (a burst's first items reach
+// nodes in different orders, each node takes another one for "the first", and the tree is cut
+// apart: 92.6% delivered at 1000/s, 32,046 GRAFTs); the share grown with the time since the
+// last decider, up to 4 times, to end runs of unlucky ids (after a quiet time the first items
+// of a burst decide together: 91.2% delivered at 1000/s, 28,344 GRAFTs).
 
 /** About one decider per this many ms, at any item rate. */
 export const PRUNE_PERIOD_MS = 1000;
