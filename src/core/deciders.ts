@@ -29,8 +29,11 @@
 export const PRUNE_PERIOD_MS = 1000;
 /** Weight of a new gap in the running mean (after the first few, which are averaged evenly). */
 const GAP_WEIGHT = 0.1;
-/** Deciders remembered (their duplicates arrive within a tree's delivery time). */
-export const MAX_DECIDERS = 1024;
+/**
+ * Deciders remembered: their duplicates come within a tree's delivery time, and one is about a
+ * second of items at most (the keys are the seen cache's strings: an entry costs a reference).
+ */
+export const MAX_DECIDERS = 64;
 
 export class PruneDeciders {
   private last = -Infinity;
