@@ -90,6 +90,8 @@ export const MAX_ANNOUNCERS = 8;
 const MAX_HEARD_ANNOUNCERS = 32;
 /** Items we GRAFTed and still await, for the repair push (oldest forgotten first). */
 const MAX_PULLED = 1024;
+/** Duplicates of the node's first item held before they may prune, at most (one per neighbour). */
+const MAX_HELD_PRUNES = 1024;
 /** Lazy neighbours a repair push goes to, and the least time between two repair pushes of a node. */
 export const REPAIR_PUSH_PEERS = 4;
 export const REPAIR_PUSH_GAP_MS = 1000;
@@ -117,11 +119,14 @@ export class Dissemination {
   private readonly seen: SeenCache;
   private readonly cache: ItemCache;
   /** Items whose duplicates may prune (see deciders.ts). */
-  private readonly deciders = new PruneDeciders();
+  private readonly deciders: PruneDeciders;
   private readonly missing = new Map<string, Missing>();
   /** Items we sent a GRAFT for and have not received, with the neighbours that announced them. */
   private readonly pulled = new Map<string, Peer[]>();
   private lastRepairPush = -Infinity;
+  /** Neighbours whose duplicates of the node's first item wait to prune (see holdPrune). */
+  private held: Peer[] = [];
+  private heldTimer: Timer | null = null;
   /** When a first copy last came from an eager neighbour (see repairPushFor). */
   private lastTreeCopy = -Infinity;
   /** Neighbours with an IHAVE batch queued, in the order their batches began (see queueIHave). */
@@ -138,6 +143,7 @@ export class Dissemination {
     private readonly deps: DisseminationDeps,
   ) {
     this.env = deps.env;
+    this.deciders = new PruneDeciders(deps.env.now());
     this.log = deps.log;
     this.debug = deps.log.enabled("debug");
     const now = () => this.env.now();
@@ -272,6 +278,8 @@ export class Dissemination {
   stop(): void {
     this.stopped = true;
     this.lazyTimer?.cancel();
+    this.heldTimer?.cancel();
+    this.held = [];
     for (const m of this.missing.values()) m.timer?.cancel();
     this.missing.clear();
     this.pulled.clear();
@@ -294,10 +302,10 @@ export class Dissemination {
       this.stats.duplicates++;
       // A redundant copy: its link is not needed in the tree for this source. Only a decider
       // says so (deciders.ts): items crossing a cycle at once would each break it elsewhere.
-      if (this.opts.mode === "plumtree" && this.eager.has(peer) && this.deciders.decides(key)) {
-        this.setLazy(peer);
-        peer.send({ kind: "prune" });
-        this.stats.pruneSent++;
+      if (this.opts.mode === "plumtree" && this.eager.has(peer)) {
+        const v = this.deciders.verdict(key, this.env.now());
+        if (v === "yes") this.prune(peer);
+        else if (v !== "no") this.holdPrune(key, peer, v);
       }
       return;
     }
@@ -425,6 +433,26 @@ export class Dissemination {
 
   // Only neighbours move between eager and lazy: an item that arrives on a link being retired
   // must not make it a neighbour again.
+  private prune(peer: Peer): void {
+    if (!this.eager.has(peer)) return;
+    this.setLazy(peer);
+    peer.send({ kind: "prune" });
+    this.stats.pruneSent++;
+  }
+
+  /** A duplicate of the node's first item, before it may prune: decided again at `at`. */
+  private holdPrune(key: string, peer: Peer, at: number): void {
+    if (this.held.length >= MAX_HELD_PRUNES || this.held.includes(peer)) return;
+    this.held.push(peer);
+    this.heldTimer ??= this.env.after(at - this.env.now(), () => {
+      const peers = this.held;
+      this.held = [];
+      this.heldTimer = null;
+      if (this.stopped || !this.deciders.decides(key, this.env.now())) return;
+      for (const p of peers) this.prune(p);
+    });
+  }
+
   private setEager(peer: Peer): void {
     if (!this.lazy.delete(peer)) return;
     this.eager.add(peer);

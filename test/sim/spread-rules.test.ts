@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { idKey } from "../../src/core/caches.ts";
-import { PRUNE_PERIOD_MS } from "../../src/core/deciders.ts";
+import { FIRST_HOLD_MS, PRUNE_PERIOD_MS } from "../../src/core/deciders.ts";
 import { CHAIN_PUSH_PEERS, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
 import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
 import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
@@ -158,6 +158,23 @@ describe("prune deciders", () => {
     p1.send(p1.links[0]!, copy);
     w.run(LATENCY + 10);
     expect(p1.of("prune").length).toBe(1);
+  });
+
+  test("rule: after a quiet start the node's first item prunes once it has been alone FIRST_HOLD_MS, not if another item comes first", () => {
+    for (const another of [false, true]) {
+      const { w, p1, p2 } = twoNeighbours();
+      w.run(PRUNE_PERIOD_MS);
+      const first = itemWhere(300, (f) => f > 0.9);
+      const start = w.clock.now();
+      p1.send(p1.links[0]!, first);
+      w.run(LATENCY + 5);
+      p2.send(p2.links[0]!, first); // a duplicate, held
+      if (another) p1.send(p1.links[0]!, item(9301, 5, 1));
+      runTo(w, start + LATENCY + FIRST_HOLD_MS - 1);
+      expect(p2.of("prune")).toEqual([]);
+      runTo(w, start + LATENCY + FIRST_HOLD_MS + 2 * LATENCY);
+      expect(p2.of("prune").length).toBe(another ? 0 : 1);
+    }
   });
 
   test("rule: at 100 items a second only items whose id is below about 1% decide", () => {
