@@ -86,8 +86,9 @@ export class PruneDeciders {
   }
 
   /**
-   * Whether a duplicate of this item may prune the link it came on now ("yes"), may once the
-   * node's first item has been alone FIRST_HOLD_MS (`heldUntil`: ask again then), or not.
+   * Whether a duplicate of this item may prune the link it came on now ("yes"), not ("no"), or
+   * perhaps at the returned time (the node's first item, not yet alone FIRST_HOLD_MS: ask again
+   * then).
    */
   verdict(key: string, now: number): "yes" | "no" | number {
     if (this.deciders.has(key)) return "yes";
