@@ -318,11 +318,17 @@ export class Dissemination {
       return;
     }
     this.seen.add(key);
-    if (this.opts.mode === "plumtree") this.deciders.first(key, msg.id, this.env.now());
-    const push = this.repairPushFor(key, peer);
+    const now = this.env.now();
+    const fromTree = this.eager.has(peer);
+    const push = this.repairPushFor(key, fromTree, now);
+    // The tree works (an answer to our GRAFT does not count: it says the tree was broken).
+    if (fromTree && push === null) this.lastTreeCopy = now;
     this.clearMissing(key);
+    if (this.opts.mode === "plumtree") {
+      this.deciders.first(key, msg.id, now);
+      this.setEager(peer);
+    }
     if (this.debug) this.log.debug("item received", { item: key, type: msg.dataType, from: peer.addr, hops: msg.hops, ttl: msg.ttl });
-    if (this.opts.mode === "plumtree") this.setEager(peer);
     // Messages are ours to keep (the Transport contract): no copies.
     const id = msg.id;
     const data = msg.data;
@@ -364,20 +370,17 @@ export class Dissemination {
    * push at most once per REPAIR_PUSH_GAP_MS (a GRAFT storm of a busy network is not
    * amplified; see takePushSlot). Returns the push this item calls for, or null.
    */
-  private repairPushFor(key: string, from: Peer): RepairPush | null {
+  private repairPushFor(key: string, fromTree: boolean, now: number): RepairPush | null {
     const grafted = this.pulled.get(key);
     if (grafted !== undefined) {
       this.pulled.delete(key);
       return { peers: REPAIR_PUSH_PEERS, announced: grafted };
     }
-    if (this.opts.mode !== "plumtree") return null;
+    if (this.opts.mode !== "plumtree" || fromTree) return null;
     // Cut off: nothing came first through the tree for a while. A node whose tree works (in a
     // GRAFT storm of a busy network, say) does not push on: that only feeds the storm.
-    const now = this.env.now();
-    const cutOff = now - this.lastTreeCopy >= REPAIR_PUSH_GAP_MS;
-    if (this.eager.has(from)) this.lastTreeCopy = now;
-    else if (cutOff) return { peers: CHAIN_PUSH_PEERS, announced: this.missing.get(key)?.heard ?? [] };
-    return null;
+    if (now - this.lastTreeCopy < REPAIR_PUSH_GAP_MS) return null;
+    return { peers: CHAIN_PUSH_PEERS, announced: this.missing.get(key)?.heard ?? [] };
   }
 
   /**

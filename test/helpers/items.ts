@@ -19,15 +19,28 @@ export function makeItem(o: ItemSpec): Gossip {
   return gossipItem(sha256, { salt, ttl: o.ttl ?? 3, hops: o.hops ?? 1, dataType: o.dataType ?? 540, data: o.data ?? new Uint8Array(0) });
 }
 
+/** An id's place among prune deciders: its first two bytes as a fraction of 1 (src/core/deciders.ts). */
+export function deciderFraction(id: Uint8Array): number {
+  return ((id[0]! << 8) | id[1]!) / 65536;
+}
+
+/** The first of make(from), make(from + 1), ... whose id's decider fraction satisfies `ok`. */
+export function itemWhere(make: (n: number) => Gossip, from: number, ok: (fraction: number) => boolean): Gossip {
+  for (let n = from; ; n++) {
+    const it = make(n);
+    if (ok(deciderFraction(it.id))) return it;
+  }
+}
+
 /**
  * An item whose id starts with two zero bytes: a prune decider at any item rate, once the node
  * has seen two items (src/core/deciders.ts). Found by trying salts 0, 1, 2, ... (the same each time).
  */
 export function deciderItem(dataType = 540, data: Uint8Array = new Uint8Array(0)): Gossip {
-  const salt = new Uint8Array(16);
-  for (let n = 0; ; n++) {
-    new DataView(salt.buffer).setUint32(0, n);
-    const it = makeItem({ salt: salt.slice(), dataType, data });
-    if (it.id[0] === 0 && it.id[1] === 0) return it;
-  }
+  const salt = (n: number) => {
+    const s = new Uint8Array(16);
+    new DataView(s.buffer).setUint32(0, n);
+    return s;
+  };
+  return itemWhere((n) => makeItem({ salt: salt(n), dataType, data }), 0, (f) => f === 0);
 }

@@ -9,7 +9,7 @@ import { FIRST_HOLD_MS, PRUNE_PERIOD_MS } from "../../src/core/deciders.ts";
 import { CHAIN_PUSH_PEERS, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
 import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
 import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
-import { makeItem } from "../helpers/items.ts";
+import { itemWhere, makeItem } from "../helpers/items.ts";
 import { LATENCY, Probe, quietWorld, runTo } from "../helpers/sim-probe.ts";
 
 const G = 200; // graft_timeout_ms
@@ -125,17 +125,12 @@ describe("TTL and hop cap", () => {
 });
 
 describe("prune deciders", () => {
-  /** The first item numbered from `from` on whose id, read as a fraction, satisfies `ok`. */
-  function itemWhere(from: number, ok: (f: number) => boolean): Gossip {
-    for (let n = from; ; n++) {
-      const it = item(n, 5, 1);
-      if (ok(((it.id[0]! << 8) | it.id[1]!) / 65536)) return it;
-    }
-  }
+  /** Item n with TTL 5 at hop 1: what the rules below look for a decider fraction among. */
+  const numbered = (n: number): Gossip => item(n, 5, 1);
 
   test("rule: a duplicate from an eager neighbour PRUNEs it only if its item decides; the first item a node sees does not; its own items count", () => {
     const { w, a, p1, p2 } = twoNeighbours();
-    const first = itemWhere(100, (f) => f < 0.5);
+    const first = itemWhere(numbered, 100, (f) => f < 0.5);
     p1.send(p1.links[0]!, first);
     w.run(LATENCY + 10);
     p2.send(p2.links[0]!, first);
@@ -143,7 +138,7 @@ describe("prune deciders", () => {
     expect(p2.of("prune")).toEqual([]);
     // One item a period later: every item decides at that rate, whatever its id.
     w.run(PRUNE_PERIOD_MS);
-    const next = itemWhere(200, (f) => f > 0.9);
+    const next = itemWhere(numbered, 200, (f) => f > 0.9);
     p1.send(p1.links[0]!, next);
     w.run(LATENCY + 10);
     p2.send(p2.links[0]!, next);
@@ -164,7 +159,7 @@ describe("prune deciders", () => {
     for (const another of [false, true]) {
       const { w, p1, p2 } = twoNeighbours();
       w.run(PRUNE_PERIOD_MS);
-      const first = itemWhere(300, (f) => f > 0.9);
+      const first = itemWhere(numbered, 300, (f) => f > 0.9);
       const start = w.clock.now();
       p1.send(p1.links[0]!, first);
       w.run(LATENCY + 5);
@@ -184,13 +179,13 @@ describe("prune deciders", () => {
       w.run(10);
     }
     w.run(LATENCY);
-    const busy = itemWhere(5000, (f) => f > 0.02);
+    const busy = itemWhere(numbered, 5000, (f) => f > 0.02);
     p1.send(p1.links[0]!, busy);
     w.run(10);
     p2.send(p2.links[0]!, busy);
     w.run(LATENCY + 10);
     expect(p2.of("prune")).toEqual([]);
-    const decider = itemWhere(6000, (f) => f < 0.005);
+    const decider = itemWhere(numbered, 6000, (f) => f < 0.005);
     p1.send(p1.links[0]!, decider);
     w.run(10);
     p2.send(p2.links[0]!, decider);
