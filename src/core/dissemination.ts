@@ -97,6 +97,12 @@ export const REPAIR_PUSH_PEERS = 4;
 export const REPAIR_PUSH_GAP_MS = 1000;
 /** Lazy neighbours a repair push goes on to from a node that got one (see repairPushFor). */
 export const CHAIN_PUSH_PEERS = 2;
+/**
+ * Announcers of an item, at most, for which a repair push goes to every lazy neighbour that did
+ * not announce it (see forward): then most of the node's neighbours are likely dead, and
+ * "heard from last" cannot tell which.
+ */
+export const FEW_ANNOUNCERS = 2;
 
 /** A repair push to make: to how many lazy neighbours, skipping those that announced the item. */
 interface RepairPush {
@@ -302,7 +308,9 @@ export class Dissemination {
       this.stats.duplicates++;
       // A redundant copy: its link is not needed in the tree for this source. Only a decider
       // says so (deciders.ts): items crossing a cycle at once would each break it elsewhere.
-      if (this.opts.mode === "plumtree" && this.eager.has(peer)) {
+      // Whether or not the sender is eager at our end: it is at its own (it pushed, or the
+      // two ends disagree), and only a PRUNE makes it stop.
+      if (this.opts.mode === "plumtree") {
         const v = this.deciders.verdict(key, this.env.now());
         if (v === "yes") this.prune(peer);
         else if (v !== "no") this.holdPrune(key, peer, v);
@@ -363,7 +371,8 @@ export class Dissemination {
    * likely, are the lazy neighbours that hang below us; announcing it to them costs each an
    * IHAVE batch, a GRAFT timeout and a round trip per hop (17 hops, 5.8 s, across the sparse
    * survivors of a 95% crash). So the item also goes in full to the REPAIR_PUSH_PEERS lazy
-   * neighbours heard from last that did not announce it. A node that gets such a copy (a first
+   * neighbours heard from last that did not announce it (to all that did not, when at most
+   * FEW_ANNOUNCERS did), and those links become eager. A node that gets such a copy (a first
    * copy, unasked, from a lazy neighbour) and no first copy through the tree for
    * REPAIR_PUSH_GAP_MS is likely cut off too, and passes it on the same way to
    * CHAIN_PUSH_PEERS lazy neighbours, so the push crosses a fragment at link speed. Either
@@ -415,8 +424,15 @@ export class Dissemination {
     if (repair !== null) {
       push = [...this.lazy].filter((p) => p !== from && !repair.announced.includes(p));
       push.sort((a, b) => b.lastReceived - a.lastReceived);
-      push.length = Math.min(push.length, repair.peers);
-      for (const p of push) this.sendGossip(p, msg);
+      // After a mass crash the dead neighbours were heard from as lately as the live ones:
+      // with few announcers, every one that did not announce it.
+      if (repair.announced.length > FEW_ANNOUNCERS) push.length = Math.min(push.length, repair.peers);
+      for (const p of push) {
+        // It takes the copy as from its tree parent (a first copy makes its sender eager at its
+        // end): so do we, or it would get the next items only by IHAVE and GRAFT again.
+        this.setEager(p);
+        this.sendGossip(p, msg);
+      }
     }
     for (const p of this.lazy) if (p !== from && !push.includes(p)) this.queueIHave(p, entry, alone);
   }
@@ -434,10 +450,10 @@ export class Dissemination {
     if (peer.send(msg)) this.stats.gossipSent++;
   }
 
-  // Only neighbours move between eager and lazy: an item that arrives on a link being retired
-  // must not make it a neighbour again.
+  // Only neighbours move between eager and lazy (setLazy): an item that arrives on a link being
+  // retired must not make it a neighbour again. Its sender still hears the PRUNE: it may not
+  // know yet that the link is going.
   private prune(peer: Peer): void {
-    if (!this.eager.has(peer)) return;
     this.setLazy(peer);
     peer.send({ kind: "prune" });
     this.stats.pruneSent++;

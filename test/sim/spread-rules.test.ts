@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { idKey } from "../../src/core/caches.ts";
 import { FIRST_HOLD_MS, PRUNE_PERIOD_MS } from "../../src/core/deciders.ts";
-import { CHAIN_PUSH_PEERS, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
+import { CHAIN_PUSH_PEERS, FEW_ANNOUNCERS, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
 import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
 import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
 import { itemWhere, makeItem } from "../helpers/items.ts";
@@ -155,6 +155,21 @@ describe("prune deciders", () => {
     expect(p1.of("prune").length).toBe(1);
   });
 
+  test("rule: a duplicate PRUNEs its sender also when the sender is lazy at our end (it is eager at its own)", () => {
+    const { w, p1, p2 } = twoNeighbours();
+    p2.send(p2.links[0]!, { kind: "prune" }); // a makes p2 lazy; p2 keeps a eager
+    w.run(LATENCY + 10);
+    p1.send(p1.links[0]!, itemWhere(numbered, 400, (f) => f < 0.5));
+    w.run(PRUNE_PERIOD_MS);
+    const next = itemWhere(numbered, 500, (f) => f > 0.9);
+    p1.send(p1.links[0]!, next);
+    w.run(LATENCY + 10);
+    expect(p2.of("gossip")).toEqual([]);
+    p2.send(p2.links[0]!, next);
+    w.run(LATENCY + 10);
+    expect(p2.of("prune").length).toBe(1);
+  });
+
   test("rule: after a quiet start the node's first item prunes once it has been alone FIRST_HOLD_MS, not if another item comes first", () => {
     for (const another of [false, true]) {
       const { w, p1, p2 } = twoNeighbours();
@@ -195,35 +210,73 @@ describe("prune deciders", () => {
 });
 
 describe("repair push onward", () => {
-  /** Node a with six probe neighbours, all made lazy (they PRUNE a). */
+  /** Node a with eight probe neighbours, all made lazy (they PRUNE a). */
   function lazyNeighbours(): { w: World; a: SimNode; p: Probe[] } {
     const w = quietWorld({ graft_timeout_ms: String(G), offer_recent_ms: "0" });
     const a = w.addNode(null);
-    const p = [1, 2, 3, 4, 5, 6].map((n) => new Probe(w, n));
+    const p = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => new Probe(w, n));
     for (const q of p) q.join(a);
     w.run(20);
-    for (const q of p) q.send(q.links[0]!, { kind: "prune" });
-    w.run(20);
+    relax(w, p);
     return { w, a, p };
   }
+  /** Every probe PRUNEs a again, so that what a sends next in full is pushed (or goes to a first copy's sender). */
+  function relax(w: World, p: Probe[]): void {
+    for (const q of p) q.send(q.links[0]!, { kind: "prune" });
+    w.run(20);
+  }
+  /** Each of qs announces `it` to a (an IHAVE), 10 ms apart. */
+  function announce(w: World, qs: Probe[], it: Gossip): void {
+    for (const q of qs) {
+      q.send(q.links[0]!, { kind: "ihave", entries: [{ id: it.id, hops: 1 }] });
+      w.run(10);
+    }
+  }
   const got = (q: Probe): string[] => q.of("gossip").map((m) => idKey(m.id));
+  const copiesOf = (p: Probe[], it: Gossip): number => p.filter((q) => got(q).includes(idKey(it.id))).length;
 
-  test(`rule: a first copy that comes unasked on a lazy link goes on in full to the ${CHAIN_PUSH_PEERS} lazy neighbours heard from last that did not announce it`, () => {
+  test(`rule: a first copy that comes unasked on a lazy link goes on in full to the ${CHAIN_PUSH_PEERS} lazy neighbours heard from last that did not announce it, when more than ${FEW_ANNOUNCERS} announced it`, () => {
     const { w, a, p } = lazyNeighbours();
     const it = item(20, 5, 1);
-    // Heard from, oldest first: p2, p3, p5, p6, then p4, which announces the item.
+    // Heard from, oldest first: p2, p3, p5, p6, then p4, p7 and p8, which announce the item.
     for (const q of [p[1]!, p[2]!, p[4]!, p[5]!]) {
       q.send(q.links[0]!, { kind: "ping" });
       w.run(10);
     }
-    p[3]!.send(p[3]!.links[0]!, { kind: "ihave", entries: [{ id: it.id, hops: 1 }] });
-    w.run(10);
+    announce(w, [p[3]!, p[6]!, p[7]!], it);
     p[0]!.send(p[0]!.links[0]!, it);
     w.run(LATENCY + 100);
     expect(a.delivered.get(idKey(it.id))).toBe(1);
-    expect(p.map(got)).toEqual([[], [], [], [], [idKey(it.id)], [idKey(it.id)]]);
+    const k = idKey(it.id);
+    expect(p.map(got)).toEqual([[], [], [], [], [k], [k], [], []]);
     // The others are told by IHAVE.
     expect(p[1]!.of("ihave").length).toBe(1);
+  });
+
+  test(`rule: with at most ${FEW_ANNOUNCERS} announcers the push goes to every lazy neighbour that did not announce it`, () => {
+    const { w, p } = lazyNeighbours();
+    const it = item(29, 5, 1);
+    announce(w, [p[3]!, p[6]!], it);
+    p[0]!.send(p[0]!.links[0]!, it);
+    w.run(LATENCY + 100);
+    const k = idKey(it.id);
+    expect(p.map(got)).toEqual([[], [k], [k], [], [k], [k], [], [k]]);
+  });
+
+  test("rule: a neighbour pushed to becomes eager: the next item goes to it in full", () => {
+    const { w, a, p } = lazyNeighbours();
+    const it = item(30, 5, 1);
+    for (const q of [p[4]!, p[5]!]) {
+      q.send(q.links[0]!, { kind: "ping" });
+      w.run(10);
+    }
+    announce(w, [p[3]!, p[6]!, p[7]!], it);
+    p[0]!.send(p[0]!.links[0]!, it);
+    w.run(LATENCY + 100);
+    const next = w.broadcast(a);
+    w.run(LATENCY + 10);
+    // p1 sent the first copy (eager since), p5 and p6 were pushed to; the others get an IHAVE.
+    expect(p.map((q) => got(q).includes(next.key))).toEqual([true, false, false, false, true, true, false, false]);
   });
 
   test("rule: a copy from an eager neighbour is not pushed on, nor an unasked one within REPAIR_PUSH_GAP_MS of a first copy through the tree", () => {
@@ -242,10 +295,9 @@ describe("repair push onward", () => {
     runTo(w, start + LATENCY + REPAIR_PUSH_GAP_MS + 10);
     p[2]!.send(p[2]!.links[0]!, later);
     w.run(LATENCY + 100);
-    const copies = (it: Gossip) => p.filter((q) => got(q).includes(idKey(it.id))).length;
     // A first copy makes its sender eager: the eager copies go to p1, then p1-p2; the push
-    // adds CHAIN_PUSH_PEERS to the later one only.
-    expect([copies(soon), copies(later)]).toEqual([1, 2 + CHAIN_PUSH_PEERS]);
+    // (nobody announced it) adds every other neighbour to the later one only.
+    expect([copiesOf(p, soon), copiesOf(p, later)]).toEqual([1, p.length - 1]);
   });
 
   test("rule: unasked copies are pushed on at most once per REPAIR_PUSH_GAP_MS", () => {
@@ -254,13 +306,14 @@ describe("repair push onward", () => {
     const start = w.clock.now();
     p[1]!.send(p[1]!.links[0]!, first);
     runTo(w, start + REPAIR_PUSH_GAP_MS / 2);
+    relax(w, p);
     p[2]!.send(p[2]!.links[0]!, second);
     runTo(w, start + REPAIR_PUSH_GAP_MS + 10);
+    relax(w, p);
     p[3]!.send(p[3]!.links[0]!, third);
     w.run(LATENCY + 100);
-    const copies = (it: Gossip) => p.filter((q) => got(q).includes(idKey(it.id))).length;
-    // Eager copies: none, then p2, then p2-p3 (each first copy makes its sender eager).
-    expect([copies(first), copies(second), copies(third)]).toEqual([CHAIN_PUSH_PEERS, 1, 2 + CHAIN_PUSH_PEERS]);
+    // Every neighbour lazy again before each item: copies are pushes only.
+    expect([copiesOf(p, first), copiesOf(p, second), copiesOf(p, third)]).toEqual([p.length - 1, 0, p.length - 1]);
   });
 
   test("rule: an item that is not forwarded (its last hop) leaves the push budget unspent", () => {
@@ -269,10 +322,10 @@ describe("repair push onward", () => {
     const next = item(26, 5, 1);
     p[0]!.send(p[0]!.links[0]!, last);
     w.run(100);
+    relax(w, p);
     p[1]!.send(p[1]!.links[0]!, next);
     w.run(LATENCY + 100);
     expect(p.flatMap(got).filter((k) => k === idKey(last.id))).toEqual([]);
-    // p1 is eager after its copy; the push adds CHAIN_PUSH_PEERS.
-    expect(p.filter((q) => got(q).includes(idKey(next.id))).length).toBe(1 + CHAIN_PUSH_PEERS);
+    expect(copiesOf(p, next)).toBe(p.length - 1);
   });
 });
