@@ -89,7 +89,7 @@ describe("repair push after a GRAFT", () => {
 
   test("rule: after a 50% kill the pushes and the links they make eager cost the first broadcast, not the ones after it", () => {
     // The first broadcast pushes to many (most GRAFTing nodes heard few announcers): RMR 10.
-    // Pushed links eager at one end only, never PRUNEd: RMR 1.0-1.5 in every later round; with
+    // Pushed links eager at one end only, never PRUNEd: RMR 2-4 in every later round; with
     // every duplicate PRUNEing its sender, below 0.1.
     const { result, x } = massFailure(50);
     expect(x.recovery_ms!).toBeLessThanOrEqual(RECOVERY_TARGET_MS);
