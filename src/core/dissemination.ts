@@ -98,11 +98,13 @@ export const REPAIR_PUSH_GAP_MS = 1000;
 /** Lazy neighbours a repair push goes on to from a node that got one (see repairPushFor). */
 export const CHAIN_PUSH_PEERS = 2;
 /**
- * Announcers of an item, at most, for which a repair push goes to every lazy neighbour that did
- * not announce it (see forward): then most of the node's neighbours are likely dead, and
- * "heard from last" cannot tell which.
+ * Announcers of an item per lazy neighbour, at most, for which a repair push goes to every lazy
+ * neighbour that did not announce it (see forward): then most of the node's neighbours are
+ * likely dead, and "heard from last" cannot tell which. One in 12: 2 of the ~28 lazy neighbours
+ * of the default degree 30; with a small view (degree 7: at most 6 lazy) only a push onward
+ * that nobody announced.
  */
-export const FEW_ANNOUNCERS = 2;
+export const FEW_ANNOUNCERS_SHARE = 1 / 12;
 
 /** A repair push to make: to how many lazy neighbours, skipping those that announced the item. */
 interface RepairPush {
@@ -372,7 +374,7 @@ export class Dissemination {
    * IHAVE batch, a GRAFT timeout and a round trip per hop (17 hops, 5.8 s, across the sparse
    * survivors of a 95% crash). So the item also goes in full to the REPAIR_PUSH_PEERS lazy
    * neighbours heard from last that did not announce it (to all that did not, when at most
-   * FEW_ANNOUNCERS did), and those links become eager. A node that gets such a copy (a first
+   * FEW_ANNOUNCERS_SHARE of them did), and those links become eager. A node that gets such a copy (a first
    * copy, unasked, from a lazy neighbour) and no first copy through the tree for
    * REPAIR_PUSH_GAP_MS is likely cut off too, and passes it on the same way to
    * CHAIN_PUSH_PEERS lazy neighbours, so the push crosses a fragment at link speed. Either
@@ -426,7 +428,7 @@ export class Dissemination {
       push.sort((a, b) => b.lastReceived - a.lastReceived);
       // After a mass crash the dead neighbours were heard from as lately as the live ones:
       // with few announcers, every one that did not announce it.
-      if (repair.announced.length > FEW_ANNOUNCERS) push.length = Math.min(push.length, repair.peers);
+      if (repair.announced.length > this.lazy.size * FEW_ANNOUNCERS_SHARE) push.length = Math.min(push.length, repair.peers);
       for (const p of push) {
         // It takes the copy as from its tree parent (a first copy makes its sender eager at its
         // end): so do we, or it would get the next items only by IHAVE and GRAFT again.

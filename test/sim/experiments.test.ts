@@ -79,8 +79,8 @@ describe("repair push after a GRAFT", () => {
   }, LIMIT);
 
   test("95% killed at N = 2000, seed 5: a broadcast from the sparse fragment reaches all of it within 5 s", () => {
-    // Before the push went to every lazy neighbour when at most FEW_ANNOUNCERS announced the
-    // item, made the links it took eager, and a duplicate PRUNEd a sender lazy at our end: 92.6%.
+    // Before the push went to every lazy neighbour when few announced the item, made the links
+    // it took eager, and a duplicate PRUNEd a sender lazy at our end: 92.6%.
     const { result } = runScenario({ ...base, nodes: 2000, seed: 5, scenario: "kill", killPct: 95, silent: true, broadcasts: 10 });
     const x = result.extra as KillFigures;
     expect(x.survivors_connected_at_kill).toBe(69);
