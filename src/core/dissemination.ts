@@ -374,8 +374,8 @@ export class Dissemination {
    * IHAVE batch, a GRAFT timeout and a round trip per hop (17 hops, 5.8 s, across the sparse
    * survivors of a 95% crash). So the item also goes in full to the REPAIR_PUSH_PEERS lazy
    * neighbours heard from last that did not announce it (to all that did not, when at most
-   * FEW_ANNOUNCERS_SHARE of them did), and those links become eager. A node that gets such a copy (a first
-   * copy, unasked, from a lazy neighbour) and no first copy through the tree for
+   * FEW_ANNOUNCERS_SHARE of them did), and those links become eager. A node that gets such a
+   * copy (a first copy, unasked, from a lazy neighbour) and no first copy through the tree for
    * REPAIR_PUSH_GAP_MS is likely cut off too, and passes it on the same way to
    * CHAIN_PUSH_PEERS lazy neighbours, so the push crosses a fragment at link speed. Either
    * push at most once per REPAIR_PUSH_GAP_MS (a GRAFT storm of a busy network is not
@@ -428,7 +428,9 @@ export class Dissemination {
       push.sort((a, b) => b.lastReceived - a.lastReceived);
       // After a mass crash the dead neighbours were heard from as lately as the live ones:
       // with few announcers, every one that did not announce it.
-      if (repair.announced.length > this.lazy.size * FEW_ANNOUNCERS_SHARE) push.length = Math.min(push.length, repair.peers);
+      if (repair.announced.length > this.lazy.size * FEW_ANNOUNCERS_SHARE) {
+        push.length = Math.min(push.length, repair.peers);
+      }
       for (const p of push) {
         // It takes the copy as from its tree parent (a first copy makes its sender eager at its
         // end): so do we, or it would get the next items only by IHAVE and GRAFT again.
