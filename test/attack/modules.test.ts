@@ -109,9 +109,10 @@ describe("api_announces_per_s: a module that announces faster than it may", () =
     expect(accepted).toBeLessThan(60);
     await until(() => watcher.notifications.length === accepted, 3000, "what got through arrives at the neighbour");
     expect(flooder.closed).toBe(false); // flooding is dropped, not punished
-    const s = sizes(target);
-    expect(s.cache).toBeLessThanOrEqual(50);
-    expect(s.pending).toBe(0);
+    expect(sizes(target).cache).toBeLessThanOrEqual(50);
+    // The honest traffic goes on meanwhile (one item at a time through the target's module):
+    // a verdict may be on its way at any instant, so wait for none left rather than sample.
+    await until(() => sizes(target).pending === 0, 2000, "no verdict left pending");
   }, LIMIT);
 
   test("the log accounts for every dropped announce, not only the first of a burst", async () => {
