@@ -47,6 +47,11 @@ const GAP_WEIGHT = 0.1;
  */
 export const MAX_DECIDERS = 64;
 
+/** An id's place among deciders: its first two bytes, big-endian, as a fraction of 1. */
+export function deciderFraction(id: Uint8Array): number {
+  return ((id[0]! << 8) | id[1]!) / 65536;
+}
+
 export class PruneDeciders {
   private last = -Infinity;
   private gaps = 0;
@@ -80,7 +85,7 @@ export class PruneDeciders {
     const gap = Math.min(PRUNE_PERIOD_MS, now - this.last);
     this.meanGap += (gap - this.meanGap) * Math.max(GAP_WEIGHT, 1 / this.gaps);
     this.last = now;
-    if (((id[0]! << 8) | id[1]!) >= (this.meanGap / PRUNE_PERIOD_MS) * 65536) return;
+    if (deciderFraction(id) >= this.meanGap / PRUNE_PERIOD_MS) return;
     this.deciders.add(key);
     if (this.deciders.size > MAX_DECIDERS) this.deciders.delete(this.deciders.values().next().value!);
   }

@@ -2,6 +2,7 @@
 // (src/wire/item-id.ts), so a node accepts them. A number as salt fills all 16 bytes with it,
 // for distinct, readable, repeatable items.
 
+import { deciderFraction } from "../../src/core/deciders.ts";
 import { sha256 } from "../../src/util/sha256.ts";
 import { gossipItem } from "../../src/wire/item-id.ts";
 import type { Gossip } from "../../src/wire/p2p.ts";
@@ -17,11 +18,6 @@ export interface ItemSpec {
 export function makeItem(o: ItemSpec): Gossip {
   const salt = typeof o.salt === "number" ? new Uint8Array(16).fill(o.salt) : o.salt;
   return gossipItem(sha256, { salt, ttl: o.ttl ?? 3, hops: o.hops ?? 1, dataType: o.dataType ?? 540, data: o.data ?? new Uint8Array(0) });
-}
-
-/** An id's place among prune deciders: its first two bytes as a fraction of 1 (src/core/deciders.ts). */
-export function deciderFraction(id: Uint8Array): number {
-  return ((id[0]! << 8) | id[1]!) / 65536;
 }
 
 /** The first of make(from), make(from + 1), ... whose id's decider fraction satisfies `ok`. */
