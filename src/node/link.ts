@@ -29,28 +29,25 @@ export interface LinkEvents {
 
 /**
  * Plaintext frames of messages sent to many links at once (an item forwarded to every
- * neighbour is one object): encoded once, sealed per link.
+ * neighbour is one object, and so is an IHAVE batch that lazy neighbours share while it
+ * holds one entry): encoded once, sealed per link. Messages are not changed once sent.
  */
 const encoded = new WeakMap<P2pMessage, Uint8Array>();
 function frameOf(msg: P2pMessage): Uint8Array {
-  if (msg.kind !== "gossip") return encodeP2p(msg);
+  if (msg.kind !== "gossip" && msg.kind !== "ihave") return encodeP2p(msg);
   let f = encoded.get(msg);
   if (!f) encoded.set(msg, (f = encodeP2p(msg)));
   return f;
 }
 
 /**
- * A GOSSIP whose id, salt and data share one fresh buffer: the core keeps items (the knowledge
- * base), and a view into the frame would keep the whole frame, or a pooled chunk, alive.
+ * A GOSSIP whose id, salt and data are copies: the core keeps items (the knowledge base), and
+ * a view into the frame would keep the whole frame, or a pooled chunk, alive. Three copies cost
+ * half of what one shared buffer and three views of it did: a view of a fresh array makes JSC
+ * allocate the array's ArrayBuffer.
  */
 function compact(m: Gossip): Gossip {
-  const i = m.id.byteLength;
-  const s = i + m.salt.byteLength;
-  const buf = new Uint8Array(s + m.data.byteLength);
-  buf.set(m.id, 0);
-  buf.set(m.salt, i);
-  buf.set(m.data, s);
-  return { ...m, id: buf.subarray(0, i), salt: buf.subarray(i, s), data: buf.subarray(s) };
+  return { kind: "gossip", id: m.id.slice(), ttl: m.ttl, hops: m.hops, salt: m.salt.slice(), dataType: m.dataType, data: m.data.slice() };
 }
 
 export class PeerLink implements Link {

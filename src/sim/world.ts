@@ -5,6 +5,7 @@
 
 import { parseConfig } from "../config/load.ts";
 import { DEFAULT_CONFIG_TEXT, type Config, type Dissemination } from "../config/schema.ts";
+import { rememberIdKeys } from "../core/caches.ts";
 import { type CoreState, GossipCore, LEAVE_GRACE_MS, newScores } from "../core/core.ts";
 import type { Verdict } from "../core/dissemination.ts";
 import type { Env } from "../core/env.ts";
@@ -101,6 +102,8 @@ export class World {
   private readonly log: Logger;
 
   constructor(readonly opts: WorldOptions) {
+    // Items travel as shared objects here: keys are made once per id, not once per node.
+    rememberIdKeys();
     this.rnd = mulberry32(subSeed(opts.seed, -1));
     this.config = simConfig(opts.settings, opts.mode);
     this.net = new SimNet(this.clock, {

@@ -1,7 +1,7 @@
 // The VoidPhone Gossip API (normative): four messages, each `size u16 | type u16 | body`,
 // big-endian, size counting the header. Encoders and decoders come in mirrored pairs.
 
-import { view } from "./bytes.ts";
+import { getU16, setU16 } from "./bytes.ts";
 import { WireCode, WireError } from "./errors.ts";
 import type { FrameSpec } from "./frame.ts";
 
@@ -55,9 +55,8 @@ function header(size: number, type: ApiType): Uint8Array {
     throw new WireError(WireCode.FrameTooLarge, `message of ${size} bytes exceeds ${API_MAX_FRAME}`);
   }
   const out = new Uint8Array(size);
-  const v = view(out);
-  v.setUint16(0, size);
-  v.setUint16(2, type);
+  setU16(out, 0, size);
+  setU16(out, 2, type);
   return out;
 }
 
@@ -69,90 +68,85 @@ function checkU(name: string, value: number, bits: 8 | 16): void {
 }
 
 /** Reads and checks the header: declared size equals the frame length, type as expected. */
-function open(frame: Uint8Array, type: ApiType, min: number, exact: boolean): DataView {
+function open(frame: Uint8Array, type: ApiType, min: number, exact: boolean): void {
   if (frame.byteLength < API_HEADER) {
     throw new WireError(WireCode.Truncated, `frame of ${frame.byteLength} bytes is shorter than the header`);
   }
-  const v = view(frame);
-  const size = v.getUint16(0);
+  const size = getU16(frame, 0);
   if (size !== frame.byteLength) {
     throw new WireError(WireCode.WrongSize, `declared size ${size} but frame has ${frame.byteLength} bytes`);
   }
-  const t = v.getUint16(2);
+  const t = getU16(frame, 2);
   if (t !== type) throw new WireError(WireCode.UnexpectedType, `expected type ${type}, got ${t}`);
   if (exact && size !== min) {
     throw new WireError(WireCode.WrongSize, `type ${type} must be exactly ${min} bytes, got ${size}`);
   }
   if (size < min) throw new WireError(WireCode.Truncated, `type ${type} needs at least ${min} bytes, got ${size}`);
-  return v;
 }
 
 export function encodeAnnounce(m: Omit<Announce, "kind">): Uint8Array {
   checkU("ttl", m.ttl, 8);
   checkU("data type", m.dataType, 16);
   const out = header(ANNOUNCE_MIN + m.data.byteLength, ApiType.Announce);
-  const v = view(out);
-  v.setUint8(4, m.ttl);
-  v.setUint8(5, 0);
-  v.setUint16(6, m.dataType);
+  out[4] = m.ttl;
+  out[5] = 0;
+  setU16(out, 6, m.dataType);
   out.set(m.data, ANNOUNCE_MIN);
   return out;
 }
 
 export function decodeAnnounce(frame: Uint8Array): Announce {
-  const v = open(frame, ApiType.Announce, ANNOUNCE_MIN, false);
+  open(frame, ApiType.Announce, ANNOUNCE_MIN, false);
   // The reserved byte is ignored, as reserved fields are meant to be.
-  return { kind: "announce", ttl: v.getUint8(4), dataType: v.getUint16(6), data: frame.subarray(ANNOUNCE_MIN) };
+  return { kind: "announce", ttl: frame[4]!, dataType: getU16(frame, 6), data: frame.subarray(ANNOUNCE_MIN) };
 }
 
 export function encodeNotify(m: Omit<Notify, "kind">): Uint8Array {
   checkU("data type", m.dataType, 16);
   const out = header(NOTIFY_SIZE, ApiType.Notify);
-  view(out).setUint16(6, m.dataType);
+  setU16(out, 6, m.dataType);
   return out;
 }
 
 export function decodeNotify(frame: Uint8Array): Notify {
-  const v = open(frame, ApiType.Notify, NOTIFY_SIZE, true);
-  return { kind: "notify", dataType: v.getUint16(6) };
+  open(frame, ApiType.Notify, NOTIFY_SIZE, true);
+  return { kind: "notify", dataType: getU16(frame, 6) };
 }
 
 export function encodeNotification(m: Omit<Notification, "kind">): Uint8Array {
   checkU("message id", m.id, 16);
   checkU("data type", m.dataType, 16);
   const out = header(NOTIFICATION_MIN + m.data.byteLength, ApiType.Notification);
-  const v = view(out);
-  v.setUint16(4, m.id);
-  v.setUint16(6, m.dataType);
+  setU16(out, 4, m.id);
+  setU16(out, 6, m.dataType);
   out.set(m.data, NOTIFICATION_MIN);
   return out;
 }
 
 export function decodeNotification(frame: Uint8Array): Notification {
-  const v = open(frame, ApiType.Notification, NOTIFICATION_MIN, false);
-  return { kind: "notification", id: v.getUint16(4), dataType: v.getUint16(6), data: frame.subarray(NOTIFICATION_MIN) };
+  open(frame, ApiType.Notification, NOTIFICATION_MIN, false);
+  return { kind: "notification", id: getU16(frame, 4), dataType: getU16(frame, 6), data: frame.subarray(NOTIFICATION_MIN) };
 }
 
 export function encodeValidation(m: Omit<Validation, "kind">): Uint8Array {
   checkU("message id", m.id, 16);
   const out = header(VALIDATION_SIZE, ApiType.Validation);
-  const v = view(out);
-  v.setUint16(4, m.id);
-  v.setUint16(6, m.valid ? 1 : 0);
+  setU16(out, 4, m.id);
+  setU16(out, 6, m.valid ? 1 : 0);
   return out;
 }
 
 export function decodeValidation(frame: Uint8Array): Validation {
-  const v = open(frame, ApiType.Validation, VALIDATION_SIZE, true);
+  open(frame, ApiType.Validation, VALIDATION_SIZE, true);
   // Only the least significant bit is V; the other 15 bits are reserved and ignored.
-  return { kind: "validation", id: v.getUint16(4), valid: (v.getUint16(6) & 1) === 1 };
+  return { kind: "validation", id: getU16(frame, 4), valid: (frame[7]! & 1) === 1 };
 }
 
 export function frameType(frame: Uint8Array): number {
   if (frame.byteLength < API_HEADER) {
     throw new WireError(WireCode.Truncated, `frame of ${frame.byteLength} bytes is shorter than the header`);
   }
-  return view(frame).getUint16(2);
+  return getU16(frame, 2);
 }
 
 /** Decodes any of the four messages. */

@@ -35,6 +35,29 @@ export function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
+// Big-endian fields read and written by index: the codecs' hot paths (every item, every
+// NOTIFICATION and VALIDATION) make no DataView, whose creation asks the array for its
+// ArrayBuffer (a JSC typed array allocates that object on first request).
+
+/** The u16 at offset o. */
+export function getU16(b: Uint8Array, o: number): number {
+  return (b[o]! << 8) | b[o + 1]!;
+}
+
+/** Writes n (0-0xffff) as a u16 at offset o. */
+export function setU16(b: Uint8Array, o: number, n: number): void {
+  b[o] = n >>> 8;
+  b[o + 1] = n;
+}
+
+/** Writes n (0-0xffffffff) as a u32 at offset o. */
+export function setU32(b: Uint8Array, o: number, n: number): void {
+  b[o] = n >>> 24;
+  b[o + 1] = n >>> 16;
+  b[o + 2] = n >>> 8;
+  b[o + 3] = n;
+}
+
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;

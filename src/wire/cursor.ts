@@ -6,6 +6,7 @@
 // Byte fields returned by the Reader are views of the input, not copies: a caller that
 // keeps one beyond the life of the frame copies it (the frame's buffer may be reused).
 
+import { getU16, setU16, setU32 } from "./bytes.ts";
 import { WireCode, WireError } from "./errors.ts";
 
 const TWO_64 = 1n << 64n;
@@ -15,16 +16,19 @@ const utf8Encoder = new TextEncoder();
 // With the u flag a paired surrogate is one astral code point; only lone halves match.
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
+/** The u32 at offset o. */
+function getU32(b: Uint8Array, o: number): number {
+  return b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+}
+
 export class Reader {
   private pos: number;
-  private readonly v: DataView;
 
   constructor(
     readonly buf: Uint8Array,
     start = 0,
   ) {
     this.pos = start;
-    this.v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   get offset(): number {
@@ -52,15 +56,16 @@ export class Reader {
   }
 
   u16(what = "u16"): number {
-    return this.v.getUint16(this.need(2, what));
+    return getU16(this.buf, this.need(2, what));
   }
 
   u32(what = "u32"): number {
-    return this.v.getUint32(this.need(4, what));
+    return getU32(this.buf, this.need(4, what));
   }
 
   u64(what = "u64"): bigint {
-    return this.v.getBigUint64(this.need(8, what));
+    const at = this.need(8, what);
+    return (BigInt(getU32(this.buf, at)) << 32n) | BigInt(getU32(this.buf, at + 4));
   }
 
   /** A 0/1 byte; anything else is ERR_BAD_VALUE. */
@@ -111,12 +116,10 @@ export class Reader {
 
 export class Writer {
   readonly buf: Uint8Array;
-  private readonly v: DataView;
   private pos = 0;
 
   constructor(size: number) {
     this.buf = new Uint8Array(size);
-    this.v = new DataView(this.buf.buffer);
   }
 
   u8(n: number): this {
@@ -125,19 +128,20 @@ export class Writer {
   }
 
   u16(n: number): this {
-    this.v.setUint16(this.pos, n);
+    setU16(this.buf, this.pos, n);
     this.pos += 2;
     return this;
   }
 
   u32(n: number): this {
-    this.v.setUint32(this.pos, n);
+    setU32(this.buf, this.pos, n);
     this.pos += 4;
     return this;
   }
 
   u64(n: bigint): this {
-    this.v.setBigUint64(this.pos, n);
+    setU32(this.buf, this.pos, Number(BigInt.asUintN(64, n) >> 32n));
+    setU32(this.buf, this.pos + 4, Number(BigInt.asUintN(32, n)));
     this.pos += 8;
     return this;
   }

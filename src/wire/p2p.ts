@@ -2,6 +2,7 @@
 // Frame: | size: u32 (whole frame, header included) | type: u16 | body |, big-endian.
 // Strings are | len: u8 | UTF-8 bytes |; blobs are | len: u16 | bytes |.
 
+import { setU16, setU32 } from "./bytes.ts";
 import { checkBlob, checkFixed, checkU64, checkUint, Reader, utf8, Writer } from "./cursor.ts";
 import { WireCode, WireError } from "./errors.ts";
 import { MAX_API_DATA } from "./api.ts";
@@ -393,14 +394,13 @@ function encodeGossip(m: Gossip): Uint8Array {
     throw new WireError(WireCode.FrameTooLarge, `GOSSIP data of ${m.data.byteLength} bytes exceeds ${MAX_GOSSIP_DATA}`);
   }
   const out = new Uint8Array(size);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, size);
-  v.setUint16(4, P2pType.Gossip);
+  setU32(out, 0, size);
+  setU16(out, 4, P2pType.Gossip);
   out.set(m.id, P2P_HEADER);
   out[22] = m.ttl;
   out[23] = m.hops;
   out.set(m.salt, GOSSIP_SALT_AT);
-  v.setUint16(GOSSIP_FIXED - 2, m.dataType);
+  setU16(out, GOSSIP_FIXED - 2, m.dataType);
   out.set(m.data, GOSSIP_FIXED);
   return out;
 }
@@ -432,10 +432,9 @@ function encodeIHave(m: IHave): Uint8Array {
   checkCount("IHAVE", n, MAX_IHAVE);
   const size = P2P_HEADER + 2 + n * IHAVE_ENTRY;
   const out = new Uint8Array(size);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, size);
-  v.setUint16(4, P2pType.IHave);
-  v.setUint16(6, n);
+  setU32(out, 0, size);
+  setU16(out, 4, P2pType.IHave);
+  setU16(out, 6, n);
   let o = P2P_HEADER + 2;
   for (let i = 0; i < n; i++, o += IHAVE_ENTRY) {
     const e = m.entries[i]!;
