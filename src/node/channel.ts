@@ -11,6 +11,7 @@
 // authenticated data (docs/PROTOCOL.md sections 2.2 and 4.7).
 
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
+import { getU32 } from "../wire/bytes.ts";
 import { WireCode, WireError } from "../wire/errors.ts";
 import type { FrameSpec } from "../wire/frame.ts";
 import { P2P_HEADER, P2P_MAX_FRAME, P2P_VERSION } from "../wire/p2p.ts";
@@ -183,7 +184,7 @@ export function splitRecord(plain: Uint8Array): Uint8Array[] {
   const frames: Uint8Array[] = [];
   for (let at = 0; at < n; ) {
     if (n - at < 4) throw new WireError(WireCode.Truncated, `inner frame at offset ${at} of a ${n}-byte record: ${n - at} bytes, no size field`);
-    const size = plain[at]! * 0x1000000 + ((plain[at + 1]! << 16) | (plain[at + 2]! << 8) | plain[at + 3]!);
+    const size = getU32(plain, at);
     if (size < P2P_HEADER) throw new WireError(WireCode.FrameTooSmall, `inner frame at offset ${at}: declared size ${size} is below the minimum ${P2P_HEADER}`);
     if (size > P2P_MAX_FRAME) throw new WireError(WireCode.FrameTooLarge, `inner frame at offset ${at}: declared size ${size} is above the maximum ${P2P_MAX_FRAME}`);
     if (size > n - at) throw new WireError(WireCode.Truncated, `inner frame at offset ${at}: declared size ${size} runs past the end of the ${n}-byte record`);

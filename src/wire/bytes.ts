@@ -31,10 +31,6 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-export function view(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}
-
 // Big-endian fields read and written by index: the codecs' hot paths (every item, every
 // NOTIFICATION and VALIDATION) make no DataView, whose creation asks the array for its
 // ArrayBuffer (a JSC typed array allocates that object on first request).
@@ -42,6 +38,11 @@ export function view(b: Uint8Array): DataView {
 /** The u16 at offset o. */
 export function getU16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
+}
+
+/** The u32 at offset o. */
+export function getU32(b: Uint8Array, o: number): number {
+  return b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 }
 
 /** Writes n (0-0xffff) as a u16 at offset o. */

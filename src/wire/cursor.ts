@@ -6,7 +6,7 @@
 // Byte fields returned by the Reader are views of the input, not copies: a caller that
 // keeps one beyond the life of the frame copies it (the frame's buffer may be reused).
 
-import { getU16, setU16, setU32 } from "./bytes.ts";
+import { getU16, getU32, setU16, setU32 } from "./bytes.ts";
 import { WireCode, WireError } from "./errors.ts";
 
 const TWO_64 = 1n << 64n;
@@ -15,11 +15,6 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 // With the u flag a paired surrogate is one astral code point; only lone halves match.
 const LONE_SURROGATE = /\p{Surrogate}/u;
-
-/** The u32 at offset o. */
-function getU32(b: Uint8Array, o: number): number {
-  return b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
-}
 
 export class Reader {
   private pos: number;

@@ -2,7 +2,7 @@
 // Frame: | size: u32 (whole frame, header included) | type: u16 | body |, big-endian.
 // Strings are | len: u8 | UTF-8 bytes |; blobs are | len: u16 | bytes |.
 
-import { setU16, setU32 } from "./bytes.ts";
+import { getU16, getU32, setU16, setU32 } from "./bytes.ts";
 import { checkBlob, checkFixed, checkU64, checkUint, Reader, utf8, Writer } from "./cursor.ts";
 import { WireCode, WireError } from "./errors.ts";
 import { MAX_API_DATA } from "./api.ts";
@@ -418,7 +418,7 @@ function decodeGossip(f: Uint8Array): Gossip {
     ttl: f[22]!,
     hops: f[23]!,
     salt: f.subarray(GOSSIP_SALT_AT, GOSSIP_SALT_AT + ITEM_SALT_BYTES),
-    dataType: (f[GOSSIP_FIXED - 2]! << 8) | f[GOSSIP_FIXED - 1]!,
+    dataType: getU16(f, GOSSIP_FIXED - 2),
     data: f.subarray(GOSSIP_FIXED),
   };
 }
@@ -451,7 +451,7 @@ function listCount(f: Uint8Array, what: string, max: number, entry: number): num
   if (f.byteLength < P2P_HEADER + 2) {
     throw new WireError(WireCode.Truncated, `${what} count: needs 2 bytes at offset ${P2P_HEADER}, ${f.byteLength - P2P_HEADER} left`);
   }
-  const count = (f[P2P_HEADER]! << 8) | f[P2P_HEADER + 1]!;
+  const count = getU16(f, P2P_HEADER);
   checkCount(what, count, max);
   const need = P2P_HEADER + 2 + count * entry;
   if (f.byteLength < need) {
@@ -542,14 +542,14 @@ export function decodeP2p(f: Uint8Array): P2pMessage {
   if (f.byteLength < P2P_HEADER) {
     throw new WireError(WireCode.Truncated, `frame of ${f.byteLength} bytes is shorter than the header`);
   }
-  const size = f[0]! * 0x1000000 + ((f[1]! << 16) | (f[2]! << 8) | f[3]!);
+  const size = getU32(f, 0);
   if (size !== f.byteLength) {
     throw new WireError(WireCode.WrongSize, `declared size ${size} but frame has ${f.byteLength} bytes`);
   }
   if (size > P2P_MAX_FRAME) {
     throw new WireError(WireCode.FrameTooLarge, `frame of ${size} bytes exceeds ${P2P_MAX_FRAME}`);
   }
-  const type = (f[4]! << 8) | f[5]!;
+  const type = getU16(f, 4);
   switch (type) {
     case P2pType.Gossip:
       return decodeGossip(f);
