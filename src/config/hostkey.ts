@@ -9,6 +9,7 @@
 // that uses the JDK alone reads only PKCS#8 and wants `--format pkcs8`.
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
+import { toHex } from "../wire/bytes.ts";
 import { ConfigError, osReason, readSmallFile } from "./load.ts";
 
 export interface Hostkey {
@@ -44,7 +45,7 @@ export function hostkeyFromPem(pem: string): Hostkey {
   if (bits < MIN_HOSTKEY_BITS) throw new Error(`RSA key too small (${bits} bits, at least ${MIN_HOSTKEY_BITS})`);
   const publicKeyDer = new Uint8Array(createPublicKey(privateKey).export({ type: "spki", format: "der" }));
   const id = new Uint8Array(createHash("sha256").update(publicKeyDer).digest());
-  return { privateKey, publicKeyDer, id, idHex: Buffer.from(id).toString("hex"), bits };
+  return { privateKey, publicKeyDer, id, idHex: toHex(id), bits };
 }
 
 /**

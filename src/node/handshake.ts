@@ -32,7 +32,7 @@ import {
   verify,
 } from "node:crypto";
 import type { Hostkey } from "../config/hostkey.ts";
-import { equalBytes } from "../wire/bytes.ts";
+import { equalBytes, toHex as hex } from "../wire/bytes.ts";
 import { utf8, Writer } from "../wire/cursor.ts";
 import {
   type Challenge,
@@ -147,8 +147,6 @@ const sha256 = (...parts: Uint8Array[]): Uint8Array => {
   for (const p of parts) h.update(p);
   return new Uint8Array(h.digest());
 };
-
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 /** A REFUSE reason must fit a u8-length string: cut at 255 UTF-8 bytes on a code point. */
 function fitReason(reason: string): string {

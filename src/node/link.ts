@@ -8,6 +8,7 @@
 import type { Link } from "../core/transport.ts";
 import type { Conn } from "../net/conn.ts";
 import type { Logger } from "../util/log.ts";
+import { toHex } from "../wire/bytes.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder, frameTooSmall } from "../wire/frame.ts";
 import { P2P_FRAME, decodeP2p, encodeP2p, type Gossip, type P2pMessage } from "../wire/p2p.ts";
@@ -101,7 +102,7 @@ export class PeerLink implements Link {
   }
   /** Shared by both ends of this link (from the session key): the duplicate-link tie-break. */
   get tieBreak(): string {
-    return this.peer ? Buffer.from(this.peer.sessionKey).toString("hex") : "";
+    return this.peer ? toHex(this.peer.sessionKey) : "";
   }
   /** Sealed records this link has sent, and the frames in them (0 before the handshake). */
   get sealed(): { records: number; frames: number } {

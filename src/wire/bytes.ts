@@ -15,8 +15,9 @@ export function fromHex(text: string): Uint8Array {
   return out;
 }
 
+/** Lowercase hex (the platform's Uint8Array.prototype.toHex: one flat string, no Buffer). */
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  return bytes.toHex();
 }
 
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
