@@ -45,7 +45,8 @@ export class SeenCache {
   constructor(
     private readonly ttlMs: number,
     private readonly max: number,
-    private readonly now: () => number,
+    /** The node's clock (its Env): an object, not a closure, so that a lookup touches one object less. */
+    private readonly clock: { now(): number },
   ) {}
 
   get size(): number {
@@ -55,20 +56,20 @@ export class SeenCache {
   has(key: string): boolean {
     const t = this.expiry.get(key);
     if (t === undefined) return false;
-    if (t > this.now()) return true;
+    if (t > this.clock.now()) return true;
     this.expiry.delete(key);
     return false;
   }
 
   add(key: string): void {
     this.expiry.delete(key);
-    this.expiry.set(key, this.now() + this.ttlMs);
+    this.expiry.set(key, this.clock.now() + this.ttlMs);
     this.prune();
   }
 
   /** The newest `max` live entries, oldest first, as [key, ms left]. */
   snapshot(max: number): Array<[string, number]> {
-    const now = this.now();
+    const now = this.clock.now();
     const out: Array<[string, number]> = [];
     let skip = this.expiry.size - max;
     for (const [k, t] of this.expiry) {
@@ -83,7 +84,7 @@ export class SeenCache {
    * expiry order). Entries are never kept longer than ttlMs.
    */
   restore(entries: ReadonlyArray<readonly [string, number]>): void {
-    const now = this.now();
+    const now = this.clock.now();
     const sorted = entries.filter(([, left]) => left > 0).sort((a, b) => a[1] - b[1]);
     for (const [k, left] of sorted) {
       this.expiry.delete(k);
@@ -93,7 +94,7 @@ export class SeenCache {
   }
 
   private prune(): void {
-    const now = this.now();
+    const now = this.clock.now();
     for (const [k, t] of this.expiry) {
       if (t > now && this.expiry.size <= this.max) break;
       this.expiry.delete(k);

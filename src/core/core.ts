@@ -97,12 +97,7 @@ export class GossipCore {
         transport: deps.transport,
         scores: this.scores,
         log: deps.log.child("overlay"),
-        hooks: {
-          up: (p) => this.dissemination.neighborUp(p),
-          down: (p) => this.dissemination.neighborDown(p),
-          message: (p, m) => this.dissemination.handle(p, m),
-          expendable: (p) => this.dissemination.expendable(p),
-        },
+        hooks: this.dissemination,
       },
     );
   }

@@ -142,6 +142,8 @@ export class Dissemination {
   private lazyTimer: Timer | null = null;
   private stopped = false;
   private readonly env: Env;
+  /** opts.mode is plumtree (read for every message: a field, not a lookup in opts). */
+  private readonly plumtree: boolean;
   private readonly log: Logger;
   /** Per-item debug lines (received, forwarded): checked once, not per item. */
   private readonly debug: boolean;
@@ -151,11 +153,11 @@ export class Dissemination {
     private readonly deps: DisseminationDeps,
   ) {
     this.env = deps.env;
+    this.plumtree = opts.mode === "plumtree";
     this.deciders = new PruneDeciders(deps.env.now());
     this.log = deps.log;
     this.debug = deps.log.enabled("debug");
-    const now = () => this.env.now();
-    this.seen = new SeenCache(opts.suppressMs, opts.seenMax, now);
+    this.seen = new SeenCache(opts.suppressMs, opts.seenMax, deps.env);
     this.cache = new ItemCache(opts.cacheSize);
     this.queueLog = new LogThrottle(
       (n) => this.log.warn("item copies dropped: peer send queue full", { peer: this.lastQueueDrop, dropped: n }),
@@ -178,7 +180,7 @@ export class Dissemination {
   }
   /** A neighbour whose loss breaks no tree branch (plumtree: lazy; flood: none is special). */
   expendable(peer: Peer): boolean {
-    return this.opts.mode === "flood" || this.lazy.has(peer);
+    return !this.plumtree || this.lazy.has(peer);
   }
   /** Item ids seen lately (the newest `max`), as [key, ms they are still suppressed]: for the state file. */
   seenSnapshot(max: number): Array<[string, number]> {
@@ -202,7 +204,7 @@ export class Dissemination {
    * a GRAFT makes it eager.
    */
   neighborUp(peer: Peer): void {
-    if (peer.spare && this.opts.mode === "plumtree") this.lazy.add(peer);
+    if (peer.spare && this.plumtree) this.lazy.add(peer);
     else this.eager.add(peer);
     this.offerRecent(peer);
   }
@@ -221,7 +223,7 @@ export class Dissemination {
     const window = Math.min(this.opts.offerRecentMs, this.opts.suppressMs / 2);
     const recent = this.cache.since(this.env.now() - window);
     if (recent.length === 0) return;
-    if (this.opts.mode === "flood") {
+    if (!this.plumtree) {
       for (const item of recent) this.sendGossip(peer, item.msg);
       return;
     }
@@ -251,7 +253,7 @@ export class Dissemination {
     if (this.stopped) return key;
     const item: StoredItem = { msg, at: this.env.now() };
     this.seen.add(key);
-    if (this.opts.mode === "plumtree") this.deciders.first(key, msg.id, this.env.now());
+    if (this.plumtree) this.deciders.first(key, msg.id, this.env.now());
     this.cache.add(key, item);
     this.stats.announced++;
     this.log.debug("spreading local item", { item: key, type: dataType, ttl: out });
@@ -266,7 +268,7 @@ export class Dissemination {
         this.onGossip(peer, msg);
         return true;
       case "ihave":
-        if (this.opts.mode === "plumtree") this.onIHave(peer, msg.entries);
+        if (this.plumtree) this.onIHave(peer, msg.entries);
         return true;
       case "graft":
         this.setEager(peer);
@@ -276,7 +278,7 @@ export class Dissemination {
         }
         return true;
       case "prune":
-        if (this.opts.mode === "plumtree") this.setLazy(peer);
+        if (this.plumtree) this.setLazy(peer);
         return true;
       default:
         return false;
@@ -312,7 +314,7 @@ export class Dissemination {
       // says so (deciders.ts): items crossing a cycle at once would each break it elsewhere.
       // Whether or not the sender is eager at our end: it is at its own (it pushed, or the
       // two ends disagree), and only a PRUNE makes it stop.
-      if (this.opts.mode === "plumtree") {
+      if (this.plumtree) {
         const v = this.deciders.verdict(key, this.env.now());
         if (v === "yes") this.prune(peer);
         else if (v !== "no") this.holdPrune(key, peer, v);
@@ -334,7 +336,7 @@ export class Dissemination {
     // The tree works (an answer to our GRAFT does not count: it says the tree was broken).
     if (fromTree && push === null) this.lastTreeCopy = now;
     this.clearMissing(key);
-    if (this.opts.mode === "plumtree") {
+    if (this.plumtree) {
       this.deciders.first(key, msg.id, now);
       this.setEager(peer);
     }
@@ -387,7 +389,7 @@ export class Dissemination {
       this.pulled.delete(key);
       return { peers: REPAIR_PUSH_PEERS, announced: grafted };
     }
-    if (this.opts.mode !== "plumtree" || fromTree) return null;
+    if (!this.plumtree || fromTree) return null;
     // Cut off: nothing came first through the tree for a while. A node whose tree works (in a
     // GRAFT storm of a busy network, say) does not push on: that only feeds the storm.
     if (now - this.lastTreeCopy < REPAIR_PUSH_GAP_MS) return null;
@@ -410,7 +412,7 @@ export class Dissemination {
     if (this.debug) {
       this.log.debug("item forwarded", { item: idKey(msg.id), eager: this.eager.size - (from && this.eager.has(from) ? 1 : 0), lazy: this.lazy.size });
     }
-    if (this.opts.mode === "flood") {
+    if (!this.plumtree) {
       for (const p of this.eager) if (p !== from) this.sendGossip(p, msg);
       for (const p of this.lazy) if (p !== from) this.sendGossip(p, msg);
       return;

@@ -9,11 +9,11 @@ import type { Logger } from "../util/log.ts";
 import type { P2pMessage } from "../wire/p2p.ts";
 import { Claims } from "./claims.ts";
 import { type Env, pickRandom, sample, type Timer } from "./env.ts";
-import { type Peer, PeerTable } from "./peers.ts";
+import { type Peer, PeerTable, peerOf } from "./peers.ts";
 import { type PeerScores, Points, Violation, addressPrefix, remoteHost } from "./scores.ts";
 import { Repair } from "./repair.ts";
 import { ARWL, Shuffler } from "./shuffle.ts";
-import type { Link, Transport } from "./transport.ts";
+import type { Link, Transport, TransportEvents } from "./transport.ts";
 import { PassiveView } from "./views.ts";
 
 export { ARWL };
@@ -50,9 +50,9 @@ export interface MembershipOptions {
 
 /** What membership tells dissemination. `message` returns false for kinds it does not know. */
 export interface NeighbourHooks {
-  up(peer: Peer): void;
-  down(peer: Peer): void;
-  message(peer: Peer, msg: P2pMessage): boolean;
+  neighborUp(peer: Peer): void;
+  neighborDown(peer: Peer): void;
+  handle(peer: Peer, msg: P2pMessage): boolean;
   /** Whether losing this neighbour costs dissemination little (plumtree: a lazy link, not a tree branch). */
   expendable(peer: Peer): boolean;
 }
@@ -65,7 +65,13 @@ export interface MembershipDeps {
   readonly hooks: NeighbourHooks;
 }
 
-export class Membership {
+/**
+ * HyParView over the transport. It is the transport's event sink itself (established,
+ * message, closed, violated), and dissemination is its NeighbourHooks: a message reaches its
+ * handler through no closure, which at 10,000 simulated nodes saves a cache miss or two per
+ * message (docs/SIMULATION.md, "Speed").
+ */
+export class Membership implements TransportEvents {
   /** The active view, by peer identity. */
   readonly active = new Map<string, Peer>();
   private activeList: Peer[] | null = null;
@@ -86,6 +92,7 @@ export class Membership {
   private stopped = false;
   private selfAddr = "";
   private readonly env: Env;
+  private readonly hooks: NeighbourHooks;
   private readonly log: Logger;
 
   constructor(
@@ -93,6 +100,7 @@ export class Membership {
     private readonly deps: MembershipDeps,
   ) {
     this.env = deps.env;
+    this.hooks = deps.hooks;
     this.log = deps.log;
     this.passive = new PassiveView(opts.passiveSize, deps.env, addressPrefix);
     this.claims = new Claims(deps.env, deps.log, (a) => this.passive.has(a), opts.passiveSize);
@@ -149,15 +157,7 @@ export class Membership {
    * bootstrapper is gone, or when it is the first peer and has none.
    */
   start(known: readonly string[] = []): void {
-    this.selfAddr = this.deps.transport.start({
-      established: (l) => this.onEstablished(l),
-      message: (l, m) => this.onMessage(l, m),
-      closed: (l, reason) => this.onClosed(l, reason),
-      violated: (l, why) => {
-        const p = this.peers.get(l);
-        if (p) this.penalize(p, Points.protocolViolation, why);
-      },
-    });
+    this.selfAddr = this.deps.transport.start(this);
     this.lastTick = this.env.now();
     this.timers.push(this.env.every(this.tickMs, () => this.tick()));
     this.timers.push(this.env.every(this.opts.shuffleIntervalMs, () => this.shuffle()));
@@ -238,7 +238,7 @@ export class Membership {
     this.dialing.set(addr, p);
   }
 
-  private onEstablished(link: Link): void {
+  established(link: Link): void {
     if (this.stopped) return link.close("node stopped", false);
     let p = this.peers.get(link);
     if (!p) {
@@ -292,7 +292,7 @@ export class Membership {
     this.repair.activated(p.addr, p.dialed);
     this.log.info("neighbour up", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
     accepted?.();
-    this.deps.hooks.up(p);
+    this.hooks.neighborUp(p);
     return true;
   }
 
@@ -302,7 +302,7 @@ export class Membership {
     this.activeList = null;
     if (this.activeAddrs.get(p.addr) === p) this.activeAddrs.delete(p.addr);
     this.shuffler.forget(p);
-    this.deps.hooks.down(p);
+    this.hooks.neighborDown(p);
     this.log.info("neighbour down", { peer: p.id.slice(0, 16), addr: p.addr, active: this.active.size });
   }
 
@@ -328,7 +328,7 @@ export class Membership {
       if (crowded.length > 0) pool = crowded;
       else if ((counts.get(p.remotePrefix) ?? 0) >= limit) pool = all.filter((x) => x.remotePrefix === p.remotePrefix);
     }
-    const spare = pool.filter((x) => this.deps.hooks.expendable(x));
+    const spare = pool.filter((x) => this.hooks.expendable(x));
     const victim = pickRandom(this.env, spare.length > 0 ? spare : pool);
     if (!victim) return;
     this.removeActive(victim);
@@ -336,7 +336,7 @@ export class Membership {
     this.peers.retire(victim, "evicted to make room", true, { kind: "disconnect" });
   }
 
-  private onClosed(link: Link, reason: string): void {
+  closed(link: Link, reason: string): void {
     const p = this.peers.get(link);
     if (!p) return;
     const was = p.state;
@@ -431,11 +431,16 @@ export class Membership {
 
   // --- messages ---
 
-  private onMessage(link: Link, msg: P2pMessage): void {
+  violated(link: Link, why: string): void {
     const p = this.peers.get(link);
+    if (p) this.penalize(p, Points.protocolViolation, why);
+  }
+
+  message(link: Link, msg: P2pMessage): void {
+    const p = peerOf(link);
     if (!p) return;
     p.lastReceived = this.env.now();
-    if (msg.kind !== "gossip" && !p.control.take()) {
+    if (msg.kind !== "gossip" && !p.takeControl()) {
       // Flooding with control messages: drop, and let the score decide when to cut the peer.
       this.penalize(p, Points.rateLimited, "control message flood");
       return;
@@ -448,7 +453,7 @@ export class Membership {
     if (msg.kind === "pong") return;
     switch (p.state) {
       case "active":
-        if (this.deps.hooks.message(p, msg)) return;
+        if (this.hooks.handle(p, msg)) return;
         return this.onActiveMessage(p, msg);
       case "pending":
         if (p.role === "incoming" && msg.kind === "join") return this.onJoin(p);
@@ -459,7 +464,7 @@ export class Membership {
         // A link we evicted, declined or replaced may still deliver what the peer sent before
         // it knew: items are kept (they may be all some part of the network gets), the rest
         // ignored.
-        if (msg.kind === "gossip") this.deps.hooks.message(p, msg);
+        if (msg.kind === "gossip") this.hooks.handle(p, msg);
         return;
       default:
         return this.unexpected(p, msg, `on a ${p.state} link`);

@@ -12,7 +12,7 @@
 // closed:      the transport said it is gone; the entry leaves the table.
 // An entry stays in the table, and counts against every limit, until its link is closed.
 
-import { TokenBucket } from "../util/bucket.ts";
+import { TokenBucket, refill } from "../util/bucket.ts";
 import { addressPrefix } from "./scores.ts";
 import type { IHave, P2pMessage } from "../wire/p2p.ts";
 import type { Env, Timer } from "./env.ts";
@@ -41,7 +41,11 @@ export class Peer {
   lastReceived: number;
   lastSent: number;
   readonly items: TokenBucket;
-  readonly control: TokenBucket;
+  // The bucket of control messages (peer_control_per_s) in the peer's own fields, not an
+  // object of its own: it is checked for every message but GOSSIP (see takeControl).
+  private controlTokens: number;
+  private controlLast: number;
+  private readonly controlRate: number;
   /** Why it is retiring (for the log line when it closes). */
   deadline: Timer | null = null;
   /**
@@ -76,7 +80,21 @@ export class Peer {
     this.state = state;
     this.since = this.lastReceived = this.lastSent = env.now();
     this.items = new TokenBucket(limits.itemsPerS, env);
-    this.control = new TokenBucket(limits.controlPerS, env);
+    this.controlRate = this.controlTokens = limits.controlPerS;
+    this.controlLast = this.lastReceived;
+  }
+
+  /** Takes a token from the control-message bucket; false when it is empty. */
+  takeControl(): boolean {
+    const now = this.env.now();
+    const t = refill(this.controlTokens, this.controlLast, this.controlRate, now);
+    this.controlLast = now;
+    if (t < 1) {
+      this.controlTokens = t;
+      return false;
+    }
+    this.controlTokens = t - 1;
+    return true;
   }
 
   get id(): string {
@@ -114,6 +132,12 @@ export class Peer {
   }
 }
 
+/** The live peer entry of a link (what PeerTable.get answers, without touching the table). */
+export function peerOf(link: Link): Peer | undefined {
+  const p = link.slot;
+  return p instanceof Peer && p.link === link && p.state !== "closed" ? p : undefined;
+}
+
 export class PeerTable {
   private readonly byLink = new Map<Link, Peer>();
 
@@ -134,8 +158,7 @@ export class PeerTable {
   }
 
   get(link: Link): Peer | undefined {
-    const p = link.slot;
-    return p instanceof Peer && p.link === link && p.state !== "closed" ? p : undefined;
+    return peerOf(link);
   }
 
   values(): IterableIterator<Peer> {

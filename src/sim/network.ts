@@ -94,12 +94,21 @@ export class MemLink implements Link {
   tieBreak = "";
   /** Bytes sent to an end that does not read (see `stalled`); 0 otherwise. */
   queuedBytes = 0;
+  private reads = true;
+  /** The other end's `stalled`, mirrored here: checked for every message sent, so it is read from this end. */
+  otherStalled = false;
   /**
    * This end does not read (a peer that stopped reading, for rule tests): what the other end
    * sends is never delivered and piles up in the other end's queuedBytes, as in a TCP send
    * queue behind a full window.
    */
-  stalled = false;
+  get stalled(): boolean {
+    return !this.reads;
+  }
+  set stalled(v: boolean) {
+    this.reads = !v;
+    if (this.other) this.other.otherStalled = v;
+  }
   other: MemLink | null = null;
   /** open: may send; closing: closed gracefully by us, still receiving; closed: gone. */
   state: "connecting" | "open" | "closing" | "closed" = "connecting";
@@ -112,11 +121,16 @@ export class MemLink implements Link {
   /** The pair's base delay. */
   outBase = 0;
 
+  /** Who takes what arrives: the owner's events, kept here so a delivery does not go through the owner. */
+  readonly sink: TransportEvents | null;
+
   constructor(
     readonly owner: MemTransport,
     readonly initiator: boolean,
     public remote: string,
-  ) {}
+  ) {
+    this.sink = owner.events;
+  }
 
   send(msg: P2pMessage): boolean {
     if (this.state !== "open" || !this.other) return false;
@@ -291,7 +305,7 @@ export class SimNet {
     let c = this.sentByKind.get(kind);
     if (c === undefined) this.sentByKind.set(kind, (c = { n: 0 }));
     c.n++;
-    if (from.other!.stalled) {
+    if (from.otherStalled) {
       from.queuedBytes += encodeP2p(msg).byteLength;
       return;
     }
@@ -312,12 +326,13 @@ export class SimNet {
   }
 
   private readonly deliver = (to: MemLink, msg: P2pMessage): void => {
-    if (to.state === "closed" || to.owner.dead) return;
+    // A dead host's links are all closed (kill), so the state alone tells.
+    if (to.state === "closed") return;
     if (msg.kind === "gossip") {
       const key = idKey(msg.id);
       this.stats.gossipByItem.set(key, (this.stats.gossipByItem.get(key) ?? 0) + 1);
     }
-    to.owner.events?.message(to, msg);
+    to.sink?.message(to, msg);
   };
 
   /** The link's end is gone: its owner is told once. */
@@ -354,6 +369,8 @@ export class SimNet {
       acc.outBase = base;
       acc.other = link;
       link.other = acc;
+      acc.otherStalled = link.stalled;
+      link.otherStalled = acc.stalled;
       const tie = `${this.tieBreaks++}`;
       acc.tieBreak = link.tieBreak = tie;
       acc.id = from.id;

@@ -15,12 +15,17 @@ export class TokenBucket {
 
   take(): boolean {
     const now = this.clock.now();
-    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) * this.rate) / 1000);
+    this.tokens = refill(this.tokens, this.last, this.rate, now);
     this.last = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
   }
+}
+
+/** A bucket's tokens at `now`, refilled at `rate` a second since `last`, holding at most `rate`. */
+export function refill(tokens: number, last: number, rate: number, now: number): number {
+  return Math.min(rate, tokens + ((now - last) * rate) / 1000);
 }
 
 /**

@@ -3,6 +3,7 @@
 // rule is removed from src/core/membership.ts.
 
 import { describe, expect, test } from "bun:test";
+import type { Env } from "../../src/core/env.ts";
 import { DIAL_BACKOFF_MS, MAX_DIAL_FAILURES } from "../../src/core/membership.ts";
 import { Latency } from "../../src/sim/network.ts";
 import { type SimNode, World } from "../../src/sim/world.ts";
@@ -235,7 +236,14 @@ test("rule: after a stall (SIGSTOP, a paused VM) a node does not drop neighbours
     if (w.clock.now() < frozenUntil) w.clock.at(frozenUntil - w.clock.now(), fn);
     else fn();
   };
-  const env = { ...base, after: (ms: number, fn: () => void) => base.after(ms, gate(fn)), every: (ms: number, fn: () => void) => base.every(ms, gate(fn)) };
+  const env: Env = {
+    now: () => base.now(),
+    random: () => base.random(),
+    bytes: (n) => base.bytes(n),
+    sha256: (input) => base.sha256(input),
+    after: (ms, fn) => base.after(ms, gate(fn)),
+    every: (ms, fn) => base.every(ms, gate(fn)),
+  };
   const a = w.addNode(null, { env });
   const p = new Probe(w, 1);
   const link = p.join(a);
