@@ -94,7 +94,7 @@ export class MemLink implements Link {
   tieBreak = "";
   /** Bytes sent to an end that does not read (see `stalled`); 0 otherwise. */
   queuedBytes = 0;
-  private reads = true;
+  private isStalled = false;
   /** The other end's `stalled`, mirrored here: checked for every message sent, so it is read from this end. */
   otherStalled = false;
   /**
@@ -103,10 +103,10 @@ export class MemLink implements Link {
    * queue behind a full window.
    */
   get stalled(): boolean {
-    return !this.reads;
+    return this.isStalled;
   }
   set stalled(v: boolean) {
-    this.reads = !v;
+    this.isStalled = v;
     if (this.other) this.other.otherStalled = v;
   }
   other: MemLink | null = null;
