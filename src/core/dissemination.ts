@@ -9,6 +9,7 @@
 import type { Dissemination as Mode } from "../config/schema.ts";
 import { LogThrottle } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
+import { copyOf } from "../wire/bytes.ts";
 import { gossipItem, idMatches } from "../wire/item-id.ts";
 import { ITEM_SALT_BYTES, MAX_IHAVE, type Gossip, type IHave, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
 import { ItemCache, SeenCache, idKey, type StoredItem } from "./caches.ts";
@@ -538,7 +539,7 @@ export class Dissemination {
       if (m.announcers.length < MAX_ANNOUNCERS && !m.announcers.includes(peer)) m.announcers.push(peer);
       if (m.heard.length < MAX_HEARD_ANNOUNCERS && !m.heard.includes(peer)) m.heard.push(peer);
       if (m.timer === null) {
-        const id = e.id.slice();
+        const id = copyOf(e.id);
         m.timer = this.env.after(this.opts.graftTimeoutMs, () => this.graft(key, id));
       }
     }

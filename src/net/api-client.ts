@@ -3,6 +3,7 @@
 
 import type { Logger } from "../util/log.ts";
 import { silentLogger } from "../util/log.ts";
+import { copyOf } from "../wire/bytes.ts";
 import { API_FRAME, decodeApi, encodeAnnounce, encodeNotify, encodeValidation, type ApiMessage } from "../wire/api.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
@@ -102,7 +103,7 @@ export class ApiClient {
         this.onFrame({ msg: decodeApi(f) });
       } catch (e) {
         if (!isWireError(e)) throw e;
-        this.onFrame({ raw: f.slice(), error: e.message });
+        this.onFrame({ raw: copyOf(f), error: e.message });
       }
     }
   }

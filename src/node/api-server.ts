@@ -8,6 +8,7 @@ import { listen, type Listener } from "../net/tcp.ts";
 import { LogThrottle, TokenBucket } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import { realEnv } from "../util/real-env.ts";
+import { copyOf } from "../wire/bytes.ts";
 import { API_FRAME, decodeModuleMessage, encodeNotification, type ModuleMessage } from "../wire/api.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
@@ -175,7 +176,7 @@ export class ApiServer {
           return;
         }
         // The frame's bytes belong to the socket's chunk; keep our own copy.
-        const data = msg.data.slice();
+        const data = copyOf(msg.data);
         client.log.debug("announce", { type: msg.dataType, ttl: msg.ttl, bytes: data.byteLength });
         this.deliverLocal(client, msg.dataType, data);
         this.onAnnounce(msg.ttl, msg.dataType, data);

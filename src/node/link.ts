@@ -11,7 +11,7 @@ import type { Logger } from "../util/log.ts";
 import { toHex } from "../wire/bytes.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder, frameTooSmall } from "../wire/frame.ts";
-import { P2P_FRAME, decodeP2p, encodeP2p, type Gossip, type P2pMessage } from "../wire/p2p.ts";
+import { P2P_FRAME, decodeP2p, encodeP2p, type P2pMessage } from "../wire/p2p.ts";
 import { SecureChannel, splitRecord } from "./channel.ts";
 import { Handshake, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
 
@@ -39,16 +39,6 @@ function frameOf(msg: P2pMessage): Uint8Array {
   let f = encoded.get(msg);
   if (!f) encoded.set(msg, (f = encodeP2p(msg)));
   return f;
-}
-
-/**
- * A GOSSIP whose id, salt and data are copies: the core keeps items (the knowledge base), and
- * a view into the frame would keep the whole frame, or a pooled chunk, alive. Three copies cost
- * half of what one shared buffer and three views of it did: a view of a fresh array makes JSC
- * allocate the array's ArrayBuffer.
- */
-function compact(m: Gossip): Gossip {
-  return { kind: "gossip", id: m.id.slice(), ttl: m.ttl, hops: m.hops, salt: m.salt.slice(), dataType: m.dataType, data: m.data.slice() };
 }
 
 export class PeerLink implements Link {
@@ -196,9 +186,10 @@ export class PeerLink implements Link {
           throw e;
         }
         authenticated = true;
-        // Inner frames are views of the record's plaintext: decoded in place, not copied.
+        // Inner frames are views of the record's plaintext, decoded in place; only an item's
+        // fields are copied (the core keeps items: a view would keep the whole record alive).
         for (const f of splitRecord(plain)) {
-          this.dispatch(decodeP2p(f));
+          this.dispatch(decodeP2p(f, true));
           if (this.state === "closed" || this.deaf) return false;
         }
         return true;
@@ -209,7 +200,7 @@ export class PeerLink implements Link {
   }
 
   private dispatch(msg: P2pMessage): void {
-    if (this.state === "open") return this.events.message(this, msg.kind === "gossip" ? compact(msg) : msg);
+    if (this.state === "open") return this.events.message(this, msg);
     this.handshake?.receive(msg);
     this.openIfDone();
   }

@@ -2,7 +2,7 @@
 // Frame: | size: u32 (whole frame, header included) | type: u16 | body |, big-endian.
 // Strings are | len: u8 | UTF-8 bytes |; blobs are | len: u16 | bytes |.
 
-import { getU16, getU32, setU16, setU32 } from "./bytes.ts";
+import { copyOf, getU16, getU32, setU16, setU32 } from "./bytes.ts";
 import { checkBlob, checkFixed, checkU64, checkUint, Reader, utf8, Writer } from "./cursor.ts";
 import { WireCode, WireError } from "./errors.ts";
 import { MAX_API_DATA } from "./api.ts";
@@ -405,20 +405,34 @@ function encodeGossip(m: Gossip): Uint8Array {
   return out;
 }
 
-function decodeGossip(f: Uint8Array): Gossip {
+function decodeGossip(f: Uint8Array, copy: boolean): Gossip {
   if (f.byteLength < GOSSIP_FIXED) {
     throw new WireError(WireCode.Truncated, `GOSSIP needs at least ${GOSSIP_FIXED} bytes, got ${f.byteLength}`);
   }
   if (f.byteLength - GOSSIP_FIXED > MAX_GOSSIP_DATA) {
     throw new WireError(WireCode.BadValue, `GOSSIP data of ${f.byteLength - GOSSIP_FIXED} bytes exceeds ${MAX_GOSSIP_DATA}`);
   }
+  const ttl = f[22]!;
+  const hops = f[23]!;
+  const dataType = getU16(f, GOSSIP_FIXED - 2);
+  if (copy) {
+    return {
+      kind: "gossip",
+      id: copyOf(f.subarray(P2P_HEADER, P2P_HEADER + ITEM_ID_BYTES)),
+      ttl,
+      hops,
+      salt: copyOf(f.subarray(GOSSIP_SALT_AT, GOSSIP_SALT_AT + ITEM_SALT_BYTES)),
+      dataType,
+      data: copyOf(f.subarray(GOSSIP_FIXED)),
+    };
+  }
   return {
     kind: "gossip",
     id: f.subarray(P2P_HEADER, P2P_HEADER + ITEM_ID_BYTES),
-    ttl: f[22]!,
-    hops: f[23]!,
+    ttl,
+    hops,
     salt: f.subarray(GOSSIP_SALT_AT, GOSSIP_SALT_AT + ITEM_SALT_BYTES),
-    dataType: getU16(f, GOSSIP_FIXED - 2),
+    dataType,
     data: f.subarray(GOSSIP_FIXED),
   };
 }
@@ -537,8 +551,12 @@ export function encodeP2p(m: P2pMessage): Uint8Array {
   }
 }
 
-/** Decodes one whole frame. Throws WireError; byte fields are views of `f` (see above). */
-export function decodeP2p(f: Uint8Array): P2pMessage {
+/**
+ * Decodes one whole frame. Throws WireError; byte fields are views of `f` (see above), except
+ * a GOSSIP's with `copyItems`: then its id, salt and data are copies (copyOf), which a
+ * receiver may keep.
+ */
+export function decodeP2p(f: Uint8Array, copyItems = false): P2pMessage {
   if (f.byteLength < P2P_HEADER) {
     throw new WireError(WireCode.Truncated, `frame of ${f.byteLength} bytes is shorter than the header`);
   }
@@ -552,7 +570,7 @@ export function decodeP2p(f: Uint8Array): P2pMessage {
   const type = getU16(f, 4);
   switch (type) {
     case P2pType.Gossip:
-      return decodeGossip(f);
+      return decodeGossip(f, copyItems);
     case P2pType.IHave:
       return decodeIHave(f);
     case P2pType.Graft:

@@ -325,6 +325,9 @@ describe("local ANNOUNCE", () => {
     a.client.announce(255, 0xffff, big);
     await until(() => got.length === 3, 2000, "three announces");
     expect(got).toEqual([[4, 1337, hex("deadbeef")], [0, T, new Uint8Array(0)], [255, 0xffff, big]]);
+    // The overlay keeps the data (its knowledge base): a copy of its own, not a view that
+    // would keep the socket's whole chunk alive.
+    for (const [, , data] of got) expect(data.buffer.byteLength).toBe(data.byteLength);
     expect(server.pendingCount).toBe(0);
   });
 

@@ -100,6 +100,16 @@ describe("receiving records", () => {
     await until(() => got.length === 3, 3000, "three messages");
     expect(got.map((m) => m.kind)).toEqual(["ping", "prune", "pong"]);
   }, LIMIT);
+
+  test("rule: an item handed over holds copies of its fields, not views of the record (the core keeps items)", async () => {
+    const { p, got } = await joined();
+    const item: Gossip = { kind: "gossip", id: new Uint8Array(16).fill(1), ttl: 3, hops: 0, salt: new Uint8Array(16).fill(2), dataType: 540, data: new Uint8Array([9, 8, 7]) };
+    p.raw(p.sealRaw([ping(), encodeP2p(item)]));
+    await until(() => got.length === 2, 3000, "two messages");
+    const m = got[1] as Gossip;
+    expect(m).toEqual(item);
+    for (const field of [m.id, m.salt, m.data]) expect(field.buffer.byteLength).toBe(field.byteLength);
+  }, LIMIT);
 });
 
 describe("a version-2 peer (docs/PROTOCOL.md section 4.2)", () => {

@@ -1,7 +1,7 @@
 // Byte helpers: hex as humans type it (whitespace, 0x), and the small buffer utilities.
 
 import { describe, expect, test } from "bun:test";
-import { HexError, concat, equalBytes, fromHex, toHex } from "../../src/wire/bytes.ts";
+import { HexError, concat, copyOf, equalBytes, fromHex, toHex } from "../../src/wire/bytes.ts";
 
 const u8 = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
 
@@ -97,6 +97,19 @@ describe("concat", () => {
     expect(out.buffer === a.buffer).toBe(false);
     out[0] = 7;
     expect(a[0]).toBe(1);
+  });
+});
+
+describe("copyOf", () => {
+  test("a Buffer view (whose slice() is a view too) comes back with an ArrayBuffer of its own", () => {
+    const chunk = Buffer.from([9, 1, 2, 3, 9]);
+    const view = chunk.subarray(1, 4);
+    expect(view.slice().buffer).toBe(chunk.buffer);
+    const out = copyOf(view);
+    expect(Array.from(out)).toEqual([1, 2, 3]);
+    expect(out.buffer.byteLength).toBe(3);
+    out[0] = 7;
+    expect(chunk[1]).toBe(1);
   });
 });
 

@@ -214,6 +214,22 @@ describe("p2p fixtures", () => {
     expect(m.salt.byteOffset).toBe(24);
   });
 
+  test("with copyItems, a GOSSIP's id, salt and data are copies of their own; other kinds' fields stay views", () => {
+    const bytes = fromHex(fixtures[2]!.hex);
+    const m = decodeP2p(bytes, true);
+    if (m.kind !== "gossip") throw new Error("expected gossip");
+    expect(show(m)).toEqual(show(fixtures[2]!.value));
+    for (const field of [m.id, m.salt, m.data]) {
+      expect(field.buffer).not.toBe(bytes.buffer);
+      expect(field.buffer.byteLength).toBe(field.byteLength);
+    }
+    const ihave = fixtures.find((f) => f.value.kind === "ihave")!;
+    const framed = fromHex(ihave.hex);
+    const h = decodeP2p(framed, true);
+    if (h.kind !== "ihave") throw new Error("expected ihave");
+    expect(h.entries[0]!.id.buffer).toBe(framed.buffer);
+  });
+
   test("p2pTypeName names every type and numbers unknown ones", () => {
     expect(p2pTypeName(P2pType.ForwardJoin)).toBe("FORWARD_JOIN");
     expect(p2pTypeName(P2pType.IHave)).toBe("IHAVE");
