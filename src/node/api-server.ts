@@ -46,6 +46,9 @@ class ModuleConn implements Subscriber {
   }
 }
 
+/** A local announce's copy is spread whatever its subscribers answer. */
+const ignoreVerdict = (): void => {};
+
 export class ApiServer {
   private readonly listener: Listener;
   private readonly clients = new Set<ModuleConn>();
@@ -99,26 +102,27 @@ export class ApiServer {
   }
 
   /**
-   * Hands an item received from a peer to every subscriber of its type and resolves with
-   * the verdict: "valid" only when every notified subscriber still connected said valid.
+   * Hands an item received from a peer to every subscriber of its type and calls `done` once
+   * with the verdict: "valid" only when every notified subscriber still connected said valid.
+   * A callback, not a promise: this runs for every item, and the promise, its reaction and a
+   * timer per item were a tenth of the node's work per delivery.
    */
-  validate(dataType: number, data: Uint8Array): Promise<Verdict> {
+  validate(dataType: number, data: Uint8Array, done: (v: Verdict) => void): void {
     const subs = this.subscribers.get(dataType);
-    if (!subs || subs.size === 0) return Promise.resolve("unsubscribed");
+    if (!subs || subs.size === 0) return done("unsubscribed");
     const targets = [...subs];
     // A module that stops answering may hold at most a quarter of the table, so it cannot
     // starve the other modules' data types of verdict slots.
     if (targets.some((t) => this.owesTooMany(t))) {
       this.stuckLog.hit();
-      return Promise.resolve("overloaded");
+      return done("overloaded");
     }
-    const slot = this.verdicts.open(targets, true);
-    if (!slot) {
+    const id = this.verdicts.open(targets, true, done);
+    if (id === null) {
       this.log.warn("item dropped: too many verdicts pending", { type: dataType, pending: this.verdicts.size });
-      return Promise.resolve("overloaded");
+      return done("overloaded");
     }
-    this.notifyAll(slot.id, targets, dataType, data);
-    return slot.verdict;
+    this.notifyAll(id, targets, dataType, data);
   }
 
   stop(): void {
@@ -208,12 +212,12 @@ export class ApiServer {
     const targets = others.filter((s) => !this.owesTooMany(s));
     if (targets.length < others.length) this.stuckLog.hit();
     if (targets.length === 0) return;
-    const slot = this.verdicts.open(targets, false);
-    if (!slot) {
+    const id = this.verdicts.open(targets, false, ignoreVerdict);
+    if (id === null) {
       this.log.warn("local delivery skipped: too many verdicts pending", { type: dataType });
       return;
     }
-    this.notifyAll(slot.id, targets, dataType, data);
+    this.notifyAll(id, targets, dataType, data);
   }
 
   private violation(client: ModuleConn, e: unknown): void {

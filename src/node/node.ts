@@ -73,15 +73,28 @@ export class GossipNode {
       log: deps.log,
       scores: deps.scores,
       onDelivered: deps.onDelivered,
-      validate: (t, d, done) =>
-        this.api.validate(t, d).then((v) => {
+      validate: (t, d, done) => {
+        let settled = false;
+        const settle = (v: Verdict): void => {
+          if (settled) return;
+          settled = true;
           this.counts.verdicts[v] = (this.counts.verdicts[v] ?? 0) + 1;
-          done(v);
-        }, (e: unknown) => {
+          // A verdict comes from a module's VALIDATION, a timer or a closing connection: a bug
+          // of ours in handling it must not be blamed on that module, nor stop the node.
+          try {
+            done(v);
+          } catch (e) {
+            this.log.error("handling a verdict failed", { verdict: v, why: String((e as Error)?.stack ?? e) });
+          }
+        };
+        try {
+          this.api.validate(t, d, settle);
+        } catch (e) {
           // A bug of ours; the item is dropped, the node stays up.
           this.log.error("validation failed", { why: String((e as Error)?.stack ?? e) });
-          done("abandoned");
-        }),
+          settle("abandoned");
+        }
+      },
     });
     this.api.setAnnounceSink((ttl, t, d) => void this.core.announce(ttl, t, d));
   }

@@ -8,6 +8,8 @@
 //   but they gate nothing.
 
 import type { Verdict } from "../core/dissemination.ts";
+import type { Env, Timer } from "../core/env.ts";
+import { realEnv } from "../util/real-env.ts";
 
 export type { Verdict };
 
@@ -19,25 +21,34 @@ export interface Subscriber {
 interface Pending {
   readonly id: number;
   readonly gating: boolean;
+  /** When the verdict times out (clock.now() at open + timeoutMs). */
+  readonly deadline: number;
   /** Notified subscribers that still count and have not answered valid. */
   readonly waiting: Set<Subscriber>;
   /** Notified subscribers that answered valid and are still connected. */
   readonly approved: Set<Subscriber>;
-  readonly timer: ReturnType<typeof setTimeout>;
   readonly settle: (v: Verdict) => void;
 }
 
 export type AnswerResult = "accepted" | "unknown-id" | "not-asked" | "already-answered";
 
 export class VerdictTable {
+  /**
+   * Pending items by message id, in the order they were opened: every entry lives equally
+   * long, so that is also the order of their deadlines, and one timer, armed for the oldest
+   * entry's, serves them all (a timer per item cost more than the rest of the table).
+   */
   private readonly byId = new Map<number, Pending>();
   /** Unanswered notifications per subscriber. */
   private readonly owed = new Map<Subscriber, number>();
   private nextId = 0;
+  private timer: Timer | null = null;
 
   constructor(
     private readonly timeoutMs: number,
     private readonly maxPending: number,
+    /** The clock and timers (the real ones in the node; a virtual clock in tests). */
+    private readonly clock: Pick<Env, "now" | "after"> = realEnv,
   ) {}
 
   get size(): number {
@@ -52,18 +63,18 @@ export class VerdictTable {
   /**
    * Reserves an id for an item about to be notified to `subscribers`. Returns null when the
    * table is full. `gating` false: a local announce's copy, whose answers decide nothing.
-   * The returned promise settles once with the verdict.
+   * `settle` is called once, with the verdict, from whichever call decides it (an answer,
+   * withdraw, forget, clear) or from the timer.
    */
-  open(subscribers: Iterable<Subscriber>, gating: boolean): { id: number; verdict: Promise<Verdict> } | null {
+  open(subscribers: readonly Subscriber[], gating: boolean, settle: (v: Verdict) => void): number | null {
     if (this.byId.size >= this.maxPending) return null;
     const id = this.allocateId();
-    let settle!: (v: Verdict) => void;
-    const verdict = new Promise<Verdict>((resolve) => (settle = resolve));
-    const timer = setTimeout(() => this.finish(id, "timeout"), this.timeoutMs);
     const waiting = new Set(subscribers);
     for (const s of waiting) this.owe(s, 1);
-    this.byId.set(id, { id, gating, waiting, approved: new Set(), timer, settle });
-    return { id, verdict };
+    const deadline = this.clock.now() + this.timeoutMs;
+    this.byId.set(id, { id, gating, deadline, waiting, approved: new Set(), settle });
+    this.timer ??= this.clock.after(this.timeoutMs, this.expire);
+    return id;
   }
 
   /** The notification to `sub` could not be sent: it does not count for this item. */
@@ -81,7 +92,7 @@ export class VerdictTable {
     if (p.approved.has(sub)) return "already-answered";
     if (!p.waiting.has(sub)) return "not-asked";
     if (!valid && p.gating) {
-      this.finish(id, "invalid");
+      this.finish(p, "invalid");
       return "accepted";
     }
     p.waiting.delete(sub);
@@ -102,19 +113,32 @@ export class VerdictTable {
 
   /** Settles everything (shutdown). */
   clear(verdict: Verdict = "abandoned"): void {
-    for (const id of [...this.byId.keys()]) this.finish(id, verdict);
+    for (const p of [...this.byId.values()]) this.finish(p, verdict);
+    this.timer?.cancel();
+    this.timer = null;
   }
+
+  /** The timer: times out every entry whose deadline has come, then waits for the next. */
+  private readonly expire = (): void => {
+    this.timer = null;
+    const now = this.clock.now();
+    for (const p of this.byId.values()) {
+      if (p.deadline > now) {
+        this.timer = this.clock.after(p.deadline - now, this.expire);
+        return;
+      }
+      this.finish(p, "timeout");
+    }
+  };
 
   private check(p: Pending): void {
     if (p.waiting.size > 0) return;
-    this.finish(p.id, p.approved.size > 0 ? "valid" : "abandoned");
+    this.finish(p, p.approved.size > 0 ? "valid" : "abandoned");
   }
 
-  private finish(id: number, v: Verdict): void {
-    const p = this.byId.get(id);
-    if (!p) return;
-    this.byId.delete(id);
-    clearTimeout(p.timer);
+  private finish(p: Pending, v: Verdict): void {
+    if (this.byId.get(p.id) !== p) return;
+    this.byId.delete(p.id);
     for (const s of p.waiting) this.owe(s, -1);
     p.settle(v);
   }

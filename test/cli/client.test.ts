@@ -12,7 +12,7 @@ import type { GossipNode } from "../../src/node/node.ts";
 import { memoryLogger } from "../../src/util/log.ts";
 import type { Notification } from "../../src/wire/api.ts";
 import { fromHex } from "../../src/wire/bytes.ts";
-import { splitHostPort, startNode, testKeys, until } from "../helpers/testnet.ts";
+import { splitHostPort, startNode, testKeys, until, verdictOf } from "../helpers/testnet.ts";
 
 interface Run {
   code: number;
@@ -120,7 +120,7 @@ describe("gossip notify", () => {
     await until(() => node.api.subscriberCount(540) === 0, 2000, "no earlier subscriber left");
     const cli = launch("notify", "--type", "540", "--api", api, ...args);
     await until(() => node.api.subscriberCount(540) === 1, 2000, "notify subscribed");
-    const verdict = node.api.validate(540, fromHex(data));
+    const verdict = verdictOf(node.api, 540, fromHex(data));
     return { ...cli, verdict };
   }
   const line = (data: string) => new RegExp(`^\\{"id":\\d{1,5},"type":540,"data":"${data}"\\}$`);

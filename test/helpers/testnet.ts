@@ -6,6 +6,8 @@ import { parseConfig } from "../../src/config/load.ts";
 import { ApiClient, type Incoming } from "../../src/net/api-client.ts";
 import type { CoreState } from "../../src/core/core.ts";
 import { GossipNode } from "../../src/node/node.ts";
+import type { ApiServer } from "../../src/node/api-server.ts";
+import type { Verdict } from "../../src/node/verdicts.ts";
 import { Logger, type Level } from "../../src/util/log.ts";
 import type { Notification } from "../../src/wire/api.ts";
 
@@ -135,6 +137,11 @@ export class Subscriber {
 export function splitHostPort(addr: string): [string, number] {
   const i = addr.lastIndexOf(":");
   return [addr.slice(0, i).replace(/^\[|\]$/g, ""), Number(addr.slice(i + 1))];
+}
+
+/** ApiServer.validate as a promise of the verdict. */
+export function verdictOf(api: ApiServer, dataType: number, data: Uint8Array): Promise<Verdict> {
+  return new Promise((resolve) => api.validate(dataType, data, resolve));
 }
 
 /** Polls `cond` until true or the deadline passes (then throws naming what was awaited). */

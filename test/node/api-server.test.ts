@@ -7,7 +7,7 @@ import { ApiServer, type ApiServerOptions } from "../../src/node/api-server.ts";
 import type { Verdict } from "../../src/node/verdicts.ts";
 import { memoryLogger } from "../../src/util/log.ts";
 import { fromHex as hex } from "../../src/wire/bytes.ts";
-import { Subscriber, until } from "../helpers/testnet.ts";
+import { Subscriber, until, verdictOf } from "../helpers/testnet.ts";
 
 const T = 540;
 const U = 541;
@@ -65,7 +65,7 @@ const of = (m: Subscriber, type: number) => m.received.filter((n) => n.dataType 
 async function barrier(m: Subscriber): Promise<void> {
   const type = barrierType++;
   await subscribe(m, type, 1);
-  void server.validate(type, hex("ba"));
+  void verdictOf(server, type, hex("ba"));
   await until(() => of(m, type).length === 1, 2000, "barrier notification");
   m.received.splice(m.received.findIndex((n) => n.dataType === type), 1);
 }
@@ -102,7 +102,7 @@ describe("NOTIFY", () => {
     const m = await mod();
     expect(server.subscriberCount(T)).toBe(0);
     await subscribe(m, T, 1);
-    expect(await server.validate(T, hex("01"))).toBe("valid");
+    expect(await verdictOf(server, T, hex("01"))).toBe("valid");
     expect(of(m, T).map((n) => n.data)).toEqual([hex("01")]);
   });
 
@@ -112,7 +112,7 @@ describe("NOTIFY", () => {
     for (let i = 0; i < 3; i++) m.client.notify(T);
     await subscribe(m, U, 1); // handled after the three NOTIFYs of T
     expect(server.subscriberCount(T)).toBe(1);
-    expect(await server.validate(T, hex("02"))).toBe("valid");
+    expect(await verdictOf(server, T, hex("02"))).toBe("valid");
     await barrier(m);
     expect(of(m, T).length).toBe(1);
   });
@@ -122,15 +122,15 @@ describe("NOTIFY", () => {
     const m = await mod();
     await subscribe(m, T, 1);
     await subscribe(m, U, 1);
-    expect(await server.validate(T, hex("0a"))).toBe("valid");
-    expect(await server.validate(U, hex("0b"))).toBe("valid");
+    expect(await verdictOf(server, T, hex("0a"))).toBe("valid");
+    expect(await verdictOf(server, U, hex("0b"))).toBe("valid");
     expect(m.received.map((n) => [n.dataType, n.data])).toEqual([[T, hex("0a")], [U, hex("0b")]]);
   });
 
   test("several connections may subscribe to the same data type", async () => {
     start();
     const all = await subs(T, "valid", "valid", "valid");
-    expect(await server.validate(T, hex("0c"))).toBe("valid");
+    expect(await verdictOf(server, T, hex("0c"))).toBe("valid");
     for (const m of all) expect(of(m, T).length).toBe(1);
   });
 
@@ -141,8 +141,8 @@ describe("NOTIFY", () => {
     a!.client.close();
     await until(() => server.subscriberCount(T) === 1 && server.subscriberCount(U) === 0, 2000, "a's subscriptions gone");
     expect(server.connectionCount).toBe(1);
-    expect(await server.validate(U, hex("01"))).toBe("unsubscribed");
-    expect(await server.validate(T, hex("02"))).toBe("valid");
+    expect(await verdictOf(server, U, hex("01"))).toBe("unsubscribed");
+    expect(await verdictOf(server, T, hex("02"))).toBe("valid");
     expect(of(b!, T).length).toBe(1);
   });
 });
@@ -152,7 +152,7 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
     start();
     const [a, b] = await subs(T, "valid", "valid");
     const data = hex("deadbeef00ff");
-    expect(await server.validate(T, data)).toBe("valid");
+    expect(await verdictOf(server, T, data)).toBe("valid");
     expect([of(a!, T).length, of(b!, T).length]).toEqual([1, 1]);
     expect(of(a!, T)[0]!.id).toBe(of(b!, T)[0]!.id);
     expect([of(a!, T)[0]!.data, of(b!, T)[0]!.data]).toEqual([data, data]);
@@ -161,7 +161,7 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
   test("the verdict is valid only after every notified subscriber answered valid", async () => {
     start();
     const [a, b] = await subs(T, "valid", "none");
-    const v = track(server.validate(T, hex("aa")));
+    const v = track(verdictOf(server, T, hex("aa")));
     await until(() => b!.received.length === 1, 2000, "b notified");
     await barrier(a!); // a's answer has reached the server (it answered before the barrier)
     expect(v.value).toBeNull();
@@ -172,14 +172,14 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
   test("any invalid verdict: the item is invalid", async () => {
     start();
     await subs(T, "valid", "invalid", "valid");
-    expect(await server.validate(T, hex("bb"))).toBe("invalid");
+    expect(await verdictOf(server, T, hex("bb"))).toBe("invalid");
   });
 
   test("no verdict within the validation timeout: timeout", async () => {
     start({ validationTimeoutMs: 200 });
     await subs(T, "valid", "none");
     const t0 = performance.now();
-    expect(await server.validate(T, hex("cc"))).toBe("timeout");
+    expect(await verdictOf(server, T, hex("cc"))).toBe("timeout");
     expect(performance.now() - t0).toBeGreaterThanOrEqual(150);
     expect(server.pendingCount).toBe(0);
   });
@@ -187,7 +187,7 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
   test("a subscriber that disconnects while pending no longer counts: valid if the rest said valid", async () => {
     start();
     const [, b] = await subs(T, "valid", "none");
-    const v = track(server.validate(T, hex("dd")));
+    const v = track(verdictOf(server, T, hex("dd")));
     await until(() => b!.received.length === 1, 2000, "b notified");
     b!.client.close();
     expect(await v.settled()).toBe("valid");
@@ -196,7 +196,7 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
   test("a subscriber that disconnects while pending, none left: abandoned (dropped)", async () => {
     start();
     const [b] = await subs(T, "none");
-    const v = track(server.validate(T, hex("ee")));
+    const v = track(verdictOf(server, T, hex("ee")));
     await until(() => b!.received.length === 1, 2000, "b notified");
     b!.client.close();
     expect(await v.settled()).toBe("abandoned");
@@ -206,7 +206,7 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
   test("an item of a type nobody subscribed to: unsubscribed, nobody notified", async () => {
     start();
     const [a] = await subs(U, "valid");
-    expect(await server.validate(T, hex("ff"))).toBe("unsubscribed");
+    expect(await verdictOf(server, T, hex("ff"))).toBe("unsubscribed");
     await barrier(a!);
     expect(a!.received).toEqual([]);
   });
@@ -214,7 +214,7 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
   test("message ids are unique among this node's pending validations", async () => {
     start();
     const [a, b] = await subs(T, "none", "none");
-    const verdicts = Array.from({ length: 20 }, (_, i) => server.validate(T, new Uint8Array([i])));
+    const verdicts = Array.from({ length: 20 }, (_, i) => verdictOf(server, T, new Uint8Array([i])));
     await until(() => a!.received.length === 20 && b!.received.length === 20, 2000, "20 notifications each");
     expect(new Set(a!.received.map((n) => n.id)).size).toBe(20);
     // One id per item, shared by every subscriber it was shown to.
@@ -229,13 +229,13 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
     a!.client.validate(4242, true);
     expect(await waitLog(/validation ignored .*id=4242 .*why=unknown-id/)).toContain(" INFO ");
     expect(a!.client.closed).toBe(false);
-    expect(await server.validate(T, hex("01"))).toBe("valid");
+    expect(await verdictOf(server, T, hex("01"))).toBe("valid");
   });
 
   test("an already-answered VALIDATION is ignored and logged, and changes nothing", async () => {
     start();
     const [a, b] = await subs(T, "none", "none");
-    const v = track(server.validate(T, hex("02")));
+    const v = track(verdictOf(server, T, hex("02")));
     await until(() => a!.received.length === 1 && b!.received.length === 1, 2000, "notified");
     const id = a!.received[0]!.id;
     a!.client.validate(id, true);
@@ -251,7 +251,7 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
     start();
     const [a] = await subs(T, "none");
     const c = await mod();
-    const v = track(server.validate(T, hex("03")));
+    const v = track(verdictOf(server, T, hex("03")));
     await until(() => a!.received.length === 1, 2000, "notified");
     c.client.validate(a!.received[0]!.id, false);
     await waitLog(/validation ignored .*why=not-asked/);
@@ -263,14 +263,14 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
   test("more pending validations than max_pending_validations: overloaded (dropped, logged)", async () => {
     start({ maxPending: 2 });
     const [a] = await subs(T, "none");
-    const first = [server.validate(T, hex("01")), server.validate(T, hex("02"))];
-    expect(await server.validate(T, hex("03"))).toBe("overloaded");
+    const first = [verdictOf(server, T, hex("01")), verdictOf(server, T, hex("02"))];
+    expect(await verdictOf(server, T, hex("03"))).toBe("overloaded");
     await waitLog(/too many verdicts pending/);
     await until(() => a!.received.length === 2, 2000, "two notifications");
     for (const n of a!.received) a!.client.validate(n.id, true);
     expect(await Promise.all(first)).toEqual(["valid", "valid"]);
     a!.reply = "valid"; // slots are free again
-    expect(await server.validate(T, hex("04"))).toBe("valid");
+    expect(await verdictOf(server, T, hex("04"))).toBe("valid");
   });
 });
 
@@ -279,18 +279,18 @@ describe("a module that stops answering cannot starve the others", () => {
     start({ maxPending: 256 });
     const [silent] = await subs(T, "none");
     const [other] = await subs(T + 1, "valid");
-    const owed = Array.from({ length: 64 }, (_, i) => server.validate(T, hex(i.toString(16).padStart(2, "0"))));
-    expect(await server.validate(T, hex("ff"))).toBe("overloaded");
+    const owed = Array.from({ length: 64 }, (_, i) => verdictOf(server, T, hex(i.toString(16).padStart(2, "0"))));
+    expect(await verdictOf(server, T, hex("ff"))).toBe("overloaded");
     await waitLog(/a subscriber owes too many verdicts/);
     expect(server.pendingCount).toBe(64);
     // The table has room, and another module's type still gets it.
-    expect(await server.validate(T + 1, hex("aa"))).toBe("valid");
+    expect(await verdictOf(server, T + 1, hex("aa"))).toBe("valid");
     // Once the silent module answers, its type flows again.
     await until(() => silent!.received.length === 64, 2000, "64 notifications");
     for (const n of silent!.received) silent!.client.validate(n.id, true);
     expect(new Set(await Promise.all(owed))).toEqual(new Set(["valid"]));
     silent!.reply = "valid";
-    expect(await server.validate(T, hex("bb"))).toBe("valid");
+    expect(await verdictOf(server, T, hex("bb"))).toBe("valid");
     expect(other!.received.length).toBe(1);
   });
 
@@ -309,7 +309,7 @@ describe("a module that stops answering cannot starve the others", () => {
     await until(() => silent!.received.length === 64, 2000, "64 notifications");
     await waitLog(/a subscriber owes too many verdicts/);
     // An item from a peer, of another module's type, still gets a slot.
-    expect(await server.validate(U, hex("aa"))).toBe("valid");
+    expect(await verdictOf(server, U, hex("aa"))).toBe("valid");
   });
 });
 
@@ -384,7 +384,7 @@ describe("bad input closes only that connection", () => {
       const [good, bad] = await subs(T, "valid", "none");
       await subscribe(bad!, U, 1);
       // A verdict pending on the bad connection, already approved by the good one.
-      const v = track(server.validate(T, hex("99")));
+      const v = track(verdictOf(server, T, hex("99")));
       await until(() => bad!.received.length === 1, 2000, "bad notified");
       bad!.client.sendRaw(hex(bytes));
       await within(bad!.client.whenClosed(), 2000, "bad connection closed");
@@ -396,7 +396,7 @@ describe("bad input closes only that connection", () => {
       await until(() => server.connectionCount === 1, 2000, "one connection left");
       expect([server.subscriberCount(T), server.subscriberCount(U), server.pendingCount]).toEqual([1, 0, 0]);
       // The other connection keeps working.
-      expect(await server.validate(T, hex("98"))).toBe("valid");
+      expect(await verdictOf(server, T, hex("98"))).toBe("valid");
       expect([good!.client.closed, of(good!, T).length]).toEqual([false, 2]);
     });
   }
@@ -446,7 +446,7 @@ describe("TCP framing: split and coalesced reads are normal", () => {
     expect(got).toEqual([1337, 1]);
     expect([server.subscriberCount(T), server.subscriberCount(U)]).toEqual([1, 1]);
     await waitLog(/validation ignored .*why=unknown-id/);
-    expect(await server.validate(U, hex("01"))).toBe("valid");
+    expect(await verdictOf(server, U, hex("01"))).toBe("valid");
     expect(m.client.closed).toBe(false);
   });
 });
@@ -464,7 +464,7 @@ describe("resource limits", () => {
       const item = new Uint8Array(60_000).fill(0x5a);
       const verdicts: Promise<Verdict>[] = [];
       for (let i = 0; i < 700 && server.subscriberCount(T) > 0; i++) {
-        verdicts.push(server.validate(T, item)); // at most 700 x 60 KB = 42 MB
+        verdicts.push(verdictOf(server, T, item)); // at most 700 x 60 KB = 42 MB
         if (i % 8 === 7) await Bun.sleep(1); // let the event loop flush and notice
       }
       await until(() => server.subscriberCount(T) === 0, 5000, "slow reader disconnected");
@@ -473,7 +473,7 @@ describe("resource limits", () => {
       expect([...settled].every((v) => v === "abandoned" || v === "unsubscribed")).toBe(true);
       expect(settled.has("abandoned")).toBe(true);
       expect([server.pendingCount, server.connectionCount]).toEqual([0, 1]);
-      expect(await server.validate(U, hex("01"))).toBe("valid");
+      expect(await verdictOf(server, U, hex("01"))).toBe("valid");
       expect(good!.client.closed).toBe(false);
     } finally {
       slow.terminate();
@@ -493,7 +493,7 @@ describe("resource limits", () => {
     expect(server.connectionCount).toBe(2);
     await subscribe(a, T, 1);
     await subscribe(b, T, 2);
-    expect(await server.validate(T, hex("01"))).toBe("valid");
+    expect(await verdictOf(server, T, hex("01"))).toBe("valid");
     a.client.close(); // a slot frees when a connection closes
     await until(() => server.connectionCount === 1, 2000, "a gone");
     await subscribe(await mod(), U, 1);

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { VerdictTable, type Subscriber, type Verdict } from "../../src/node/verdicts.ts";
+import { SimClock } from "../../src/sim/clock.ts";
 
 const sub = (id: number): Subscriber => ({ id });
 const [A, B, C] = [sub(1), sub(2), sub(3)];
@@ -12,10 +13,14 @@ async function peek(p: Promise<Verdict>): Promise<Verdict | "pending"> {
 }
 
 function open(t: VerdictTable, subs: Subscriber[], gating = true): { id: number; verdict: Promise<Verdict> } {
-  const slot = t.open(subs, gating);
-  if (!slot) throw new Error("table unexpectedly full");
-  return slot;
+  let settle!: (v: Verdict) => void;
+  const verdict = new Promise<Verdict>((resolve) => (settle = resolve));
+  const id = t.open(subs, gating, settle);
+  if (id === null) throw new Error("table unexpectedly full");
+  return { id, verdict };
 }
+
+const ignore = (): void => {};
 
 describe("VerdictTable ids", () => {
   test("ids are unique among pending, 16-bit, and wrap at 65536 skipping pending ones", async () => {
@@ -29,13 +34,13 @@ describe("VerdictTable ids", () => {
     expect(ids.size).toBe(65536);
     expect(t.size).toBe(65536);
     // Full: no id is free.
-    expect(t.open([A], true)).toBeNull();
+    expect(t.open([A], true, ignore)).toBeNull();
     // Free two ids; after wrapping, the next ids are exactly those, in order.
     expect(t.answer(40000, A, true)).toBe("accepted");
     expect(t.answer(7, A, true)).toBe("accepted");
     expect(open(t, [A]).id).toBe(7);
     expect(open(t, [A]).id).toBe(40000);
-    expect(t.open([A], true)).toBeNull();
+    expect(t.open([A], true, ignore)).toBeNull();
     t.clear();
     expect(t.size).toBe(0);
   });
@@ -63,10 +68,10 @@ describe("VerdictTable ids", () => {
     const t = new VerdictTable(LONG, 2);
     const a = open(t, [A]);
     open(t, [A]);
-    expect(t.open([A], true)).toBeNull();
-    expect(t.open([A], false)).toBeNull();
+    expect(t.open([A], true, ignore)).toBeNull();
+    expect(t.open([A], false, ignore)).toBeNull();
     t.answer(a.id, A, true);
-    expect(t.open([A], true)).not.toBeNull();
+    expect(t.open([A], true, ignore)).not.toBeNull();
     t.clear();
   });
 });
@@ -245,5 +250,74 @@ describe("VerdictTable withdraw and clear", () => {
     expect(await x.verdict).toBe("valid");
     await Bun.sleep(60); // the last one times out
     expect([t.owedBy(A), t.owedBy(C)]).toEqual([0, 0]);
+  });
+});
+
+describe("VerdictTable timeouts (one timer for the table, on a virtual clock)", () => {
+  /** A table on a virtual clock, and each opened item's verdict once settled (null before). */
+  function virtual(timeoutMs: number) {
+    const clock = new SimClock();
+    const t = new VerdictTable(timeoutMs, 64, clock.env(1));
+    const got: Array<Verdict | null> = [];
+    const openAt = (subs: Subscriber[]) => {
+      const i = got.push(null) - 1;
+      return t.open(subs, true, (v) => {
+        expect(got[i]).toBeNull(); // settled once
+        got[i] = v;
+      })!;
+    };
+    return { clock, t, got, openAt };
+  }
+
+  test("rule: each item times out timeoutMs after its own open, in order, whatever settled between", () => {
+    const { clock, t, got, openAt } = virtual(100);
+    openAt([A]); // at 0
+    clock.run(30);
+    const b = openAt([A]); // at 30
+    clock.run(30);
+    openAt([A]); // at 60
+    t.answer(b, A, true); // the middle one settles early
+    clock.run(39); // 99
+    expect(got).toEqual([null, "valid", null]);
+    clock.run(1); // 100
+    expect(got).toEqual(["timeout", "valid", null]);
+    clock.run(59); // 159
+    expect(got).toEqual(["timeout", "valid", null]);
+    clock.run(1); // 160
+    expect(got).toEqual(["timeout", "valid", "timeout"]);
+    expect(t.size).toBe(0);
+    expect(t.owedBy(A)).toBe(0);
+  });
+
+  test("rule: one timer serves the table: at most one event waits on the clock, however many items are pending", () => {
+    const { clock, got, openAt } = virtual(100);
+    for (let i = 0; i < 50; i++) {
+      openAt([A, B]);
+      clock.run(1);
+    }
+    expect(clock.pending).toBe(1);
+    clock.run(100);
+    expect(got.every((v) => v === "timeout")).toBe(true);
+  });
+
+  test("an item opened after the table emptied gets its full timeout", () => {
+    const { clock, t, got, openAt } = virtual(100);
+    const a = openAt([A]);
+    t.answer(a, A, true);
+    clock.run(70);
+    openAt([A]); // at 70: the timer armed at 0 must not time it out at 100
+    clock.run(99); // 169
+    expect(got).toEqual(["valid", null]);
+    clock.run(1); // 170
+    expect(got).toEqual(["valid", "timeout"]);
+  });
+
+  test("clear() cancels the timer", () => {
+    const { clock, t, got, openAt } = virtual(100);
+    openAt([A]);
+    t.clear();
+    expect(got).toEqual(["abandoned"]);
+    clock.run(200);
+    expect(clock.events).toBe(0);
   });
 });
