@@ -15,14 +15,20 @@ useCleanup();
 
 const item = (n: number): Gossip => makeItem({ salt: n, data: new Uint8Array([n]) });
 
+/** A node logging to memory, and a fake peer that joined it as a neighbour. */
+async function targetWithPeer() {
+  const key = (await nodeKeys())[0]!;
+  const { log, lines } = memoryLogger("debug");
+  const target: GossipNode = defer(startNode({ hostkey: key, keys: {}, log }), (n) => n.stop());
+  const fk = (await fakeKeys(1))[0]!;
+  const p = defer(await FakePeer.joined(target.p2pAddress, fk, `127.0.0.1:${freePort()}`), (x) => x.close());
+  await until(() => target.membership.active.has(fk.idHex), 3000, "the fake peer is a neighbour");
+  return { target, p, fk, lines };
+}
+
 describe("validation failures", () => {
   test("rule: a rejected validation drops that item with an error line; the node and the link stay up", async () => {
-    const key = (await nodeKeys())[0]!;
-    const { log, lines } = memoryLogger("debug");
-    const target: GossipNode = defer(startNode({ hostkey: key, keys: {}, log }), (n) => n.stop());
-    const fk = (await fakeKeys(1))[0]!;
-    const p = defer(await FakePeer.joined(target.p2pAddress, fk, `127.0.0.1:${freePort()}`), (x) => x.close());
-    await until(() => target.membership.active.has(fk.idHex), 3000, "the fake peer is a neighbour");
+    const { target, p, fk, lines } = await targetWithPeer();
     // The first validation fails inside our own code (a bug's stand-in); the next one works.
     const real = target.api.validate.bind(target.api);
     let calls = 0;
@@ -45,12 +51,7 @@ describe("validation failures", () => {
   }, 20_000);
 
   test("rule: a bug while handling a verdict is logged; the module that answered stays connected, the node stays up", async () => {
-    const key = (await nodeKeys())[0]!;
-    const { log, lines } = memoryLogger("debug");
-    const target: GossipNode = defer(startNode({ hostkey: key, keys: {}, log }), (n) => n.stop());
-    const fk = (await fakeKeys(1))[0]!;
-    const p = defer(await FakePeer.joined(target.p2pAddress, fk, `127.0.0.1:${freePort()}`), (x) => x.close());
-    await until(() => target.membership.active.has(fk.idHex), 3000, "the fake peer is a neighbour");
+    const { target, p, fk, lines } = await targetWithPeer();
     const m = new Subscriber("invalid");
     m.client = defer(await ApiClient.connect("127.0.0.1", target.api.port, { onFrame: (f) => m.onFrame(f) }), (c) => c.close());
     m.client.notify(item(1).dataType);
@@ -66,6 +67,7 @@ describe("validation failures", () => {
     expect(m.received.length).toBe(1);
     expect(target.api.connectionCount).toBe(1);
     expect(logged(lines, "internal error")).toEqual([]);
+    expect(target.membership.active.has(fk.idHex)).toBe(true);
     p.send({ kind: "ping" });
     await p.next("pong");
   }, 20_000);
