@@ -22,6 +22,8 @@ export interface CoreDeps {
   readonly scores?: PeerScores;
   /** Told of every item from a peer that local modules accepted. */
   readonly onDelivered?: (d: Delivered) => void;
+  /** 16 secret bytes keying the seen cache's hash (the binary: random; see SeenCache). */
+  readonly secret?: Uint8Array;
 }
 
 /** What a node keeps across restarts. */
@@ -75,6 +77,7 @@ export class GossipCore {
         penalize: (p, pts, why) => this.membership.penalize(p, pts, why),
         violation: (p, code, why) => this.membership.violation(p, code, why),
         onDelivered: deps.onDelivered,
+        ...(deps.secret ? { secret: deps.secret } : {}),
       },
     );
     this.membership = new Membership(

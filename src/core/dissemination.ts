@@ -47,6 +47,8 @@ export interface DisseminationDeps {
   readonly violation: (peer: Peer, code: Violation, why: string) => void;
   /** Told of every item from a peer that local modules accepted (benchmarks, tests, simulator). */
   readonly onDelivered?: (d: Delivered) => void;
+  /** Keys the seen cache's hash (SeenCache). */
+  readonly secret?: Uint8Array;
 }
 
 export interface Delivered {
@@ -158,7 +160,7 @@ export class Dissemination {
     this.deciders = new PruneDeciders(deps.env.now());
     this.log = deps.log;
     this.debug = deps.log.enabled("debug");
-    this.seen = new SeenCache(opts.suppressMs, opts.seenMax, deps.env);
+    this.seen = new SeenCache(opts.suppressMs, opts.seenMax, deps.env, deps.secret);
     this.cache = new ItemCache(opts.cacheSize);
     this.queueLog = new LogThrottle(
       (n) => this.log.warn("item copies dropped: peer send queue full", { peer: this.lastQueueDrop, dropped: n }),
@@ -253,7 +255,7 @@ export class Dissemination {
     const key = idKey(msg.id);
     if (this.stopped) return key;
     const item: StoredItem = { msg, at: this.env.now() };
-    this.seen.add(key);
+    this.seen.add(msg.id);
     if (this.plumtree) this.deciders.first(key, msg.id, this.env.now());
     this.cache.add(key, item);
     this.stats.announced++;
@@ -308,14 +310,14 @@ export class Dissemination {
       return;
     }
     this.stats.received++;
-    const key = idKey(msg.id);
-    if (this.seen.has(key)) {
+    if (this.seen.has(msg.id)) {
       this.stats.duplicates++;
       // A redundant copy: its link is not needed in the tree for this source. Only a decider
       // says so (deciders.ts): items crossing a cycle at once would each break it elsewhere.
       // Whether or not the sender is eager at our end: it is at its own (it pushed, or the
       // two ends disagree), and only a PRUNE makes it stop.
       if (this.plumtree) {
+        const key = idKey(msg.id);
         const v = this.deciders.verdict(key, this.env.now());
         if (v === "yes") this.prune(peer);
         else if (v !== "no") this.holdPrune(key, peer, v);
@@ -325,12 +327,13 @@ export class Dissemination {
     // The id must be the hash of the content before it may enter the seen cache: a neighbour
     // that saw the id (in an IHAVE) and sends other data under it first must not suppress the
     // real item. Once per new item; duplicates are dropped above without hashing.
+    const key = idKey(msg.id);
     if (!idMatches(this.env.sha256, msg.id, msg.salt, msg.dataType, msg.data)) {
       this.stats.badIds++;
       this.deps.violation(peer, Violation.ItemId, `item id ${key} does not match its salt, type and data`);
       return;
     }
-    this.seen.add(key);
+    this.seen.add(msg.id);
     const now = this.env.now();
     const fromTree = this.eager.has(peer);
     const push = this.repairPushFor(key, fromTree, now);
@@ -528,8 +531,8 @@ export class Dissemination {
 
   private onIHave(peer: Peer, entries: readonly IHaveEntry[]): void {
     for (const e of entries) {
+      if (this.seen.has(e.id)) continue;
       const key = idKey(e.id);
-      if (this.seen.has(key)) continue;
       let m = this.missing.get(key);
       if (!m) {
         if (this.missing.size >= MAX_MISSING) continue;

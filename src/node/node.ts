@@ -73,6 +73,8 @@ export class GossipNode {
       log: deps.log,
       scores: deps.scores,
       onDelivered: deps.onDelivered,
+      // Unknown outside this process: nobody can pick item ids that collide in its seen cache.
+      secret: deps.env.bytes(16),
       validate: (t, d, done) => {
         let settled = false;
         const settle = (v: Verdict): void => {
