@@ -32,6 +32,18 @@ export function copyOf(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * copyOf(bytes.subarray(start, end)) without the view: a short range is copied byte by byte
+ * (an item's id and salt, small data), which costs less than making a subarray of a Buffer.
+ */
+export function copyRange(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  const n = end - start;
+  const out = new Uint8Array(n);
+  if (n <= 64) for (let i = 0; i < n; i++) out[i] = bytes[start + i]!;
+  else out.set(bytes.subarray(start, end));
+  return out;
+}
+
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.byteLength;

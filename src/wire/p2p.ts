@@ -2,7 +2,7 @@
 // Frame: | size: u32 (whole frame, header included) | type: u16 | body |, big-endian.
 // Strings are | len: u8 | UTF-8 bytes |; blobs are | len: u16 | bytes |.
 
-import { copyOf, getU16, getU32, setU16, setU32 } from "./bytes.ts";
+import { copyRange, getU16, getU32, setU16, setU32 } from "./bytes.ts";
 import { checkBlob, checkFixed, checkU64, checkUint, Reader, utf8, Writer } from "./cursor.ts";
 import { WireCode, WireError } from "./errors.ts";
 import { MAX_API_DATA } from "./api.ts";
@@ -418,12 +418,12 @@ function decodeGossip(f: Uint8Array, copy: boolean): Gossip {
   if (copy) {
     return {
       kind: "gossip",
-      id: copyOf(f.subarray(P2P_HEADER, P2P_HEADER + ITEM_ID_BYTES)),
+      id: copyRange(f, P2P_HEADER, P2P_HEADER + ITEM_ID_BYTES),
       ttl,
       hops,
-      salt: copyOf(f.subarray(GOSSIP_SALT_AT, GOSSIP_SALT_AT + ITEM_SALT_BYTES)),
+      salt: copyRange(f, GOSSIP_SALT_AT, GOSSIP_SALT_AT + ITEM_SALT_BYTES),
       dataType,
-      data: copyOf(f.subarray(GOSSIP_FIXED)),
+      data: copyRange(f, GOSSIP_FIXED, f.byteLength),
     };
   }
   return {
@@ -553,7 +553,7 @@ export function encodeP2p(m: P2pMessage): Uint8Array {
 
 /**
  * Decodes one whole frame. Throws WireError; byte fields are views of `f` (see above), except
- * a GOSSIP's with `copyItems`: then its id, salt and data are copies (copyOf), which a
+ * a GOSSIP's with `copyItems`: then its id, salt and data are copies (copyRange), which a
  * receiver may keep.
  */
 export function decodeP2p(f: Uint8Array, copyItems = false): P2pMessage {

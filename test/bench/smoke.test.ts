@@ -96,3 +96,15 @@ test(
   },
   30_000,
 );
+
+test("a benchmark item's stamp survives encode and decode, whatever array it arrives in", async () => {
+  const { decodeItem, encodeItem } = await import("../../scripts/bench/protocol.ts");
+  const stamp = { phase: 65001, origin: 4_000_000_001, item: 123_456_789, sentAt: 1_796_128_104_123.25 };
+  const bytes = encodeItem(stamp, 64);
+  const chunk = Buffer.alloc(100);
+  chunk.set(bytes, 9);
+  expect(decodeItem(bytes)).toEqual(stamp);
+  expect(decodeItem(chunk.subarray(9, 73))).toEqual(stamp);
+  expect(decodeItem(bytes.subarray(0, 23))).toBeNull();
+  expect(decodeItem(new Uint8Array(64))).toBeNull();
+});

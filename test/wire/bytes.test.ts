@@ -1,7 +1,7 @@
 // Byte helpers: hex as humans type it (whitespace, 0x), and the small buffer utilities.
 
 import { describe, expect, test } from "bun:test";
-import { HexError, concat, copyOf, equalBytes, fromHex, toHex } from "../../src/wire/bytes.ts";
+import { HexError, concat, copyOf, copyRange, equalBytes, fromHex, toHex } from "../../src/wire/bytes.ts";
 
 const u8 = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
 
@@ -110,6 +110,18 @@ describe("copyOf", () => {
     expect(out.buffer.byteLength).toBe(3);
     out[0] = 7;
     expect(chunk[1]).toBe(1);
+  });
+});
+
+describe("copyRange", () => {
+  test("short and long ranges of a Buffer come back as copies of their own", () => {
+    const chunk = Buffer.alloc(300);
+    for (let i = 0; i < 300; i++) chunk[i] = i & 0xff;
+    for (const [s, e] of [[3, 3], [3, 19], [10, 74], [10, 75], [0, 300]] as const) {
+      const out = copyRange(chunk, s, e);
+      expect(Array.from(out)).toEqual(Array.from(chunk.subarray(s, e)));
+      expect(out.buffer.byteLength).toBe(e - s);
+    }
   });
 });
 
