@@ -94,18 +94,19 @@ export class SeenCache {
     return this.live;
   }
 
-  has(id: Uint8Array): boolean {
+  /** Whether the id is remembered at `now` (the caller's reading of the clock, if it has one). */
+  has(id: Uint8Array, now = this.clock.now()): boolean {
     const w0 = word(id, 0);
     const w1 = word(id, 1);
     const w2 = word(id, 2);
     const w3 = word(id, 3);
     const slot = this.find(w0, w1, w2, w3, this.hash(w0, w1, w2, w3));
-    return slot >= 0 && this.expiry[this.slots[slot]!]! > this.clock.now();
+    return slot >= 0 && this.expiry[this.slots[slot]!]! > now;
   }
 
-  add(id: Uint8Array): void {
-    this.put(word(id, 0), word(id, 1), word(id, 2), word(id, 3), this.clock.now() + this.ttlMs);
-    this.prune();
+  add(id: Uint8Array, now = this.clock.now()): void {
+    this.put(word(id, 0), word(id, 1), word(id, 2), word(id, 3), now + this.ttlMs);
+    this.prune(now);
   }
 
   /** The newest `max` live entries, oldest first, as [key (idKey), ms left]. */
@@ -180,8 +181,7 @@ export class SeenCache {
   }
 
   /** Drops expired and dead entries from the head, and the oldest beyond `max`. */
-  private prune(): void {
-    const now = this.clock.now();
+  private prune(now = this.clock.now()): void {
     while (this.count > 0) {
       const e = this.head;
       const t = this.expiry[e]!;

@@ -264,14 +264,14 @@ export class Dissemination {
     return key;
   }
 
-  /** A message from an active neighbour; false for kinds that are not dissemination's. */
-  handle(peer: Peer, msg: P2pMessage): boolean {
+  /** A message from an active neighbour, arrived at `now`; false for kinds that are not dissemination's. */
+  handle(peer: Peer, msg: P2pMessage, now: number): boolean {
     switch (msg.kind) {
       case "gossip":
-        this.onGossip(peer, msg);
+        this.onGossip(peer, msg, now);
         return true;
       case "ihave":
-        if (this.plumtree) this.onIHave(peer, msg.entries);
+        if (this.plumtree) this.onIHave(peer, msg.entries, now);
         return true;
       case "graft":
         this.setEager(peer);
@@ -300,8 +300,8 @@ export class Dissemination {
     this.lazyPeers = [];
   }
 
-  private onGossip(peer: Peer, msg: Gossip): void {
-    if (!peer.items.take()) {
+  private onGossip(peer: Peer, msg: Gossip, now: number): void {
+    if (!peer.items.take(now)) {
       this.stats.rateLimited++;
       if (this.debug) this.log.debug("item dropped", { item: idKey(msg.id), reason: "rate_limited", from: peer.addr });
       this.lastRateDrop = peer.addr;
@@ -310,7 +310,7 @@ export class Dissemination {
       return;
     }
     this.stats.received++;
-    if (this.seen.has(msg.id)) {
+    if (this.seen.has(msg.id, now)) {
       this.stats.duplicates++;
       // A redundant copy: its link is not needed in the tree for this source. Only a decider
       // says so (deciders.ts): items crossing a cycle at once would each break it elsewhere.
@@ -318,7 +318,7 @@ export class Dissemination {
       // two ends disagree), and only a PRUNE makes it stop.
       if (this.plumtree) {
         const key = idKey(msg.id);
-        const v = this.deciders.verdict(key, this.env.now());
+        const v = this.deciders.verdict(key, now);
         if (v === "yes") this.prune(peer);
         else if (v !== "no") this.holdPrune(key, peer, v);
       }
@@ -333,8 +333,7 @@ export class Dissemination {
       this.deps.violation(peer, Violation.ItemId, `item id ${key} does not match its salt, type and data`);
       return;
     }
-    this.seen.add(msg.id);
-    const now = this.env.now();
+    this.seen.add(msg.id, now);
     const fromTree = this.eager.has(peer);
     const push = this.repairPushFor(key, fromTree, now);
     // The tree works (an answer to our GRAFT does not count: it says the tree was broken).
@@ -413,15 +412,16 @@ export class Dissemination {
 
   private forward(item: StoredItem, from: Peer | null, repair: RepairPush | null = null): void {
     const msg = item.msg;
+    const now = this.env.now();
     if (this.debug) {
       this.log.debug("item forwarded", { item: idKey(msg.id), eager: this.eager.size - (from && this.eager.has(from) ? 1 : 0), lazy: this.lazy.size });
     }
     if (!this.plumtree) {
-      for (const p of this.eager) if (p !== from) this.sendGossip(p, msg);
-      for (const p of this.lazy) if (p !== from) this.sendGossip(p, msg);
+      for (const p of this.eager) if (p !== from) this.sendGossip(p, msg, now);
+      for (const p of this.lazy) if (p !== from) this.sendGossip(p, msg, now);
       return;
     }
-    for (const p of this.eager) if (p !== from) this.sendGossip(p, msg);
+    for (const p of this.eager) if (p !== from) this.sendGossip(p, msg, now);
     if (this.lazy.size === 0) return;
     // One entry, and one IHAVE message, for every lazy neighbour whose batch holds only this
     // item (the usual case below ihave_batch_ms between items): messages are only read, by the
@@ -441,13 +441,13 @@ export class Dissemination {
         // It takes the copy as from its tree parent (a first copy makes its sender eager at its
         // end): so do we, or it would get the next items only by IHAVE and GRAFT again.
         this.setEager(p);
-        this.sendGossip(p, msg);
+        this.sendGossip(p, msg, now);
       }
     }
     for (const p of this.lazy) if (p !== from && !push.includes(p)) this.queueIHave(p, entry, alone);
   }
 
-  private sendGossip(peer: Peer, msg: Gossip): void {
+  private sendGossip(peer: Peer, msg: Gossip, now = this.env.now()): void {
     // A peer that reads slower than we produce (or a module announcing faster than the
     // network carries) must not grow our memory: past the soft limit, copies are dropped.
     if (peer.queuedBytes > this.opts.softQueueBytes) {
@@ -457,7 +457,7 @@ export class Dissemination {
       this.queueLog.hit();
       return;
     }
-    if (peer.send(msg)) this.stats.gossipSent++;
+    if (peer.send(msg, now)) this.stats.gossipSent++;
   }
 
   // Only neighbours move between eager and lazy (setLazy): an item that arrives on a link being
@@ -529,9 +529,9 @@ export class Dissemination {
     if (q !== null && peer.send(q)) this.stats.ihaveSent++;
   }
 
-  private onIHave(peer: Peer, entries: readonly IHaveEntry[]): void {
+  private onIHave(peer: Peer, entries: readonly IHaveEntry[], now: number): void {
     for (const e of entries) {
-      if (this.seen.has(e.id)) continue;
+      if (this.seen.has(e.id, now)) continue;
       const key = idKey(e.id);
       let m = this.missing.get(key);
       if (!m) {

@@ -52,7 +52,8 @@ export interface MembershipOptions {
 export interface NeighbourHooks {
   neighborUp(peer: Peer): void;
   neighborDown(peer: Peer): void;
-  handle(peer: Peer, msg: P2pMessage): boolean;
+  /** A message from the peer, which arrived at `now` (membership's reading of the clock). */
+  handle(peer: Peer, msg: P2pMessage, now: number): boolean;
   /** Whether losing this neighbour costs dissemination little (plumtree: a lazy link, not a tree branch). */
   expendable(peer: Peer): boolean;
 }
@@ -439,7 +440,8 @@ export class Membership implements TransportEvents {
   message(link: Link, msg: P2pMessage): void {
     const p = peerOf(link);
     if (!p) return;
-    p.lastReceived = this.env.now();
+    const now = this.env.now();
+    p.lastReceived = now;
     if (msg.kind !== "gossip" && !p.takeControl()) {
       // Flooding with control messages: drop, and let the score decide when to cut the peer.
       this.penalize(p, Points.rateLimited, "control message flood");
@@ -453,7 +455,7 @@ export class Membership implements TransportEvents {
     if (msg.kind === "pong") return;
     switch (p.state) {
       case "active":
-        if (this.hooks.handle(p, msg)) return;
+        if (this.hooks.handle(p, msg, now)) return;
         return this.onActiveMessage(p, msg);
       case "pending":
         if (p.role === "incoming" && msg.kind === "join") return this.onJoin(p);
@@ -464,7 +466,7 @@ export class Membership implements TransportEvents {
         // A link we evicted, declined or replaced may still deliver what the peer sent before
         // it knew: items are kept (they may be all some part of the network gets), the rest
         // ignored.
-        if (msg.kind === "gossip") this.hooks.handle(p, msg);
+        if (msg.kind === "gossip") this.hooks.handle(p, msg, now);
         return;
       default:
         return this.unexpected(p, msg, `on a ${p.state} link`);

@@ -120,9 +120,10 @@ export class Peer {
     return (this.prefix ??= addressPrefix(this.link.remote));
   }
 
-  send(msg: P2pMessage): boolean {
+  /** Sends on the link; `now`: the caller's reading of the clock, if it has one. */
+  send(msg: P2pMessage, now = this.env.now()): boolean {
     if (this.state === "closed") return false;
-    this.lastSent = this.env.now();
+    this.lastSent = now;
     return this.link.send(msg);
   }
 

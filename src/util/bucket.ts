@@ -13,8 +13,8 @@ export class TokenBucket {
     this.last = clock.now();
   }
 
-  take(): boolean {
-    const now = this.clock.now();
+  /** Takes a token if there is one. `now`: the caller's reading of the clock, if it has one. */
+  take(now = this.clock.now()): boolean {
     this.tokens = refill(this.tokens, this.last, this.rate, now);
     this.last = now;
     if (this.tokens < 1) return false;
