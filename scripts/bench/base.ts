@@ -201,7 +201,7 @@ async function throughput(cluster: Cluster, o: BenchOptions, n: number): Promise
     const ok = items.length > 0 && full === items.length && (lastSpread.max ?? Infinity) <= o.lagBoundMs && behind <= o.lagBoundMs;
     steps.push({ ...step, ok });
     console.error(
-      `bench:   ${rate}/s: ${ok ? "sustained" : "NOT sustained"} (reliability ${step.reliability}, last delivery p99 ${lastSpread.p99} ms max ${lastSpread.max} ms, announcer behind ${step.announcer_behind_ms} ms, ${step.counters.graftSent} GRAFTs)`,
+      `bench:   ${rate}/s: ${ok ? "sustained" : "NOT sustained"} (reliability ${step.reliability}, last delivery p99 ${lastSpread.p99} ms max ${lastSpread.max} ms, announcer behind ${step.announcer_behind_ms} ms, ${step.counters.graftSent} GRAFTs, ${step.counters.graftDeferred} deferred)`,
     );
     if (!ok) break;
   }

@@ -56,6 +56,8 @@ export interface WorkerStats {
   gossipSent: number;
   ihaveSent: number;
   graftSent: number;
+  /** GRAFT timers that fired late and waited once more (Dissemination.stats.graftDeferred). */
+  graftDeferred: number;
   pruneSent: number;
   delivered: number;
   duplicates: number;

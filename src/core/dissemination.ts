@@ -76,6 +76,8 @@ export interface DisseminationStats {
   badIds: number;
   /** Item copies not sent because the peer's queue was over the soft limit. */
   queueDropped: number;
+  /** GRAFT timers that fired late (this node was busy) and waited once more instead. */
+  graftDeferred: number;
 }
 
 interface Missing {
@@ -84,6 +86,10 @@ interface Missing {
   /** Every announcer heard (at most MAX_HEARD_ANNOUNCERS): the repair push skips them. */
   readonly heard: Peer[];
   timer: Timer | null;
+  /** When the timer is due (env.now() at arming, plus its wait). */
+  due: number;
+  /** The current wait was already extended once because its timer fired late. */
+  extended: boolean;
 }
 
 /** Item ids awaited after an IHAVE, at most. */
@@ -91,6 +97,8 @@ export const MAX_MISSING = 10_000;
 /** Announcers remembered per awaited id. */
 export const MAX_ANNOUNCERS = 8;
 const MAX_HEARD_ANNOUNCERS = 32;
+/** A GRAFT timer this late (a share of graft_timeout_ms) shows a busy node: it waits once more. */
+export const GRAFT_LATE_SHARE = 0.25;
 /** Items we GRAFTed and still await, for the repair push (oldest forgotten first). */
 const MAX_PULLED = 1024;
 /** Duplicates of the node's first item held before they may prune, at most (one per neighbour). */
@@ -119,7 +127,7 @@ interface RepairPush {
 export class Dissemination {
   readonly stats: DisseminationStats = {
     announced: 0, received: 0, duplicates: 0, delivered: 0, rejected: 0, dropped: 0,
-    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, badIds: 0, queueDropped: 0,
+    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, badIds: 0, queueDropped: 0, graftDeferred: 0,
   };
   private lastQueueDrop = "";
   private lastRateDrop = "";
@@ -536,13 +544,14 @@ export class Dissemination {
       let m = this.missing.get(key);
       if (!m) {
         if (this.missing.size >= MAX_MISSING) continue;
-        m = { announcers: [], heard: [], timer: null };
+        m = { announcers: [], heard: [], timer: null, due: 0, extended: false };
         this.missing.set(key, m);
       }
       if (m.announcers.length < MAX_ANNOUNCERS && !m.announcers.includes(peer)) m.announcers.push(peer);
       if (m.heard.length < MAX_HEARD_ANNOUNCERS && !m.heard.includes(peer)) m.heard.push(peer);
       if (m.timer === null) {
         const id = copyOf(e.id);
+        m.due = now + this.opts.graftTimeoutMs;
         m.timer = this.env.after(this.opts.graftTimeoutMs, () => this.graft(key, id));
       }
     }
@@ -553,6 +562,21 @@ export class Dissemination {
     const m = this.missing.get(key);
     if (!m || this.stopped) return;
     m.timer = null;
+    // A timer that fires late says this node was busy, not that the tree is broken: the copy
+    // may be waiting unread in its own sockets, and a GRAFT now would add a second copy to the
+    // load that made it late (a node at its limit otherwise GRAFTs for nearly every item).
+    // So it waits once more, as long as it was late (at most one timeout), before asking.
+    const now = this.env.now();
+    const late = now - m.due;
+    if (!m.extended && late > this.opts.graftTimeoutMs * GRAFT_LATE_SHARE) {
+      const wait = Math.min(late, this.opts.graftTimeoutMs);
+      m.extended = true;
+      m.due = now + wait;
+      m.timer = this.env.after(wait, () => this.graft(key, id));
+      this.stats.graftDeferred++;
+      return;
+    }
+    m.extended = false;
     const peer = m.announcers.shift();
     if (!peer) {
       this.missing.delete(key);
@@ -566,7 +590,10 @@ export class Dissemination {
     if (peer.send({ kind: "graft", ids: [id] })) this.stats.graftSent++;
     // Keep trying the other announcers until the item arrives (the paper's second timer).
     if (m.announcers.length === 0) this.missing.delete(key);
-    else m.timer = this.env.after(this.opts.graftTimeoutMs, () => this.graft(key, id));
+    else {
+      m.due = now + this.opts.graftTimeoutMs;
+      m.timer = this.env.after(this.opts.graftTimeoutMs, () => this.graft(key, id));
+    }
   }
 
   private clearMissing(key: string): void {

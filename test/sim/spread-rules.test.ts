@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { idKey } from "../../src/core/caches.ts";
 import { FIRST_HOLD_MS, PRUNE_PERIOD_MS } from "../../src/core/deciders.ts";
-import { CHAIN_PUSH_PEERS, FEW_ANNOUNCERS_SHARE, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
+import { CHAIN_PUSH_PEERS, FEW_ANNOUNCERS_SHARE, GRAFT_LATE_SHARE, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
+import type { Env, Timer } from "../../src/core/env.ts";
 import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
 import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
 import { itemWhere, makeItem } from "../helpers/items.ts";
@@ -34,6 +35,92 @@ function twoNeighbours(settings: Record<string, string> = {}): { w: World; a: Si
   w.run(20);
   return { w, a, p1, p2 };
 }
+
+/** A node's Env whose one-shot timers all fire `lag` ms late: a node too busy to run them on time. */
+class BusyEnv implements Env {
+  constructor(
+    private readonly inner: Env,
+    private readonly lag: number,
+  ) {}
+  now(): number {
+    return this.inner.now();
+  }
+  after(ms: number, fn: () => void): Timer {
+    return this.inner.after(ms + this.lag, fn);
+  }
+  every(ms: number, fn: () => void): Timer {
+    return this.inner.every(ms, fn);
+  }
+  random(): number {
+    return this.inner.random();
+  }
+  bytes(n: number): Uint8Array {
+    return this.inner.bytes(n);
+  }
+  /** A property, as in the real Envs: the core hands it on detached. */
+  readonly sha256 = (input: Uint8Array): Uint8Array => this.inner.sha256(input);
+}
+
+describe("GRAFT timers of a busy node", () => {
+  /** One node whose timers run `lag` ms late, with two probe neighbours. */
+  function busy(lag: number) {
+    const w = quietWorld({ graft_timeout_ms: String(G), offer_recent_ms: "0" });
+    const a = w.addNode(null, { env: new BusyEnv(w.clock.env(7), lag) });
+    const [p1, p2] = [new Probe(w, 1), new Probe(w, 2)];
+    p1.join(a, 3000);
+    p2.join(a, 3000);
+    w.run(20);
+    return { w, a, p1, p2 };
+  }
+  const stats = (a: SimNode) => a.core!.dissemination.stats;
+
+  test("rule: a GRAFT timer that fires late waits once more, as long as it was late, before it GRAFTs", () => {
+    const lag = 100; // above GRAFT_LATE_SHARE of G
+    expect(lag).toBeGreaterThan(G * GRAFT_LATE_SHARE);
+    const { w, a, p1, p2 } = busy(lag);
+    const id = itemId(1);
+    const sent = w.clock.now();
+    p1.send(p1.links[0]!, { kind: "ihave", entries: [{ id, hops: 1 }] });
+    p2.send(p2.links[0]!, { kind: "ihave", entries: [{ id, hops: 1 }] });
+    // Due at sent + LATENCY + G, run lag late; waits lag more, and that timer too runs lag late.
+    const graftAt = sent + LATENCY + G + lag + lag + lag;
+    runTo(w, graftAt + LATENCY - 1);
+    expect(p1.of("graft")).toEqual([]);
+    runTo(w, graftAt + LATENCY);
+    expect(p1.received("graft").map((r) => r.at)).toEqual([graftAt + LATENCY]);
+    expect(stats(a).graftDeferred).toBe(1);
+    // The timer for the second announcer may wait once more too.
+    runTo(w, graftAt + 2 * G + 4 * lag);
+    expect(p2.received("graft").map((r) => r.at)).toEqual([graftAt + G + 3 * lag + LATENCY]);
+    expect(stats(a).graftDeferred).toBe(2);
+  });
+
+  test("rule: a copy that comes while the late timer waits once more needs no GRAFT", () => {
+    const lag = 100;
+    const { w, a, p1 } = busy(lag);
+    const it = item(3, 5, 1);
+    const sent = w.clock.now();
+    p1.send(p1.links[0]!, { kind: "ihave", entries: [{ id: it.id, hops: 1 }] });
+    // The late timer has fired (and waits); then the copy comes.
+    runTo(w, sent + LATENCY + G + lag + 1);
+    expect(stats(a).graftDeferred).toBe(1);
+    p1.send(p1.links[0]!, it);
+    w.run(10 * G);
+    expect(p1.of("graft")).toEqual([]);
+    expect(a.delivered.get(idKey(it.id))).toBe(1);
+  });
+
+  test("a timer late by less than GRAFT_LATE_SHARE of graft_timeout_ms GRAFTs as it fires", () => {
+    const lag = 40;
+    expect(lag).toBeLessThan(G * GRAFT_LATE_SHARE);
+    const { w, a, p1 } = busy(lag);
+    const sent = w.clock.now();
+    p1.send(p1.links[0]!, { kind: "ihave", entries: [{ id: itemId(2), hops: 1 }] });
+    runTo(w, sent + 3 * G);
+    expect(p1.received("graft").map((r) => r.at)).toEqual([sent + LATENCY + G + lag + LATENCY]);
+    expect(stats(a).graftDeferred).toBe(0);
+  });
+});
 
 describe("GRAFT timing", () => {
   test("rule: an IHAVE for an unknown id GRAFTs its announcer after graft_timeout_ms, and the second announcer one graft_timeout_ms later", () => {
