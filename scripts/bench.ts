@@ -29,7 +29,7 @@ const USAGE = `usage: bun scripts/bench.ts [options]
   --out DIR                where results.json, results.md and the SVG charts go (default bench-out)
   --throughput             also step the announce rate up to find the sustained maximum
   --throughput-seconds S   length of each throughput step (default 10)
-  --rates R[,R..]          throughput steps, announces/s (default 50,100,250,500,1000,2000,4000)
+  --rates R[,R..]          throughput steps, announces/s (default 50,100,250,500,1000,1500,2000,4000)
   --rate R|auto            announces/s in the measured window, light load (default auto: 2000 / (N-1),
                            about 2000 deliveries/s on the machine: N=50 41/s, N=100 20/s, N=200 10/s)
   --warmup W               broadcasts before measuring, 1.25 s apart, so plumtree prunes its tree (default 5)
@@ -119,7 +119,7 @@ function options(argv: string[]): { o: BenchOptions; sizes: number[]; modes: Mod
     warmup: int(a.warmup, 5, "--warmup", 0, 10_000),
     throughput: a.throughput === true,
     throughputSeconds: int(a["throughput-seconds"], 10, "--throughput-seconds", 1, 3600),
-    rates: a.rates ? list(a.rates, "--rates", 1, 10_000_000) : [50, 100, 250, 500, 1000, 2000, 4000],
+    rates: a.rates ? list(a.rates, "--rates", 1, 10_000_000) : [50, 100, 250, 500, 1000, 1500, 2000, 4000],
     overrides,
     bits: int(a.bits, 1024, "--bits", 1024, 8192),
     payload: int(a.payload, 64, "--payload", 24, 60_000),

@@ -124,7 +124,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "shuffle_interval_ms", field: "shuffleIntervalMs", kind: int(50, 3_600_000), default: "10000", spec: false,
     doc: "interval of the SHUFFLE random walk that refreshes the passive view" },
   { key: "graft_timeout_ms", field: "graftTimeoutMs", kind: int(10, 600_000), default: "200", spec: false,
-    doc: "how long an IHAVE may go unanswered by the item before we GRAFT the announcer" },
+    doc: "how long an IHAVE may go unanswered by the item before we GRAFT the announcer (once more, at most, when the node was too busy to run the timer on time)" },
   { key: "ihave_batch_ms", field: "ihaveBatchMs", kind: int(0, 60_000), default: "50", spec: false,
     doc: "IHAVE announcements to a lazy peer are batched over this window" },
   { key: "max_handshakes", field: "maxHandshakes", kind: int(1, 10_000), default: "64", spec: false,
