@@ -124,6 +124,9 @@ export class VerdictTable {
     const now = this.clock.now();
     for (const p of this.byId.values()) {
       if (p.deadline > now) {
+        // A verdict settled above may have opened an entry, and armed a timer for it: the
+        // oldest entry's deadline comes first.
+        (this.timer as Timer | null)?.cancel(); // (set by finish() → open(), unseen by the compiler)
         this.timer = this.clock.after(p.deadline - now, this.expire);
         return;
       }

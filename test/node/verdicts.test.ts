@@ -312,6 +312,46 @@ describe("VerdictTable timeouts (one timer for the table, on a virtual clock)", 
     expect(got).toEqual(["valid", "timeout"]);
   });
 
+  test("rule: an entry opened by a verdict settled at a timeout leaves one timer, for the oldest deadline", () => {
+    const clock = new SimClock();
+    const env = clock.env(1);
+    let live = 0;
+    let most = 0;
+    const counted = {
+      now: () => env.now(),
+      after(ms: number, fn: () => void) {
+        live++;
+        most = Math.max(most, live);
+        let done = false;
+        const t = env.after(ms, () => {
+          done = true;
+          live--;
+          fn();
+        });
+        return {
+          cancel() {
+            if (done) return;
+            done = true;
+            live--;
+            t.cancel();
+          },
+        };
+      },
+    };
+    const t = new VerdictTable(100, 64, counted);
+    const got: string[] = [];
+    t.open([A], true, (v) => {
+      got.push(`a ${v} ${clock.now()}`);
+      t.open([C], true, (w) => got.push(`c ${w} ${clock.now()}`));
+    });
+    clock.run(10);
+    t.open([B], true, (v) => got.push(`b ${v} ${clock.now()}`));
+    clock.run(300);
+    expect(got).toEqual(["a timeout 100", "b timeout 110", "c timeout 200"]);
+    expect(most).toBe(1);
+    expect(live).toBe(0);
+  });
+
   test("clear() cancels the timer", () => {
     const { clock, t, got, openAt } = virtual(100);
     openAt([A]);
