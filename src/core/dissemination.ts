@@ -549,11 +549,7 @@ export class Dissemination {
       }
       if (m.announcers.length < MAX_ANNOUNCERS && !m.announcers.includes(peer)) m.announcers.push(peer);
       if (m.heard.length < MAX_HEARD_ANNOUNCERS && !m.heard.includes(peer)) m.heard.push(peer);
-      if (m.timer === null) {
-        const id = copyOf(e.id);
-        m.due = now + this.opts.graftTimeoutMs;
-        m.timer = this.env.after(this.opts.graftTimeoutMs, () => this.graft(key, id));
-      }
+      if (m.timer === null) this.armGraft(m, key, copyOf(e.id), now, this.opts.graftTimeoutMs);
     }
   }
 
@@ -569,10 +565,8 @@ export class Dissemination {
     const now = this.env.now();
     const late = now - m.due;
     if (!m.extended && late > this.opts.graftTimeoutMs * GRAFT_LATE_SHARE) {
-      const wait = Math.min(late, this.opts.graftTimeoutMs);
       m.extended = true;
-      m.due = now + wait;
-      m.timer = this.env.after(wait, () => this.graft(key, id));
+      this.armGraft(m, key, id, now, Math.min(late, this.opts.graftTimeoutMs));
       this.stats.graftDeferred++;
       return;
     }
@@ -590,10 +584,13 @@ export class Dissemination {
     if (peer.send({ kind: "graft", ids: [id] })) this.stats.graftSent++;
     // Keep trying the other announcers until the item arrives (the paper's second timer).
     if (m.announcers.length === 0) this.missing.delete(key);
-    else {
-      m.due = now + this.opts.graftTimeoutMs;
-      m.timer = this.env.after(this.opts.graftTimeoutMs, () => this.graft(key, id));
-    }
+    else this.armGraft(m, key, id, now, this.opts.graftTimeoutMs);
+  }
+
+  /** Starts the GRAFT timer of a missing id: it fires `wait` ms from `now` (m.due). */
+  private armGraft(m: Missing, key: string, id: Uint8Array, now: number, wait: number): void {
+    m.due = now + wait;
+    m.timer = this.env.after(wait, () => this.graft(key, id));
   }
 
   private clearMissing(key: string): void {

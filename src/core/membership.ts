@@ -442,7 +442,7 @@ export class Membership implements TransportEvents {
     if (!p) return;
     const now = this.env.now();
     p.lastReceived = now;
-    if (msg.kind !== "gossip" && !p.takeControl()) {
+    if (msg.kind !== "gossip" && !p.takeControl(now)) {
       // Flooding with control messages: drop, and let the score decide when to cut the peer.
       this.penalize(p, Points.rateLimited, "control message flood");
       return;

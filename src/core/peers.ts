@@ -84,9 +84,8 @@ export class Peer {
     this.controlLast = this.lastReceived;
   }
 
-  /** Takes a token from the control-message bucket; false when it is empty. */
-  takeControl(): boolean {
-    const now = this.env.now();
+  /** Takes a token from the control-message bucket; false when it is empty. `now`: the caller's reading of the clock, if it has one. */
+  takeControl(now = this.env.now()): boolean {
     const t = refill(this.controlTokens, this.controlLast, this.controlRate, now);
     this.controlLast = now;
     if (t < 1) {
