@@ -216,7 +216,7 @@ function render(out: string, m: Machine, command: readonly string[], runs: reado
     ...(floor ? [`The machine's floor per delivery, measured in this run (scripts/bench-floor.ts; "× floor" below is CPU per delivery over the first figure):`, "", floorTable(floor), ""] : []),
     runsTable(runs, floorUs),
     "",
-    ...(tp ? [`Throughput steps (${o.throughputSeconds} s each; sustained = every item reached every subscriber and no item, nor the announcer, lagged more than ${o.lagBoundMs} ms):`, "", tp, ""] : []),
+    ...(tp ? [`Throughput steps (${o.throughputSeconds} s each; sustained = every item reached every subscriber and no item, nor the announcer, lagged more than ${o.lagBoundMs} ms; "lag growth" is how much later the last fifth of a step's items arrived than the first fifth, median against median: a backlog building up):`, "", tp, ""] : []),
     `Goals (after ${o.warmup} warm-up broadcasts; "100% within" is kill to the last delivery of the first broadcast that reached every live subscriber):`,
     "",
     goalsTable(runs),

@@ -47,6 +47,8 @@ export interface ThroughputStep {
   readonly reliability: number;
   readonly items_full_share: number;
   readonly last_delivery_ms: Spread;
+  /** Median lag of the step's last fifth of items minus its first fifth's (see lagGrowth). */
+  readonly lag_growth_ms: number | null;
   readonly announcer_behind_ms: number;
   readonly peer_queue_max_bytes: number;
   readonly pending_verdicts_max: number;
@@ -54,6 +56,15 @@ export interface ThroughputStep {
   readonly cpu_us_per_delivery: number | null;
   readonly counters: Record<string, number>;
   readonly ok: boolean;
+}
+
+/**
+ * Whether a throughput step was sustained: every item reached every subscriber (`full` of
+ * them did), and neither the network nor the announcer fell behind by more than the lag bound.
+ */
+export function sustained(s: Omit<ThroughputStep, "ok">, full: number, o: Pick<BenchOptions, "lagBoundMs">): boolean {
+  return s.announced > 0 && full === s.announced && (s.last_delivery_ms.max ?? Infinity) <= o.lagBoundMs &&
+    s.announcer_behind_ms <= o.lagBoundMs;
 }
 
 export interface Run {

@@ -16,6 +16,19 @@ export function spread(values: readonly number[]): Spread {
   return { p50: round(rank(50), 2), p99: round(rank(99), 2), max: round(s[s.length - 1]!, 2) };
 }
 
+/**
+ * How much the lag of a step's last items exceeds its first items' (ms): the median over the
+ * last fifth of the step minus the median over the first fifth, `at` being when each was sent
+ * as a share of the step (0 to 1). A network that keeps up holds its lag; one past its
+ * capacity builds a backlog, and every item waits for the ones before it. Null when either
+ * fifth has no item.
+ */
+export function lagGrowth(items: ReadonlyArray<{ readonly at: number; readonly lag: number }>): number | null {
+  const first = spread(items.filter((i) => i.at < 0.2).map((i) => i.lag)).p50;
+  const last = spread(items.filter((i) => i.at >= 0.8).map((i) => i.lag)).p50;
+  return first === null || last === null ? null : round(last - first, 1);
+}
+
 export function mean(values: readonly number[]): number | null {
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
 }

@@ -80,13 +80,13 @@ export function throughputTable(runs: readonly Run[], floorUs: number | null = n
   const rows = runs.flatMap((r) =>
     (r.throughput_steps ?? []).map((s) => [
       r.mode, String(r.nodes), `${s.rate}/s`, s.ok ? "yes" : "**no**", `${s.achieved_rate}/s`, pct(s.reliability), pct(s.items_full_share),
-      triple(s.last_delivery_ms), String(s.announcer_behind_ms), String(s.pending_verdicts_max),
+      triple(s.last_delivery_ms), String(s.lag_growth_ms ?? "-"), String(s.announcer_behind_ms), String(s.pending_verdicts_max),
       `${s.counters.graftSent ?? 0} / ${s.counters.pruneSent ?? 0}`, framesPerRecord(s.counters), cpu(s.cpu_us_per_delivery, floorUs),
     ]),
   );
   if (rows.length === 0) return null;
   return table(
-    ["mode", "N", "step", "sustained", "achieved", "reliability", "items 100%", "last delivery ms p50/p99/max", "announcer behind ms", "max pending verdicts", "GRAFT / PRUNE sent", "frames / record", "CPU µs/delivery"],
+    ["mode", "N", "step", "sustained", "achieved", "reliability", "items 100%", "last delivery ms p50/p99/max", "lag growth ms", "announcer behind ms", "max pending verdicts", "GRAFT / PRUNE sent", "frames / record", "CPU µs/delivery"],
     rows,
   );
 }

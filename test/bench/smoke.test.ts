@@ -77,6 +77,9 @@ test(
       spreadOk(r.delivery_ms);
       spreadOk(r.last_delivery_ms);
       expect(finite(r.throughput_announces_per_s) && (r.throughput_announces_per_s as number) >= 0).toBe(true);
+      const steps = r.throughput_steps as Json[];
+      expect(steps.length).toBe(1);
+      expect(finite(steps[0]!.lag_growth_ms)).toBe(true);
       expect(finite(r.cpu_us_per_delivery) && (r.cpu_us_per_delivery as number) > 0).toBe(true);
       expect(r.recovery_ms).toBeNull();
     }
