@@ -211,7 +211,7 @@ async function throughput(cluster: Cluster, o: BenchOptions, n: number): Promise
     const ok = sustained(step, full, o);
     steps.push({ ...step, ok });
     console.error(
-      `bench:   ${rate}/s: ${ok ? "sustained" : "NOT sustained"} (reliability ${step.reliability}, last delivery p99 ${lastSpread.p99} ms max ${lastSpread.max} ms, lag growth ${growth} ms, announcer behind ${step.announcer_behind_ms} ms, ${step.counters.graftSent} GRAFTs, ${step.counters.graftDeferred} deferred)`,
+      `bench:   ${rate}/s: ${ok ? "sustained" : "NOT sustained"} (reliability ${step.reliability}, last delivery p99 ${lastSpread.p99} ms max ${lastSpread.max} ms, lag growth ${growth} ms, announcer behind ${step.announcer_behind_ms} ms, ${step.counters.graftSent} GRAFTs, ${step.counters.graftDeferred} deferred, ${step.counters.graftMissed} GRAFTed ids no longer held)`,
     );
     if (!ok) break;
   }

@@ -290,7 +290,7 @@ export function memory(stats: readonly WorkerStats[], nodes: number): Memory {
 
 /** Counter deltas over a window, summed over workers. */
 export function counterDelta(a: readonly WorkerStats[], b: readonly WorkerStats[]): Record<string, number> {
-  const keys = ["gossipSent", "ihaveSent", "graftSent", "graftDeferred", "pruneSent", "delivered", "duplicates", "rateLimited", "dropped", "queueDropped", "badNotifications", "sealedRecords", "sealedFrames"] as const;
+  const keys = ["gossipSent", "ihaveSent", "graftSent", "graftDeferred", "graftMissed", "pruneSent", "delivered", "duplicates", "rateLimited", "dropped", "queueDropped", "badNotifications", "sealedRecords", "sealedFrames"] as const;
   return Object.fromEntries(keys.map((k) => [k, total(b, k) - total(a, k)]));
 }
 

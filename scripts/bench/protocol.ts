@@ -58,6 +58,8 @@ export interface WorkerStats {
   graftSent: number;
   /** GRAFT timers that fired late and waited once more (Dissemination.stats.graftDeferred). */
   graftDeferred: number;
+  /** GRAFTed ids no longer in the knowledge base (Dissemination.stats.graftMissed). */
+  graftMissed: number;
   pruneSent: number;
   delivered: number;
   duplicates: number;

@@ -181,7 +181,7 @@ async function schedule(a: Commands["schedule"]["args"]): Promise<ScheduleResult
 function stats(gc: boolean): WorkerStats {
   if (gc) Bun.gc(true);
   const s: WorkerStats = {
-    gossipSent: 0, ihaveSent: 0, graftSent: 0, graftDeferred: 0, pruneSent: 0, delivered: 0, duplicates: 0, rateLimited: 0, dropped: 0,
+    gossipSent: 0, ihaveSent: 0, graftSent: 0, graftDeferred: 0, graftMissed: 0, pruneSent: 0, delivered: 0, duplicates: 0, rateLimited: 0, dropped: 0,
     queueDropped: 0, sealedRecords: 0, sealedFrames: 0, cpuUs: 0, rss: 0, heapUsed: 0, rssBaseline, liveNodes: 0, peerQueueBytes: peerQueueBytes(), pendingVerdicts: pendingVerdicts(),
     badNotifications,
   };
@@ -192,6 +192,7 @@ function stats(gc: boolean): WorkerStats {
     s.ihaveSent += d.ihaveSent;
     s.graftSent += d.graftSent;
     s.graftDeferred += d.graftDeferred;
+    s.graftMissed += d.graftMissed;
     s.pruneSent += d.pruneSent;
     s.delivered += d.delivered;
     s.duplicates += d.duplicates;

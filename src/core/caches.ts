@@ -243,34 +243,68 @@ const EMPTY = -1;
 /** The expiry of a ring entry whose id was added again (it no longer counts). */
 const DEAD = -1;
 
-/** The knowledge base: most recent items first to stay, oldest evicted. */
+/** What an item is reckoned to weigh besides its data: key string, message object, map entry. */
+export const ITEM_OVERHEAD_BYTES = 200;
+
+function weight(item: StoredItem): number {
+  return item.msg.data.byteLength + ITEM_OVERHEAD_BYTES;
+}
+
+/**
+ * The knowledge base, `max` (cache_size) items, most recent first to stay, and the items
+ * still held past it for GRAFTs: an item evicted from the knowledge base stays until it is
+ * `holdMs` old or all held items weigh more than `holdBytes`, whichever comes first. Items
+ * announced by IHAVE must stay GRAFTable while neighbours may still ask; at 1000 items/s the
+ * 50 items of the spec's example last 50 ms, and a GRAFT comes graft_timeout_ms after the IHAVE.
+ */
 export class ItemCache {
   private readonly items = new Map<string, StoredItem>();
-  constructor(private readonly max: number) {}
+  private held = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly holdMs = 0,
+    private readonly holdBytes = 0,
+  ) {}
 
   get size(): number {
     return this.items.size;
   }
 
+  /** What all items held weigh (data plus ITEM_OVERHEAD_BYTES each). */
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** An item held, in the knowledge base or past it (GRAFT answers). */
   get(key: string): StoredItem | undefined {
     return this.items.get(key);
   }
 
-  /** Items stored at or after `since`, oldest first. */
+  /** Items of the knowledge base stored at or after `since`, oldest first. */
   since(since: number): StoredItem[] {
     const out: StoredItem[] = [];
-    // Insertion order is storage order: walk back from the newest.
+    // Insertion order is storage order: walk back from the newest, through the knowledge base only.
     const all = [...this.items.values()];
-    for (let i = all.length - 1; i >= 0 && all[i]!.at >= since; i--) out.push(all[i]!);
+    const first = Math.max(0, all.length - this.max);
+    for (let i = all.length - 1; i >= first && all[i]!.at >= since; i--) out.push(all[i]!);
     return out.reverse();
   }
 
   add(key: string, item: StoredItem): void {
-    this.items.delete(key);
+    const old = this.items.get(key);
+    if (old !== undefined) {
+      this.items.delete(key);
+      this.held -= weight(old);
+    }
     this.items.set(key, item);
-    while (this.items.size > this.max) {
-      const oldest = this.items.keys().next().value as string;
-      this.items.delete(oldest);
+    this.held += weight(item);
+    const expired = item.at - this.holdMs;
+    // Oldest first: past the knowledge base, an item goes when it is too old or too heavy to hold.
+    for (const [k, it] of this.items) {
+      if (this.items.size <= this.max || (it.at > expired && this.held <= this.holdBytes)) break;
+      this.items.delete(k);
+      this.held -= weight(it);
     }
   }
 }

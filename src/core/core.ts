@@ -63,6 +63,7 @@ export class GossipCore {
         mode: c.dissemination,
         ttlCap: c.ttlCap,
         cacheSize: c.cacheSize,
+        graftBufferBytes: c.graftBufferBytes,
         suppressMs: c.suppressS * 1000,
         seenMax: c.seenCacheSize,
         graftTimeoutMs: c.graftTimeoutMs,

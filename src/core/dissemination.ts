@@ -27,6 +27,8 @@ export interface DisseminationOptions {
   readonly mode: Mode;
   readonly ttlCap: number;
   readonly cacheSize: number;
+  /** Bytes of items held past the knowledge base while neighbours may GRAFT them (see graftHoldMs). */
+  readonly graftBufferBytes: number;
   readonly suppressMs: number;
   readonly seenMax: number;
   readonly graftTimeoutMs: number;
@@ -78,6 +80,8 @@ export interface DisseminationStats {
   queueDropped: number;
   /** GRAFT timers that fired late (this node was busy) and waited once more instead. */
   graftDeferred: number;
+  /** Ids GRAFTed from us that the knowledge base no longer held (no copy could be sent). */
+  graftMissed: number;
 }
 
 interface Missing {
@@ -117,6 +121,16 @@ export const CHAIN_PUSH_PEERS = 2;
  */
 export const FEW_ANNOUNCERS_SHARE = 1 / 12;
 
+/**
+ * How long an item stays GRAFTable past the knowledge base: a neighbour hears its id within an
+ * IHAVE batch, GRAFTs the first announcer graft_timeout_ms later and the last (of
+ * MAX_ANNOUNCERS) as many timeouts on; a busy node's late timer adds up to one more, and one
+ * more covers the trips.
+ */
+export function graftHoldMs(o: Pick<DisseminationOptions, "ihaveBatchMs" | "graftTimeoutMs">): number {
+  return o.ihaveBatchMs + (MAX_ANNOUNCERS + 2) * o.graftTimeoutMs;
+}
+
 /** A repair push to make: to how many lazy neighbours, skipping those that announced the item. */
 interface RepairPush {
   readonly peers: number;
@@ -127,7 +141,7 @@ interface RepairPush {
 export class Dissemination {
   readonly stats: DisseminationStats = {
     announced: 0, received: 0, duplicates: 0, delivered: 0, rejected: 0, dropped: 0,
-    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, badIds: 0, queueDropped: 0, graftDeferred: 0,
+    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, badIds: 0, queueDropped: 0, graftDeferred: 0, graftMissed: 0,
   };
   private lastQueueDrop = "";
   private lastRateDrop = "";
@@ -169,7 +183,7 @@ export class Dissemination {
     this.log = deps.log;
     this.debug = deps.log.enabled("debug");
     this.seen = new SeenCache(opts.suppressMs, opts.seenMax, deps.env, deps.secret);
-    this.cache = new ItemCache(opts.cacheSize);
+    this.cache = new ItemCache(opts.cacheSize, graftHoldMs(opts), opts.graftBufferBytes);
     this.queueLog = new LogThrottle(
       (n) => this.log.warn("item copies dropped: peer send queue full", { peer: this.lastQueueDrop, dropped: n }),
       this.env,
@@ -204,8 +218,8 @@ export class Dissemination {
   }
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
-  get tableSizes(): { seen: number; cache: number; missing: number; lazyQueue: number; deciders: number } {
-    return { seen: this.seen.size, cache: this.cache.size, missing: this.missing.size, deciders: this.deciders.size, lazyQueue: new Set(this.lazyPeers.filter((p) => p.ihave !== null)).size };
+  get tableSizes(): { seen: number; cache: number; cacheBytes: number; missing: number; lazyQueue: number; deciders: number } {
+    return { seen: this.seen.size, cache: this.cache.size, cacheBytes: this.cache.bytes, missing: this.missing.size, deciders: this.deciders.size, lazyQueue: new Set(this.lazyPeers.filter((p) => p.ihave !== null)).size };
   }
 
   /**
@@ -286,6 +300,7 @@ export class Dissemination {
         for (const key of new Set(msg.ids.map(idKey))) {
           const item = this.cache.get(key);
           if (item) this.sendGossip(peer, item.msg);
+          else this.stats.graftMissed++;
         }
         return true;
       case "prune":

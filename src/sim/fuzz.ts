@@ -243,7 +243,8 @@ function bounds(n: SimNode, cfg: World["config"]): string[] {
   over("shuffle routes", t.routes, MAX_SHUFFLE_STATE);
   over("own shuffles", t.walks, MAX_SHUFFLE_STATE);
   over("seen cache", d.seen, cfg.seenCacheSize);
-  over("knowledge cache", d.cache, cfg.cacheSize);
+  // Past cache_size, items are held for GRAFTs only while they weigh at most graft_buffer_bytes.
+  if (d.cache > cfg.cacheSize) over("items held for GRAFTs, bytes", d.cacheBytes, cfg.graftBufferBytes);
   over("missing ids", d.missing, MAX_MISSING);
   over("prune deciders", d.deciders, MAX_DECIDERS);
   over("failed addresses", t.failures, Math.max(MAX_FAILURES_KEPT, cfg.passiveSize));

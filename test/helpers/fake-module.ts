@@ -201,6 +201,7 @@ export function sizes(node: GossipNode) {
     declined: m.declined,
     seen: d.seen,
     cache: d.cache,
+    cacheBytes: d.cacheBytes,
     missing: d.missing,
     apiConns: node.api.connectionCount,
     pending: node.api.pendingCount,

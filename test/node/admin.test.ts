@@ -97,7 +97,7 @@ test("GET /metrics: strict exposition text whose counters move when an item flow
     "gossip_api_connections", "gossip_api_subscriptions", "process_resident_memory_bytes",
     "gossip_items_announced_total", "gossip_items_received_total", "gossip_items_duplicate_total",
     "gossip_items_delivered_total", "gossip_items_forwarded_total", "gossip_items_dropped_total",
-    "gossip_verdicts_total", "gossip_control_sent_total", "gossip_grafts_deferred_total", "gossip_peer_bans_total",
+    "gossip_verdicts_total", "gossip_control_sent_total", "gossip_grafts_deferred_total", "gossip_grafts_missed_total", "gossip_peer_bans_total",
   ]) expect(before.types.has(name), `family ${name}`).toBe(true);
   expect(before.types.get("gossip_items_received_total")).toBe("counter");
   expect(before.samples.get("gossip_active_view_peers")).toBe(1);
@@ -124,9 +124,12 @@ test("GET /metrics: strict exposition text whose counters move when an item flow
   const afterB = (await scrape(b.adminAddress)).samples;
   expect(afterB.get("gossip_items_announced_total")).toBe(1);
   expect(afterB.get("gossip_items_forwarded_total")).toBeGreaterThanOrEqual(1);
-  // Deferred GRAFTs are the core's count.
+  // Deferred and unanswerable GRAFTs are the core's counts.
   a.dissemination.stats.graftDeferred += 3;
-  expect((await scrape(a.adminAddress)).samples.get("gossip_grafts_deferred_total")).toBe(3);
+  a.dissemination.stats.graftMissed += 2;
+  const grafts = (await scrape(a.adminAddress)).samples;
+  expect(grafts.get("gossip_grafts_deferred_total")).toBe(3);
+  expect(grafts.get("gossip_grafts_missed_total")).toBe(2);
   // Bans are counted where the core decides them (its score table).
   expect(a.scores.adjust("some-id", "10.9.9.9:1", -1_000_000)).toBe(true);
   expect((await scrape(a.adminAddress)).samples.get("gossip_peer_bans_total")).toBe(1);

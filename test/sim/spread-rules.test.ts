@@ -5,8 +5,9 @@
 
 import { describe, expect, test } from "bun:test";
 import { idKey } from "../../src/core/caches.ts";
+import { fromHex } from "../../src/wire/bytes.ts";
 import { FIRST_HOLD_MS, PRUNE_PERIOD_MS } from "../../src/core/deciders.ts";
-import { CHAIN_PUSH_PEERS, FEW_ANNOUNCERS_SHARE, GRAFT_LATE_SHARE, MAX_MISSING, REPAIR_PUSH_GAP_MS } from "../../src/core/dissemination.ts";
+import { CHAIN_PUSH_PEERS, FEW_ANNOUNCERS_SHARE, GRAFT_LATE_SHARE, MAX_MISSING, REPAIR_PUSH_GAP_MS, graftHoldMs } from "../../src/core/dissemination.ts";
 import type { Env, Timer } from "../../src/core/env.ts";
 import { DATA_TYPE, type SimNode, type World } from "../../src/sim/world.ts";
 import { MAX_IHAVE, type Gossip } from "../../src/wire/p2p.ts";
@@ -151,6 +152,42 @@ describe("GRAFT timing", () => {
     runTo(w, sent + 4 * G);
     expect(a.delivered.get(idKey(it.id))).toBe(1);
     expect(p2.of("graft")).toEqual([]);
+  });
+});
+
+describe("GRAFT answers", () => {
+  /** Asks a for `keys` by GRAFT from p1; returns the ids of the copies that came back. */
+  function graftFrom(w: World, p1: Probe, keys: string[]): string[] {
+    const before = p1.of("gossip").length;
+    p1.send(p1.links[0]!, { kind: "graft", ids: keys.map(fromHex) });
+    w.run(2 * LATENCY + 10);
+    return p1.of("gossip").slice(before).map((g) => idKey(g.id));
+  }
+
+  test("rule: a GRAFT is answered from the knowledge base, one copy per distinct held id; an id no longer held is counted, not answered", () => {
+    const { w, a, p1 } = twoNeighbours({ cache_size: "2", graft_buffer_bytes: "0" });
+    const keys = [w.broadcast(a).key, w.broadcast(a).key, w.broadcast(a).key];
+    w.run(LATENCY + 10);
+    expect(graftFrom(w, p1, [keys[0]!, keys[2]!, keys[2]!])).toEqual([keys[2]!]);
+    expect(a.core!.dissemination.stats.graftMissed).toBe(1);
+  });
+
+  test("rule: an item past cache_size still answers GRAFTs until it is ihave_batch_ms + 10 graft timeouts old", () => {
+    const { w, a, p1 } = twoNeighbours({ cache_size: "2" });
+    const hold = graftHoldMs({ ihaveBatchMs: 50, graftTimeoutMs: G });
+    expect(hold).toBe(50 + 10 * G);
+    const old = w.broadcast(a).key;
+    const t0 = w.clock.now();
+    w.broadcast(a);
+    w.broadcast(a);
+    w.run(LATENCY + 10);
+    expect(graftFrom(w, p1, [old])).toEqual([old]);
+    // An item stored once the first is past the window evicts it.
+    runTo(w, t0 + hold + 1);
+    w.broadcast(a);
+    w.run(LATENCY + 10);
+    expect(graftFrom(w, p1, [old])).toEqual([]);
+    expect(a.core!.dissemination.stats.graftMissed).toBe(1);
   });
 });
 
