@@ -129,7 +129,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "ihave_batch_ms", field: "ihaveBatchMs", kind: int(0, 60_000), default: "50", spec: false,
     doc: "IHAVE announcements to a lazy peer are batched over this window" },
   { key: "graft_buffer_bytes", field: "graftBufferBytes", kind: int(0, 1 << 30), default: "16777216", spec: false,
-    doc: "items past the knowledge base (cache_size) are still held while neighbours may GRAFT them (ihave_batch_ms + 10 graft timeouts) and all items held weigh at most this many bytes; 0: only the knowledge base answers GRAFTs" },
+    doc: "items past the knowledge base (cache_size) are still held while neighbours may GRAFT them (plumtree: ihave_batch_ms + 3 graft timeouts) and all items held weigh at most this many bytes; 0: only the knowledge base answers GRAFTs" },
   { key: "max_handshakes", field: "maxHandshakes", kind: int(1, 10_000), default: "64", spec: false,
     doc: "peer connections allowed in the handshake at once; more are refused" },
   { key: "peer_send_buffer_bytes", field: "peerSendBufferBytes", kind: int(65_536, 1 << 30), default: "8388608", spec: false,

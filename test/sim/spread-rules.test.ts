@@ -172,10 +172,11 @@ describe("GRAFT answers", () => {
     expect(a.core!.dissemination.stats.graftMissed).toBe(1);
   });
 
-  test("rule: an item past cache_size still answers GRAFTs until it is ihave_batch_ms + 10 graft timeouts old", () => {
+  test("rule: an item past cache_size still answers GRAFTs until it is ihave_batch_ms + 3 graft timeouts old", () => {
     const { w, a, p1 } = twoNeighbours({ cache_size: "2" });
-    const hold = graftHoldMs({ ihaveBatchMs: 50, graftTimeoutMs: G });
-    expect(hold).toBe(50 + 10 * G);
+    const hold = graftHoldMs({ mode: "plumtree", ihaveBatchMs: 50, graftTimeoutMs: G });
+    expect(hold).toBe(50 + 3 * G);
+    expect(graftHoldMs({ mode: "flood", ihaveBatchMs: 50, graftTimeoutMs: G })).toBe(0);
     const old = w.broadcast(a).key;
     const t0 = w.clock.now();
     w.broadcast(a);
