@@ -125,9 +125,9 @@ export const FEW_ANNOUNCERS_SHARE = 1 / 12;
  * Graft timeouts an item stays GRAFTable past the knowledge base, after an IHAVE batch: a
  * neighbour GRAFTs the first announcer one timeout after the IHAVE, a busy node's late timer
  * waits up to one more, the second announcer is asked one later, and the trips take the rest.
- * Longer costs throughput: holding 2 s of items (10 timeouts) cut flood's and plumtree's highest
- * sustained step at N = 50 from 2000/s to 1500/s and doubled p99 at 1000/s (the live heap of 25
- * nodes per process grew by their items).
+ * Longer costs throughput: holding 2 s of items (10 timeouts), in flood mode too, cut flood's
+ * highest sustained step at N = 50 from 2000/s to 1500/s and raised its p99 at 1000/s from
+ * 82-120 to 162-197 ms (docs/BENCHMARKS.md: 25 nodes per process keep their items live).
  */
 export const GRAFT_HOLD_TIMEOUTS = 3;
 
