@@ -164,13 +164,8 @@ async function throughput(cluster: Cluster, o: BenchOptions, n: number): Promise
       return w.call("schedule", { phase, rate: (rate * origins.length) / live, seconds: o.throughputSeconds, origins, stride: k, offset: w.index });
     });
     const items: number[] = [];
-    /** Each item's share of its worker's step when sent. */
-    const at = new Map<number, number>();
     results.forEach((r, w) => {
-      for (let q = 0; q < r.sent; q++) {
-        items.push(q * k + w);
-        at.set(q * k + w, q / r.sent);
-      }
+      for (let q = 0; q < r.sent; q++) items.push(q * k + w);
     });
     await waitItems(cluster, phase, items, n - 1, 2000, Math.max(5000, o.lagBoundMs * 4));
     const after = await waitQuiet(cluster, 300, 5000);
@@ -179,18 +174,19 @@ async function throughput(cluster: Cluster, o: BenchOptions, n: number): Promise
     let delivered = 0;
     let full = 0;
     const last: number[] = [];
+    /** Each item's last delivery, and when it was sent as a share of its worker's step. */
+    const lags: Array<{ at: number; lag: number }> = [];
     for (const i of items) {
       const c = counts.get(i);
       delivered += c?.n ?? 0;
       if ((c?.n ?? 0) >= n - 1) full++;
-      if (c) last.push(c.maxLat);
+      if (!c) continue;
+      last.push(c.maxLat);
+      lags.push({ at: Math.floor(i / k) / results[i % k]!.sent, lag: c.maxLat });
     }
     const elapsed = Math.max(...results.map((r) => r.elapsedMs), 1);
     const lastSpread = spread(last);
-    const growth = lagGrowth(items.flatMap((i) => {
-      const c = counts.get(i);
-      return c ? [{ at: at.get(i)!, lag: c.maxLat }] : [];
-    }));
+    const growth = lagGrowth(lags);
     const behind = Math.max(...results.map((r) => r.maxBehindMs));
     const step: ThroughputStep = {
       rate,
