@@ -105,7 +105,7 @@ export class SeenCache {
   }
 
   add(id: Uint8Array, now = this.clock.now()): void {
-    this.put(word(id, 0), word(id, 1), word(id, 2), word(id, 3), now + this.ttlMs);
+    this.putId(id, now + this.ttlMs);
     this.prune(now);
   }
 
@@ -133,8 +133,7 @@ export class SeenCache {
     const now = this.clock.now();
     const sorted = entries.filter(([, left]) => left > 0).sort((a, b) => a[1] - b[1]);
     for (const [k, left] of sorted) {
-      const id = fromHex(k);
-      this.put(word(id, 0), word(id, 1), word(id, 2), word(id, 3), now + Math.min(left, this.ttlMs));
+      this.putId(fromHex(k), now + Math.min(left, this.ttlMs));
     }
     this.prune();
   }
@@ -156,6 +155,10 @@ export class SeenCache {
       const o = 4 * e;
       if (words[o] === w0 && words[o + 1] === w1 && words[o + 2] === w2 && words[o + 3] === w3) return i;
     }
+  }
+
+  private putId(id: Uint8Array, until: number): void {
+    this.put(word(id, 0), word(id, 1), word(id, 2), word(id, 3), until);
   }
 
   /** Adds the id (again: its older entry dies) as the newest entry, expiring at `until`. */
