@@ -1,6 +1,8 @@
 // What the bench parent and its worker processes say to each other over Bun's IPC channel,
 // and the layout of the data a benchmark item carries. One request, one reply, matched by id.
 
+import { getU16, getU32 } from "../../src/wire/bytes.ts";
+
 /** Data type of benchmark items (any u16 outside the VoidPhone module ranges would do). */
 export const BENCH_DATA_TYPE = 4242;
 const MAGIC = 0x47424e43; // "GBNC"
@@ -28,16 +30,15 @@ export function encodeItem(s: ItemStamp, size: number): Uint8Array {
   return out;
 }
 
-const u32 = (d: Uint8Array, o: number): number => ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
 /** Eight bytes to read a float64 through (no DataView per item: that would make JSC allocate the data's ArrayBuffer). */
 const f64 = new DataView(new ArrayBuffer(8));
 
 /** null for data that is not a benchmark item (too short, wrong magic). */
 export function decodeItem(data: Uint8Array): ItemStamp | null {
   if (data.byteLength < ITEM_HEADER) return null;
-  if (u32(data, 0) !== MAGIC) return null;
+  if (getU32(data, 0) !== MAGIC) return null;
   for (let i = 0; i < 8; i++) f64.setUint8(i, data[16 + i]!);
-  return { phase: (data[4]! << 8) | data[5]!, origin: u32(data, 8), item: u32(data, 12), sentAt: f64.getFloat64(0) };
+  return { phase: getU16(data, 4), origin: getU32(data, 8), item: getU32(data, 12), sentAt: f64.getFloat64(0) };
 }
 
 /** Wall-clock milliseconds with sub-ms precision, the same clock in every process of the machine. */
