@@ -120,6 +120,13 @@ export const CHAIN_PUSH_PEERS = 2;
  * that nobody announced.
  */
 export const FEW_ANNOUNCERS_SHARE = 1 / 12;
+/**
+ * Items we deliver after a neighbour's link came up before it counts as silent if it told us of
+ * none (see silent). An honest neighbour that is not fed by us alone tells us of the first
+ * (an IHAVE, or a copy); counting items rather than time keeps a quiet network, where nobody
+ * tells anything, from judging everyone silent.
+ */
+export const SILENT_AFTER_ITEMS = 5;
 
 /**
  * Graft timeouts an item stays GRAFTable past the knowledge base, after an IHAVE batch: a
@@ -212,6 +219,13 @@ export class Dissemination {
   expendable(peer: Peer): boolean {
     return !this.plumtree || this.lazy.has(peer);
   }
+  /**
+   * A neighbour that has told us of none of the SILENT_AFTER_ITEMS or more items we delivered
+   * since its link came up: a black hole, or a tree branch that only ever receives from us.
+   */
+  silent(peer: Peer): boolean {
+    return !peer.told && this.stats.delivered - peer.deliveredAtUp >= SILENT_AFTER_ITEMS;
+  }
   /** Item ids seen lately (the newest `max`), as [key, ms they are still suppressed]: for the state file. */
   seenSnapshot(max: number): Array<[string, number]> {
     return this.seen.snapshot(max);
@@ -234,6 +248,7 @@ export class Dissemination {
    * a GRAFT makes it eager.
    */
   neighborUp(peer: Peer): void {
+    peer.deliveredAtUp = this.stats.delivered;
     if (peer.spare && this.plumtree) this.lazy.add(peer);
     else this.eager.add(peer);
     this.offerRecent(peer);
@@ -295,9 +310,11 @@ export class Dissemination {
   handle(peer: Peer, msg: P2pMessage, now: number): boolean {
     switch (msg.kind) {
       case "gossip":
+        peer.told = true;
         this.onGossip(peer, msg, now);
         return true;
       case "ihave":
+        peer.told = true;
         if (this.plumtree) this.onIHave(peer, msg.entries, now);
         return true;
       case "graft":

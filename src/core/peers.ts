@@ -66,6 +66,12 @@ export class Peer {
   proven = false;
   /** We dialed it because a peer named its address (FORWARD_JOIN), not from our own views. */
   learnt = false;
+  /** It came in on a high-priority NEIGHBOR that our full active view had to take. */
+  forcedIn = false;
+  /** Dissemination's: it has told us of an item (a GOSSIP or an IHAVE) since the link came up. */
+  told = false;
+  /** Dissemination's: how many items we had delivered when the link came up. */
+  deliveredAtUp = 0;
 
   constructor(
     readonly link: Link,

@@ -113,9 +113,15 @@ describe("prune deciders (src/core/deciders.ts)", () => {
 });
 
 describe("experiment 5: hostile nodes (N=1000, seed 1)", () => {
-  test("30% hostile (drop items, ignore GRAFT, shuffle colluders, accept every NEIGHBOR): honest nodes get >= 99% of the items", () => {
-    const { result } = runScenario({ ...base, scenario: "hostile", hostilePct: 30, broadcasts: 20 });
+  test("30% hostile (drop items, ignore GRAFT, shuffle colluders, accept every NEIGHBOR, ask in with high priority): honest nodes get >= 99% of the items, and still do after 150 s", () => {
+    // 150 broadcasts a second apart: the eclipse is slow. Before black holes that forced their
+    // way in went first when room is made (Membership.evictFor), the mean still passed (99.2%)
+    // but the last 20 broadcasts reached as few as 97.7% and 14 honest nodes had only hostile
+    // neighbours; after 300 s, 97.9%.
+    const { result } = runScenario({ ...base, scenario: "hostile", hostilePct: 30, broadcasts: 150 });
     expect(result.extra.honest_reliability as number).toBeGreaterThanOrEqual(0.99);
+    expect(Math.min(...result.rounds.slice(-20).map((r) => r.reliability))).toBeGreaterThanOrEqual(0.99);
+    expect([result.views.only_hostile_neighbours, result.isolated_nodes]).toEqual([0, 0]);
     expect(result.duplicate_deliveries).toBe(0);
   }, LIMIT);
 });

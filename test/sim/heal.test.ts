@@ -4,9 +4,11 @@
 
 import { describe, expect, test } from "bun:test";
 import type { Env } from "../../src/core/env.ts";
+import { SILENT_AFTER_ITEMS } from "../../src/core/dissemination.ts";
 import { DIAL_BACKOFF_MS, MAX_DIAL_FAILURES } from "../../src/core/membership.ts";
 import { Latency } from "../../src/sim/network.ts";
-import { type SimNode, World } from "../../src/sim/world.ts";
+import { DATA_TYPE, type SimNode, World } from "../../src/sim/world.ts";
+import { makeItem } from "../helpers/items.ts";
 import { Probe, nowhere, quietWorld, runUntil } from "../helpers/sim-probe.ts";
 
 const membership = (n: SimNode) => n.core!.membership;
@@ -167,6 +169,75 @@ describe("full views", () => {
       runUntil(w, () => asker.of("neighbor_reply").length === 1, 1000, "the reply");
       w.run(20);
       expect([seed, lazy.of("disconnect").length, tree.map((p) => p.of("disconnect").length)]).toEqual([seed, 1, [0, 0, 0, 0, 0, 0, 0]]);
+    }
+  });
+});
+
+/**
+ * A node of degree 5 with three tree branches (eager, silent: probes forward nothing) and
+ * `lazies` lazy neighbours takes `hole` in (`how`: a high-priority NEIGHBOR, which forces its
+ * way in when the view is full, or a JOIN). Items reach the node through the first branch, 2
+ * before the hole came and `items` after; `hole` does what `says` says; then another peer
+ * forces its way in. Returns who was evicted, counting the hole's own entry.
+ */
+function forcedInThenItems(seed: number, items: number, says: "nothing" | "ihave" | "gossip" = "nothing", how: "neighbor" | "join" = "neighbor", lazies = 2) {
+  const w = quietWorld({ degree: "5" }, { seed });
+  const a = w.addNode(null);
+  const tree = [1, 2, 3].map((i) => new Probe(w, i));
+  const treeLinks = tree.map((p) => p.join(a));
+  const lazy = Array.from({ length: lazies }, (_, i) => new Probe(w, 4 + i));
+  for (const p of lazy) p.send(p.join(a), { kind: "prune" });
+  const item = (n: number) => makeItem({ salt: n, ttl: 5, dataType: DATA_TYPE, data: new Uint8Array([n]) });
+  let n = 0;
+  const feed = (k: number) => {
+    for (let i = 0; i < k; i++) tree[0]!.send(treeLinks[0]!, item(++n));
+    w.run(20);
+  };
+  feed(2);
+  const hole = new Probe(w, 9);
+  const holeLink = how === "join" ? hole.join(a) : hole.connect(a);
+  if (how === "neighbor") hole.send(holeLink, { kind: "neighbor", high: true });
+  runUntil(w, () => a.core!.membership.active.has(hole.id), 1000, "the hole is in");
+  feed(items);
+  if (says === "ihave") hole.send(holeLink, { kind: "ihave", entries: [{ id: item(1).id, hops: 1 }] });
+  if (says === "gossip") hole.send(holeLink, item(1));
+  w.run(20);
+  const asker = new Probe(w, 10);
+  asker.send(asker.connect(a), { kind: "neighbor", high: true });
+  runUntil(w, () => asker.of("neighbor_reply").length === 1, 1000, "the reply");
+  w.run(20);
+  const out = (p: Probe) => p.of("disconnect").length > 0;
+  return { hole: out(hole), tree: tree.filter(out).length, lazy: lazy.filter(out).length };
+}
+
+describe("black holes", () => {
+  test("rule: making room evicts a neighbour that forced its way in and told us of none of SILENT_AFTER_ITEMS items, before a lazy one", () => {
+    // The hole's entry evicted one of the two lazy neighbours; the next forced entry evicts the hole.
+    for (const seed of [1, 2, 3]) {
+      expect([seed, forcedInThenItems(seed, SILENT_AFTER_ITEMS)]).toEqual([seed, { hole: true, tree: 0, lazy: 1 }]);
+    }
+  });
+
+  test("rule: a lazy neighbour goes instead while the newcomer has had fewer items to tell, once it told one (IHAVE or copy), and when it did not force its way in", () => {
+    for (const seed of [1, 2, 3]) {
+      const cases = {
+        fewer: forcedInThenItems(seed, SILENT_AFTER_ITEMS - 1),
+        ihave: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "ihave"),
+        copy: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "gossip"),
+        join: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "nothing", "join"),
+        // One lazy neighbour: the view had room for the hole, so it asked high but forced nobody out.
+        room: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "nothing", "neighbor", 1),
+      };
+      expect([seed, cases]).toEqual([
+        seed,
+        {
+          fewer: { hole: false, tree: 0, lazy: 2 },
+          ihave: { hole: false, tree: 0, lazy: 2 },
+          copy: { hole: false, tree: 0, lazy: 2 },
+          join: { hole: false, tree: 0, lazy: 2 },
+          room: { hole: false, tree: 0, lazy: 1 },
+        },
+      ]);
     }
   });
 });
