@@ -36,6 +36,7 @@ const USAGE = `usage: npm run sim -- [options]
   --partition-s S         partition: virtual seconds the two halves are cut apart (default ${D.partitionS})
   --hostile PCT           hostile: percent of nodes that are hostile (default ${D.hostilePct})
   --hostile-flood         hostile nodes also send their neighbours junk items (which modules reject)
+  --hostile-ihave         hostile nodes also announce (IHAVE) every item they receive, and deliver none
   --set key=value         a [gossip] key for every node over the defaults (repeatable), e.g. --set degree=8
   --seeds K               run seeds S, S+1, ... S+K-1 (S: --seed): DIR/seed-S/ per run, DIR/summary.json with the
                           median, min and max of every figure, DIR/summary.md a table (default 1: one run in DIR)
@@ -68,7 +69,7 @@ try {
       latency: { type: "string" }, loss: { type: "string" }, bootstrappers: { type: "string" }, "join-rate": { type: "string" },
       "settle-s": { type: "string" }, broadcasts: { type: "string" }, "interval-ms": { type: "string" }, warmup: { type: "string" },
       kill: { type: "string" }, silent: { type: "boolean" }, churn: { type: "string" }, "churn-s": { type: "string" },
-      "partition-s": { type: "string" }, hostile: { type: "string" }, "hostile-flood": { type: "boolean" }, set: { type: "string", multiple: true },
+      "partition-s": { type: "string" }, hostile: { type: "string" }, "hostile-flood": { type: "boolean" }, "hostile-ihave": { type: "boolean" }, set: { type: "string", multiple: true },
       seeds: { type: "string" }, sweep: { type: "string" }, out: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -122,6 +123,7 @@ const p: ScenarioParams = {
   partitionS: num(args["partition-s"], "partition-s", 1, 86_400, D.partitionS),
   hostilePct: num(args.hostile, "hostile", 0, 90, D.hostilePct),
   hostileFlood: args["hostile-flood"] ?? false,
+  hostileIhave: args["hostile-ihave"] ?? false,
 };
 const out = resolve(args.out ?? "sim-out");
 const seeds = num(args.seeds, "seeds", 1, 10_000, 1);

@@ -6,7 +6,9 @@
 // - answers and starts SHUFFLEs with its colluders' addresses only (poisons passive views);
 // - answers PINGs and pings its neighbours, so keepalive never drops it;
 // - with `flood`, sends every neighbour FLOOD_PER_S junk items a second (data type JUNK_TYPE,
-//   which honest modules judge invalid).
+//   which honest modules judge invalid);
+// - with `announce`, sends an IHAVE for every item it receives to its other neighbours (and
+//   still answers no GRAFT): it is never silent (Membership.evictFor), and lures GRAFTs.
 
 import type { Config } from "../config/schema.ts";
 import { type Env, pickRandom, type Timer } from "../core/env.ts";
@@ -20,6 +22,12 @@ export const FLOOD_PER_S = 20;
 /** The data type of junk items (honest modules in the simulator reject it). */
 export const JUNK_TYPE = 666;
 
+/** What a hostile node does beyond dropping items (see the top of this file). */
+export interface HostileBehaviour {
+  readonly flood?: boolean;
+  readonly announce?: boolean;
+}
+
 export class HostileNode {
   private readonly links = new Map<Link, "pending" | "active">();
   /** Honest addresses it has heard of (targets for NEIGHBOR requests). */
@@ -31,7 +39,7 @@ export class HostileNode {
     private readonly env: Env,
     private readonly config: Config,
     private readonly colluders: () => string[],
-    private readonly flood = false,
+    private readonly behaviour: HostileBehaviour = {},
   ) {}
 
   neighbourIds(): string[] {
@@ -95,8 +103,15 @@ export class HostileNode {
       case "shuffle_reply":
         for (const p of m.peers) this.known.add(p.addr);
         return;
+      case "gossip":
+        // Dropped; with `announce`, offered to everyone else, never delivered.
+        if (this.behaviour.announce) {
+          const ihave: P2pMessage = { kind: "ihave", entries: [{ id: m.id, hops: m.hops + 1 }] };
+          for (const [x, st] of this.links) if (st === "active" && x !== l) x.send(ihave);
+        }
+        return;
       default:
-        // GOSSIP dropped, GRAFT unanswered, IHAVE/PRUNE/DISCONNECT ignored.
+        // GRAFT unanswered, IHAVE/PRUNE/DISCONNECT ignored.
         return;
     }
   }
@@ -110,7 +125,7 @@ export class HostileNode {
 
   private tick(): void {
     const ms = Math.min(this.config.keepaliveMs, 1000);
-    const junk = this.flood ? Math.max(1, Math.round((FLOOD_PER_S * ms) / 1000)) : 0;
+    const junk = this.behaviour.flood ? Math.max(1, Math.round((FLOOD_PER_S * ms) / 1000)) : 0;
     for (const [l, s] of this.links) {
       if (s !== "active") continue;
       l.send({ kind: "ping" });

@@ -40,6 +40,8 @@ export interface ScenarioParams {
   readonly hostilePct: number;
   /** Hostile nodes also flood their neighbours with junk items. */
   readonly hostileFlood: boolean;
+  /** Hostile nodes also announce (IHAVE) every item they receive, and deliver none. */
+  readonly hostileIhave: boolean;
 }
 
 export const DEFAULT_PARAMS: Omit<ScenarioParams, "latency"> & { latency: string } = {
@@ -63,6 +65,7 @@ export const DEFAULT_PARAMS: Omit<ScenarioParams, "latency"> & { latency: string
   partitionS: 30,
   hostilePct: 30,
   hostileFlood: false,
+  hostileIhave: false,
 };
 
 export interface ScenarioResult {
@@ -154,7 +157,7 @@ function join(w: World, p: ScenarioParams, hostile: number, onPhase: (l: string)
     const via = boots.length === 0 ? null : boots[Math.floor(w.random() * boots.length)]!;
     const isHostile = i > 0 && i >= nextHostile && colluders.length < hostile;
     if (isHostile) nextHostile += hostileEvery;
-    const n = w.addNode(via, { hostile: isHostile, colluders: () => colluders, flood: p.hostileFlood });
+    const n = w.addNode(via, { hostile: isHostile, colluders: () => colluders, behaviour: { flood: p.hostileFlood, announce: p.hostileIhave } });
     if (isHostile) colluders.push(n.addr);
     else if (boots.length < p.bootstrappers) boots.push(n);
     w.run(gap);

@@ -11,7 +11,7 @@ import type { Verdict } from "../core/dissemination.ts";
 import type { Env } from "../core/env.ts";
 import { Logger } from "../util/log.ts";
 import { SimClock, subSeed } from "./clock.ts";
-import { HostileNode, JUNK_TYPE } from "./hostile.ts";
+import { type HostileBehaviour, HostileNode, JUNK_TYPE } from "./hostile.ts";
 import { type LatencyModel, MemTransport, SimNet } from "./network.ts";
 import { mulberry32 } from "../util/prng.ts";
 
@@ -131,7 +131,7 @@ export class World {
    */
   addNode(
     via: SimNode | null,
-    o: { hostile?: boolean; colluders?: () => string[]; flood?: boolean; addr?: string; bootstrappers?: readonly string[]; id?: string; state?: CoreState; env?: Env } = {},
+    o: { hostile?: boolean; colluders?: () => string[]; behaviour?: HostileBehaviour; addr?: string; bootstrappers?: readonly string[]; id?: string; state?: CoreState; env?: Env } = {},
   ): SimNode {
     const i = this.nodes.length;
     const addr = o.addr ?? simAddress(i);
@@ -142,7 +142,7 @@ export class World {
     let node: SimNode;
     if (o.hostile) {
       const transport = new MemTransport(this.net, addr, id);
-      const hostile = new HostileNode(transport, env, config, o.colluders ?? (() => []), o.flood ?? false);
+      const hostile = new HostileNode(transport, env, config, o.colluders ?? (() => []), o.behaviour);
       node = new SimNode(i, addr, id, transport, env, null, hostile);
       hostile.start(via?.addr ?? null);
     } else {

@@ -17,4 +17,24 @@ describe("hostile nodes", () => {
     expect(result.reliability).toBe(1);
     expect(result.duplicate_deliveries).toBe(0);
   }, 60_000);
+
+  test("rule: hostile nodes that announce (--hostile-ihave) are never silent to their honest neighbours; plain ones are", () => {
+    const silentLinks = (hostileIhave: boolean) => {
+      const p = { ...DEFAULT_PARAMS, scenario: "hostile" as const, nodes: 80, hostilePct: 10, hostileIhave, broadcasts: 10, settleMs: 20_000, latency: parseLatency("wan:10-150") };
+      const { world } = runScenario(p);
+      const hostile = new Set(world.nodes.filter((n) => !n.honest).map((n) => n.id));
+      let links = 0;
+      let silent = 0;
+      for (const n of world.nodes.filter((x) => x.honest)) {
+        for (const x of n.core!.membership.active.values()) {
+          if (!hostile.has(x.id)) continue;
+          links++;
+          if (n.core!.dissemination.silent(x)) silent++;
+        }
+      }
+      return { links: links > 0, silent };
+    };
+    expect(silentLinks(false).silent).toBeGreaterThan(0);
+    expect(silentLinks(true)).toEqual({ links: true, silent: 0 });
+  }, 60_000);
 });
