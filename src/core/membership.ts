@@ -56,7 +56,7 @@ export interface NeighbourHooks {
   handle(peer: Peer, msg: P2pMessage, now: number): boolean;
   /** Whether losing this neighbour costs dissemination little (plumtree: a lazy link, not a tree branch). */
   expendable(peer: Peer): boolean;
-  /** Whether the neighbour has told us of no item (no GOSSIP, no IHAVE) while we delivered several since its link came up. */
+  /** Whether the neighbour has sent us no copy of any item (GOSSIP) while we delivered several since its link came up. */
   silent(peer: Peer): boolean;
 }
 
@@ -317,7 +317,7 @@ export class Membership implements TransportEvents {
    * as many identities fills only what nobody else wants, and gives it up as soon as peers
    * from other prefixes come. Prefixes are those of the connection's real source, not of the
    * address a peer claims. Among the candidates, one that forced its way in (a high-priority
-   * NEIGHBOR into our full view) and has been silent since goes first: that is how a black
+   * NEIGHBOR into our full view) and has sent us no item since goes first: that is how a black
    * hole takes a place, and it now takes another black hole's rather than that of a neighbour
    * that carries items (without it, 30% hostile nodes that ask in with high priority left
    * 14-18 of 700 honest nodes eclipsed within five minutes; docs/SIMULATION.md, experiment

@@ -68,8 +68,8 @@ export class Peer {
   learnt = false;
   /** It came in on a high-priority NEIGHBOR that our full active view had to take. */
   forcedIn = false;
-  /** Dissemination's: it has told us of an item (a GOSSIP or an IHAVE) since the link came up. */
-  told = false;
+  /** Dissemination's: it has sent us a copy of an item (a GOSSIP, not an IHAVE) since the link came up. */
+  sentCopy = false;
   /** Dissemination's: how many items we had delivered when the link came up. */
   deliveredAtUp = 0;
 

@@ -177,8 +177,8 @@ describe("full views", () => {
  * A node of degree 5 with three tree branches (eager, silent: probes forward nothing) and
  * `lazies` lazy neighbours takes `hole` in (`how`: a high-priority NEIGHBOR, which forces its
  * way in when the view is full, or a JOIN). Items reach the node through the first branch, 2
- * before the hole came and `items` after; `hole` does what `says` says; then another peer
- * forces its way in. Returns who was evicted, counting the hole's own entry.
+ * before the hole came and `items` after; `hole` then sends nothing, an IHAVE or a copy of an
+ * item (`says`); then another peer forces its way in. Returns who was evicted, counting the hole's own entry.
  */
 function forcedInThenItems(seed: number, items: number, says: "nothing" | "ihave" | "gossip" = "nothing", how: "neighbor" | "join" = "neighbor", lazies = 2) {
   const w = quietWorld({ degree: "5" }, { seed });
@@ -211,18 +211,18 @@ function forcedInThenItems(seed: number, items: number, says: "nothing" | "ihave
 }
 
 describe("black holes", () => {
-  test("rule: making room evicts a neighbour that forced its way in and told us of none of SILENT_AFTER_ITEMS items, before a lazy one", () => {
+  test("rule: making room evicts a neighbour that forced its way in and sent a copy of none of SILENT_AFTER_ITEMS items (an IHAVE is no copy), before a lazy one", () => {
     // The hole's entry evicted one of the two lazy neighbours; the next forced entry evicts the hole.
     for (const seed of [1, 2, 3]) {
-      expect([seed, forcedInThenItems(seed, SILENT_AFTER_ITEMS)]).toEqual([seed, { hole: true, tree: 0, lazy: 1 }]);
+      const cases = { nothing: forcedInThenItems(seed, SILENT_AFTER_ITEMS), ihave: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "ihave") };
+      expect([seed, cases]).toEqual([seed, { nothing: { hole: true, tree: 0, lazy: 1 }, ihave: { hole: true, tree: 0, lazy: 1 } }]);
     }
   });
 
-  test("rule: a lazy neighbour goes instead while the newcomer has had fewer items to tell, once it told one (IHAVE or copy), and when it did not force its way in", () => {
+  test("rule: a lazy neighbour goes instead while the newcomer has had fewer items to copy, once it sent a copy, and when it did not force its way in", () => {
     for (const seed of [1, 2, 3]) {
       const cases = {
         fewer: forcedInThenItems(seed, SILENT_AFTER_ITEMS - 1),
-        ihave: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "ihave"),
         copy: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "gossip"),
         join: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "nothing", "join"),
         // One lazy neighbour: the view had room for the hole, so it asked high but forced nobody out.
@@ -232,7 +232,6 @@ describe("black holes", () => {
         seed,
         {
           fewer: { hole: false, tree: 0, lazy: 2 },
-          ihave: { hole: false, tree: 0, lazy: 2 },
           copy: { hole: false, tree: 0, lazy: 2 },
           join: { hole: false, tree: 0, lazy: 2 },
           room: { hole: false, tree: 0, lazy: 1 },

@@ -18,7 +18,7 @@ describe("hostile nodes", () => {
     expect(result.duplicate_deliveries).toBe(0);
   }, 60_000);
 
-  test("rule: hostile nodes that announce (--hostile-ihave) are never silent to their honest neighbours; plain ones are", () => {
+  test("rule: hostile nodes are silent to their honest neighbours, also when they announce (--hostile-ihave) what they drop", () => {
     const silentLinks = (hostileIhave: boolean) => {
       const p = { ...DEFAULT_PARAMS, scenario: "hostile" as const, nodes: 80, hostilePct: 10, hostileIhave, broadcasts: 10, settleMs: 20_000, latency: parseLatency("wan:10-150") };
       const { world } = runScenario(p);
@@ -32,9 +32,12 @@ describe("hostile nodes", () => {
           if (n.core!.dissemination.silent(x)) silent++;
         }
       }
-      return { links: links > 0, silent };
+      return { links, silent };
     };
-    expect(silentLinks(false).silent).toBeGreaterThan(0);
-    expect(silentLinks(true)).toEqual({ links: true, silent: 0 });
+    // Every hostile link is silent but those that came up too late to have carried 5 items.
+    for (const announce of [false, true]) {
+      const { links, silent } = silentLinks(announce);
+      expect([announce, links > 0, silent >= 0.9 * links]).toEqual([announce, true, true]);
+    }
   }, 60_000);
 });
