@@ -8,7 +8,8 @@
 // - with `flood`, sends every neighbour FLOOD_PER_S junk items a second (data type JUNK_TYPE,
 //   which honest modules judge invalid);
 // - with `announce`, sends an IHAVE for every item it receives to its other neighbours (and
-//   still answers no GRAFT): it is never silent (Membership.evictFor), and lures GRAFTs.
+//   still answers no GRAFT): it looks as if it carried items (an IHAVE is no copy, so it is
+//   still silent to Membership.evictFor), and lures GRAFTs.
 
 import type { Config } from "../config/schema.ts";
 import { type Env, pickRandom, type Timer } from "../core/env.ts";
