@@ -223,10 +223,13 @@ export class Dissemination {
   /**
    * A neighbour that has sent us no copy of any of the SILENT_AFTER_ITEMS or more items we
    * delivered since its link came up: a black hole, a tree branch that only ever receives from
-   * us, or a link lazy at both ends (a refresh link: IHAVEs only).
+   * us, or a link lazy at both ends (a refresh link: IHAVEs only). A link that came up before
+   * we delivered any item is not judged: the first items build the tree out of the links the
+   * overlay formed with, many of them forced in, and evicting the silent ones cut branches of
+   * a fresh tree (N = 10,000: p50 240 against 205 ms to the last delivery).
    */
   silent(peer: Peer): boolean {
-    return !peer.sentCopy && this.stats.delivered - peer.deliveredAtUp >= SILENT_AFTER_ITEMS;
+    return !peer.sentCopy && peer.deliveredAtUp > 0 && this.stats.delivered - peer.deliveredAtUp >= SILENT_AFTER_ITEMS;
   }
   /** Item ids seen lately (the newest `max`), as [key, ms they are still suppressed]: for the state file. */
   seenSnapshot(max: number): Array<[string, number]> {

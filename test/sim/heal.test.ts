@@ -176,11 +176,11 @@ describe("full views", () => {
 /**
  * A node of degree 5 with three tree branches (eager, silent: probes forward nothing) and
  * `lazies` lazy neighbours takes `hole` in (`how`: a high-priority NEIGHBOR, which forces its
- * way in when the view is full, or a JOIN). Items reach the node through the first branch, 2
- * before the hole came and `items` after; `hole` then sends nothing, an IHAVE or a copy of an
+ * way in when the view is full, or a JOIN). Items reach the node through the first branch,
+ * `before` of them before the hole came and `items` after; `hole` then sends nothing, an IHAVE or a copy of an
  * item (`says`); then another peer forces its way in. Returns who was evicted, counting the hole's own entry.
  */
-function forcedInThenItems(seed: number, items: number, says: "nothing" | "ihave" | "gossip" = "nothing", how: "neighbor" | "join" = "neighbor", lazies = 2) {
+function forcedInThenItems(seed: number, items: number, says: "nothing" | "ihave" | "gossip" = "nothing", how: "neighbor" | "join" = "neighbor", lazies = 2, before = 2) {
   const w = quietWorld({ degree: "5" }, { seed });
   const a = w.addNode(null);
   const tree = [1, 2, 3].map((i) => new Probe(w, i));
@@ -193,7 +193,7 @@ function forcedInThenItems(seed: number, items: number, says: "nothing" | "ihave
     for (let i = 0; i < k; i++) tree[0]!.send(treeLinks[0]!, item(++n));
     w.run(20);
   };
-  feed(2);
+  feed(before);
   const hole = new Probe(w, 9);
   const holeLink = how === "join" ? hole.join(a) : hole.connect(a);
   if (how === "neighbor") hole.send(holeLink, { kind: "neighbor", high: true });
@@ -219,7 +219,7 @@ describe("black holes", () => {
     }
   });
 
-  test("rule: a lazy neighbour goes instead while the newcomer has had fewer items to copy, once it sent a copy, and when it did not force its way in", () => {
+  test("rule: a lazy neighbour goes instead while the newcomer has had fewer items to copy, once it sent a copy, when it did not force its way in, and when it came before our first item", () => {
     for (const seed of [1, 2, 3]) {
       const cases = {
         fewer: forcedInThenItems(seed, SILENT_AFTER_ITEMS - 1),
@@ -227,6 +227,8 @@ describe("black holes", () => {
         join: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "nothing", "join"),
         // One lazy neighbour: the view had room for the hole, so it asked high but forced nobody out.
         room: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "nothing", "neighbor", 1),
+        // The first items build the tree out of the links the overlay formed with.
+        early: forcedInThenItems(seed, SILENT_AFTER_ITEMS, "nothing", "neighbor", 2, 0),
       };
       expect([seed, cases]).toEqual([
         seed,
@@ -235,6 +237,7 @@ describe("black holes", () => {
           copy: { hole: false, tree: 0, lazy: 2 },
           join: { hole: false, tree: 0, lazy: 2 },
           room: { hole: false, tree: 0, lazy: 1 },
+          early: { hole: false, tree: 0, lazy: 2 },
         },
       ]);
     }
