@@ -56,7 +56,7 @@ export interface NeighbourHooks {
   handle(peer: Peer, msg: P2pMessage, now: number): boolean;
   /** Whether losing this neighbour costs dissemination little (plumtree: a lazy link, not a tree branch). */
   expendable(peer: Peer): boolean;
-  /** Whether the neighbour has sent us no copy of any item (GOSSIP) while we delivered several since its link came up. */
+  /** Whether the neighbour has sent us no copy of any item (GOSSIP) while we delivered several since its link came up (after our first item). */
   silent(peer: Peer): boolean;
 }
 
