@@ -59,7 +59,7 @@ export interface WorkerStats {
   graftSent: number;
   /** GRAFT timers that fired late and waited once more (Dissemination.stats.graftDeferred). */
   graftDeferred: number;
-  /** GRAFTed ids no longer in the knowledge base (Dissemination.stats.graftMissed). */
+  /** GRAFTed ids no longer held, past the knowledge base and the GRAFT hold (Dissemination.stats.graftMissed). */
   graftMissed: number;
   pruneSent: number;
   delivered: number;

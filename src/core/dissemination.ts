@@ -80,7 +80,7 @@ export interface DisseminationStats {
   queueDropped: number;
   /** GRAFT timers that fired late (this node was busy) and waited once more instead. */
   graftDeferred: number;
-  /** Ids GRAFTed from us that the knowledge base no longer held (no copy could be sent). */
+  /** Ids GRAFTed from us that we no longer held, past the knowledge base and the GRAFT hold (no copy could be sent). */
   graftMissed: number;
 }
 

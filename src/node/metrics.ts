@@ -112,7 +112,7 @@ export function nodeRegistry(node: GossipNode): Registry {
   mirroredBy(r, "gossip_items_dropped_total", "Items or item copies dropped, by reason.", "reason", () => c().itemsDropped);
   mirroredBy(r, "gossip_verdicts_total", "Local validation outcomes of items from peers.", "outcome", () => c().verdicts);
   mirroredBy(r, "gossip_control_sent_total", "Plumtree control messages sent, by kind.", "kind", () => c().controlSent);
-  mirrored(r, "gossip_grafts_missed_total", "Item ids GRAFTed from this node that its knowledge base (cache_size items) no longer held: no copy was sent.", () => c().graftsMissed);
+  mirrored(r, "gossip_grafts_missed_total", "Item ids GRAFTed from this node that it no longer held (past the knowledge base and the GRAFT hold, graft_buffer_bytes): no copy was sent.", () => c().graftsMissed);
   mirrored(r, "gossip_grafts_deferred_total", "GRAFT timers that fired late (the node was too busy to run them on time) and waited once more.", () => c().graftsDeferred);
   mirrored(r, "gossip_peer_bans_total", "Peers banned for misbehaviour.", () => c().bans);
   if (node.transport instanceof TcpTransport) {
