@@ -4,7 +4,7 @@
 // honest neighbour.
 
 import { describe, expect, test } from "bun:test";
-import { GOSSIP_KEYS } from "../../src/config/schema.ts";
+import { defaultConfig } from "../../src/config/load.ts";
 import { RawModule, arena, defer, logged, sizes, useCleanup } from "../helpers/fake-module.ts";
 import { until } from "../helpers/testnet.ts";
 
@@ -112,7 +112,7 @@ describe("api_announces_per_s: a module that announces faster than it may", () =
     expect(flooder.closed).toBe(false); // flooding is dropped, not punished
     // Past cache_size, items are held only for GRAFTs, and only up to graft_buffer_bytes.
     const held = sizes(target);
-    expect(held.cache <= 50 || held.cacheBytes <= Number(GOSSIP_KEYS.find((k) => k.key === "graft_buffer_bytes")!.default)).toBe(true);
+    expect(held.cache <= 50 || held.cacheBytes <= defaultConfig().graftBufferBytes).toBe(true);
     // The honest traffic goes on meanwhile (one item at a time through the target's module):
     // a verdict may be on its way at any instant, so wait for none left rather than sample.
     await until(() => sizes(target).pending === 0, 2000, "no verdict left pending");

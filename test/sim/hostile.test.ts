@@ -6,10 +6,12 @@ import { SILENT_AFTER_ITEMS } from "../../src/core/dissemination.ts";
 import { parseLatency } from "../../src/sim/network.ts";
 import { DEFAULT_PARAMS, runScenario } from "../../src/sim/scenarios.ts";
 
+/** 80 nodes, 10% hostile, 10 broadcasts on the WAN-like latency model. */
+const SMALL = { ...DEFAULT_PARAMS, scenario: "hostile" as const, nodes: 80, hostilePct: 10, broadcasts: 10, settleMs: 20_000, latency: parseLatency("wan:10-150") };
+
 describe("hostile nodes", () => {
   test("rule: hostile nodes that flood junk items are banned by the honest nodes they reach, and honest items still get through", () => {
-    const p = { ...DEFAULT_PARAMS, scenario: "hostile" as const, nodes: 80, hostilePct: 10, hostileFlood: true, broadcasts: 10, settleMs: 20_000, latency: parseLatency("wan:10-150") };
-    const { world, result } = runScenario(p);
+    const { world, result } = runScenario({ ...SMALL, hostileFlood: true });
     const hostile = world.nodes.filter((n) => !n.honest);
     const honest = world.nodes.filter((n) => n.honest);
     expect(hostile.length).toBe(8);
@@ -23,8 +25,7 @@ describe("hostile nodes", () => {
     // Judged: hostile links that came up after the honest node's first item and have seen
     // SILENT_AFTER_ITEMS items since. Each of them is silent.
     const judged = (hostileIhave: boolean) => {
-      const p = { ...DEFAULT_PARAMS, scenario: "hostile" as const, nodes: 80, hostilePct: 10, hostileIhave, broadcasts: 10, settleMs: 20_000, latency: parseLatency("wan:10-150") };
-      const { world } = runScenario(p);
+      const { world } = runScenario({ ...SMALL, hostileIhave });
       const hostile = new Set(world.nodes.filter((n) => !n.honest).map((n) => n.id));
       let links = 0;
       let silent = 0;
