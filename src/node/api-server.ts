@@ -9,7 +9,7 @@ import { LogThrottle, TokenBucket } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import { realEnv } from "../util/real-env.ts";
 import { copyOf } from "../wire/bytes.ts";
-import { API_FRAME, decodeModuleMessage, encodeNotification, type ModuleMessage } from "../wire/api.ts";
+import { MODULE_FRAME, decodeModuleMessage, encodeNotification, type ModuleMessage } from "../wire/api.ts";
 import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder } from "../wire/frame.ts";
 import { VerdictTable, type Subscriber, type Verdict } from "./verdicts.ts";
@@ -29,7 +29,7 @@ export interface ApiServerOptions {
 export type AnnounceSink = (ttl: number, dataType: number, data: Uint8Array) => void;
 
 class ModuleConn implements Subscriber {
-  readonly decoder = new FrameDecoder(API_FRAME);
+  readonly decoder = new FrameDecoder(MODULE_FRAME);
   readonly types = new Set<number>();
   readonly announces: TokenBucket;
   readonly announceLog: LogThrottle;

@@ -78,11 +78,47 @@ function open(frame: Uint8Array, type: ApiType, min: number, exact: boolean): vo
   }
   const t = getU16(frame, 2);
   if (t !== type) throw new WireError(WireCode.UnexpectedType, `expected type ${type}, got ${t}`);
+  checkSize(type, size, min, exact);
+}
+
+function checkSize(type: ApiType, size: number, min: number, exact: boolean): void {
   if (exact && size !== min) {
     throw new WireError(WireCode.WrongSize, `type ${type} must be exactly ${min} bytes, got ${size}`);
   }
   if (size < min) throw new WireError(WireCode.Truncated, `type ${type} needs at least ${min} bytes, got ${size}`);
 }
+
+const unknownType = (t: number) => new WireError(WireCode.UnknownType, `unknown message type ${t}`);
+const notificationToGossip = (t: number) =>
+  new WireError(WireCode.UnexpectedType, `type ${t} (GOSSIP NOTIFICATION) is sent by Gossip, not to it`);
+
+/**
+ * What Gossip reads from a module, framed: a message is judged by its type and declared size
+ * as soon as its header is in, so a frame that can only be refused (a NOTIFICATION, an
+ * unknown type, a NOTIFY or VALIDATION not 8 bytes long) closes the connection before its
+ * body is awaited, with the code its decoding would have given.
+ */
+export const MODULE_FRAME: FrameSpec = {
+  ...API_FRAME,
+  header: {
+    bytes: API_HEADER,
+    check(head, size) {
+      const t = getU16(head, 2);
+      switch (t) {
+        case ApiType.Announce:
+          return checkSize(t, size, ANNOUNCE_MIN, false);
+        case ApiType.Notify:
+          return checkSize(t, size, NOTIFY_SIZE, true);
+        case ApiType.Validation:
+          return checkSize(t, size, VALIDATION_SIZE, true);
+        case ApiType.Notification:
+          throw notificationToGossip(t);
+        default:
+          throw unknownType(t);
+      }
+    },
+  },
+};
 
 export function encodeAnnounce(m: Omit<Announce, "kind">): Uint8Array {
   checkU("ttl", m.ttl, 8);
@@ -162,16 +198,14 @@ export function decodeApi(frame: Uint8Array): ApiMessage {
     case ApiType.Validation:
       return decodeValidation(frame);
     default:
-      throw new WireError(WireCode.UnknownType, `unknown message type ${t}`);
+      throw unknownType(t);
   }
 }
 
 /** Decodes what a module may send (500, 501, 503); anything else is a protocol violation. */
 export function decodeModuleMessage(frame: Uint8Array): ModuleMessage {
   const t = frameType(frame);
-  if (t === ApiType.Notification) {
-    throw new WireError(WireCode.UnexpectedType, `type ${t} (GOSSIP NOTIFICATION) is sent by Gossip, not to it`);
-  }
+  if (t === ApiType.Notification) throw notificationToGossip(t);
   return decodeApi(frame) as ModuleMessage;
 }
 

@@ -12,6 +12,12 @@ export interface FrameSpec {
   readonly minSize: number;
   /** Largest legal total size. */
   readonly maxSize: number;
+  /**
+   * Judges a frame by its first `bytes` bytes (at most `minSize` and 8) and its declared size,
+   * before its body is awaited; throws WireError. A frame the header already condemns is
+   * refused at once instead of after up to `maxSize` bytes have been buffered.
+   */
+  readonly header?: { readonly bytes: number; readonly check: (head: Uint8Array, size: number) => void };
 }
 
 /** The error for a frame whose declared size is below `min` (the decoder's, and a sealed link's for a record too small). */
@@ -24,6 +30,8 @@ export class FrameDecoder {
   private head = 0; // bytes of chunks[0] already consumed
   private buffered = 0;
   private need = 0; // total size of the frame being read; 0 while reading the size field
+  private headerChecked = false; // the spec's header check passed for the frame being read
+  private readonly scratch = new Uint8Array(8); // peeked header bytes
 
   /** `spec` may change between frames (a peer link switches to sealed frames after its handshake). */
   constructor(public spec: FrameSpec) {}
@@ -61,6 +69,14 @@ export class FrameDecoder {
           throw new WireError(WireCode.FrameTooLarge, `declared frame size ${size} is above the maximum ${this.spec.maxSize}`);
         }
         this.need = size;
+        this.headerChecked = this.spec.header === undefined;
+      }
+      if (!this.headerChecked) {
+        const { bytes, check } = this.spec.header!;
+        if (this.buffered < bytes) return;
+        this.peek(bytes);
+        check(this.scratch.subarray(0, bytes), this.need);
+        this.headerChecked = true;
       }
       if (this.buffered < this.need) return;
       const frame = this.consume(this.need);
@@ -70,18 +86,24 @@ export class FrameDecoder {
   }
 
   private peekSize(): number {
+    this.peek(this.spec.sizeBytes);
     let size = 0;
+    for (let i = 0; i < this.spec.sizeBytes; i++) size = size * 256 + this.scratch[i]!;
+    return size;
+  }
+
+  /** Copies the first n buffered bytes (n <= 8, all buffered) into `scratch`, consuming none. */
+  private peek(n: number): void {
     let ci = 0;
     let off = this.head;
-    for (let i = 0; i < this.spec.sizeBytes; i++) {
+    for (let i = 0; i < n; i++) {
       let c = this.chunks[ci]!;
       while (off >= c.byteLength) {
         c = this.chunks[++ci]!;
         off = 0;
       }
-      size = size * 256 + c[off++]!;
+      this.scratch[i] = c[off++]!;
     }
-    return size;
   }
 
   /** Takes exactly n buffered bytes; without copying when they sit in one chunk. */

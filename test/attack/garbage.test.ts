@@ -5,7 +5,7 @@
 // an honest neighbour and subscriber, and its tables return to their size before.
 
 import { describe, expect, test } from "bun:test";
-import { type ModuleMessage, API_FRAME, decodeModuleMessage, encodeApi } from "../../src/wire/api.ts";
+import { type ModuleMessage, MODULE_FRAME, decodeModuleMessage, encodeApi } from "../../src/wire/api.ts";
 import { concat } from "../../src/wire/bytes.ts";
 import { FrameDecoder } from "../../src/wire/frame.ts";
 import { P2P_FRAME, P2P_VERSION, decodeP2p, encodeP2p } from "../../src/wire/p2p.ts";
@@ -150,7 +150,7 @@ function apiTail(rng: Rng): Uint8Array {
 /** closed / open for a tail sent after whole frames; null when it would subscribe to a reserved type. */
 function apiOracle(tail: Uint8Array): Expect | null {
   try {
-    for (const f of new FrameDecoder(API_FRAME).push(tail)) {
+    for (const f of new FrameDecoder(MODULE_FRAME).push(tail)) {
       const m = decodeModuleMessage(f);
       if (m.kind === "notify" && reservedType(m.dataType)) return null;
     }

@@ -401,6 +401,40 @@ describe("bad input closes only that connection", () => {
     });
   }
 
+  // The header alone condemns these: the connection closes without its body ever coming, so
+  // a module cannot make us hold up to 64 KiB for a frame we would refuse anyway.
+  const headers: [string, string, string][] = [
+    ["NOTIFY declaring 65535 bytes", "ffff 01f5", "ERR_WRONG_SIZE"],
+    ["NOTIFY declaring 9 bytes", "0009 01f5", "ERR_WRONG_SIZE"],
+    ["VALIDATION declaring 65535 bytes", "ffff 01f7", "ERR_WRONG_SIZE"],
+    ["NOTIFICATION declaring 65535 bytes", "ffff 01f6", "ERR_UNEXPECTED_TYPE"],
+    ["unknown type 520 declaring 65535 bytes", "ffff 0208", "ERR_UNKNOWN_TYPE"],
+    ["unknown type 0 declaring 16 bytes", "0010 0000", "ERR_UNKNOWN_TYPE"],
+  ];
+  for (const [name, bytes, code] of headers) {
+    test(`refused from its header alone (${name}): closed before the body comes`, async () => {
+      start();
+      const m = await mod();
+      m.client.sendRaw(hex(bytes));
+      await within(m.client.whenClosed(), 2000, "closed on the header");
+      expect(await waitLog(/protocol violation/)).toMatch(new RegExp(` code=${code} why=`));
+    });
+  }
+
+  test("a header that is fine waits for its body: an ANNOUNCE of 65535 bytes sent in two parts", async () => {
+    start();
+    const got: number[] = [];
+    server.setAnnounceSink((_ttl, _type, data) => got.push(data.byteLength));
+    const m = await mod();
+    const frame = new Uint8Array(0xffff);
+    frame.set(hex("ffff 01f4 00 00 0539"));
+    m.client.sendRaw(frame.subarray(0, 4));
+    await m.client.flushed();
+    m.client.sendRaw(frame.subarray(4));
+    await until(() => got.length === 1, 2000, "the ANNOUNCE");
+    expect([got, m.client.closed]).toEqual([[0xffff - 8], false]);
+  });
+
   test("a violation after good messages in the same read: the good ones count, then close", async () => {
     start();
     const got: number[] = [];

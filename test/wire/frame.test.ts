@@ -2,7 +2,7 @@
 // a bad declared size is refused as soon as it is readable; whole-chunk frames are views.
 
 import { describe, expect, test } from "bun:test";
-import { API_FRAME, encodeApi } from "../../src/wire/api.ts";
+import { API_FRAME, encodeApi, MODULE_FRAME } from "../../src/wire/api.ts";
 import { concat, fromHex, toHex } from "../../src/wire/bytes.ts";
 import { WireCode } from "../../src/wire/errors.ts";
 import { FrameDecoder, type FrameSpec } from "../../src/wire/frame.ts";
@@ -236,5 +236,42 @@ describe("feed: frames before a bad size field are still handed over", () => {
     });
     expect(got).toEqual(["000801f500000539"]);
     expect(d.pending).toBe(8);
+  });
+});
+
+describe("a spec's header check (MODULE_FRAME: what a module may send)", () => {
+  const good = concat([fromHex("000c 01f4 04 00 0539 deadbeef"), fromHex("0008 01f5 0000 0539"), fromHex("0008 01f7 0007 0001")]);
+
+  test("good frames pass it under any chunking, its header read across chunks", () => {
+    const want = run([good]);
+    for (let i = 0; i <= good.length; i++) {
+      for (let j = i; j <= good.length; j++) {
+        const got = run([good.subarray(0, i), good.subarray(i, j), good.subarray(j)], MODULE_FRAME);
+        expect(got, `split at ${i},${j}`).toEqual(want);
+      }
+    }
+  });
+
+  test("a frame its header condemns is refused once the header is in, before its body, however the header is cut", () => {
+    for (const [head, code] of [
+      ["ffff 01f5", WireCode.WrongSize],
+      ["0010 01f7", WireCode.WrongSize],
+      ["ffff 01f6", WireCode.UnexpectedType],
+      ["0010 0208", WireCode.UnknownType],
+    ] as const) {
+      const bytes = concat([good, fromHex(head)]);
+      for (let i = good.length; i < bytes.length; i++) {
+        const d = new FrameDecoder(MODULE_FRAME);
+        let frames = 0;
+        const feed = (c: Uint8Array) =>
+          d.feed(c, () => {
+            frames++;
+            return true;
+          });
+        feed(bytes.subarray(0, i));
+        expect(codeOf(() => feed(bytes.subarray(i))), `${head} split at ${i}`).toBe(code);
+        expect(frames).toBe(3);
+      }
+    }
   });
 });
