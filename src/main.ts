@@ -1,37 +1,12 @@
 // Entry point of the binary: the only place that touches process.exit and signals.
 
 import { runCli } from "./cli/program.ts";
-
-/**
- * Line output to a std stream that exit can wait for. A write to a pipe may complete long
- * after write() returns (the reader is slow); process.exit would drop what is still queued,
- * so every write keeps a promise of its completion and `flushed` resolves after the last one.
- * Writes complete in order, so the last one's callback means all are out. A closed stream
- * (the reader went away: EPIPE) counts as flushed, since nothing more can be delivered.
- */
-function lineWriter(stream: NodeJS.WriteStream): { line(text: string): void; flushed(): Promise<void> } {
-  let closed = false;
-  const gone = new Promise<void>((resolve) => {
-    const onGone = () => {
-      closed = true;
-      resolve();
-    };
-    stream.once("error", onGone);
-    stream.once("close", onGone);
-  });
-  let last: Promise<void> = Promise.resolve();
-  return {
-    line(text) {
-      if (closed) return;
-      const written = new Promise<void>((resolve) => stream.write(`${text}\n`, () => resolve()));
-      last = Promise.race([written, gone]);
-    },
-    flushed: () => last,
-  };
-}
+import { lineWriter } from "./util/line-writer.ts";
 
 const stdout = lineWriter(process.stdout);
-const stderr = lineWriter(process.stderr);
+// Logs wait for a slow stderr reader up to 4 MiB, then are dropped (and counted); stdout,
+// what scripts read, is never dropped.
+const stderr = lineWriter(process.stderr, 4 << 20);
 
 const controller = new AbortController();
 let signals = 0;

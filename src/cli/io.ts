@@ -4,8 +4,8 @@
 export interface CliIo {
   /** One line on stdout (what scripts read). */
   out(line: string): void;
-  /** One line on stderr (messages for humans). */
-  err(line: string): void;
+  /** One line on stderr (messages for humans); false: dropped, stderr is backed up (see Sink). */
+  err(line: string): unknown;
   /** Aborted on SIGINT/SIGTERM in the binary; by the test otherwise. */
   readonly signal: AbortSignal;
 }

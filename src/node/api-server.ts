@@ -33,6 +33,9 @@ class ModuleConn implements Subscriber {
   readonly types = new Set<number>();
   readonly announces: TokenBucket;
   readonly announceLog: LogThrottle;
+  /** Ignored VALIDATIONs are logged at most once a second per connection, the last one's fields with the count. */
+  readonly ignoredLog: LogThrottle;
+  lastIgnored: { id: number; valid: boolean; why: string } = { id: 0, valid: false, why: "" };
   constructor(
     readonly conn: Conn,
     readonly log: Logger,
@@ -40,6 +43,7 @@ class ModuleConn implements Subscriber {
   ) {
     this.announces = new TokenBucket(announcesPerS, realEnv);
     this.announceLog = new LogThrottle((n) => log.warn("announces dropped: module over api_announces_per_s", { dropped: n }), realEnv);
+    this.ignoredLog = new LogThrottle((n) => log.info("validation ignored", { ...this.lastIgnored, count: n }), realEnv);
   }
   get id(): number {
     return this.conn.id;
@@ -58,6 +62,8 @@ export class ApiServer {
   private onAnnounce: AnnounceSink = () => {};
   private readonly perModulePending: number;
   private readonly stuckLog: LogThrottle;
+  private readonly fullLog: LogThrottle;
+  private readonly skippedLog: LogThrottle;
 
   constructor(private readonly opts: ApiServerOptions) {
     this.log = opts.log;
@@ -66,6 +72,12 @@ export class ApiServer {
     this.perModulePending = Math.max(Math.floor(opts.maxPending / 4), Math.min(opts.maxPending, 64));
     this.stuckLog = new LogThrottle((n) =>
       this.log.warn("items dropped: a subscriber owes too many verdicts", { dropped: n, limit: this.perModulePending }), realEnv,
+    );
+    this.fullLog = new LogThrottle((n) =>
+      this.log.warn("items dropped: too many verdicts pending", { dropped: n, pending: this.verdicts.size }), realEnv,
+    );
+    this.skippedLog = new LogThrottle((n) =>
+      this.log.warn("local deliveries skipped: too many verdicts pending", { skipped: n, pending: this.verdicts.size }), realEnv,
     );
     this.listener = listen(opts.address.host, opts.address.port, { highWater: opts.sendBufferBytes }, (conn) =>
       this.accept(conn),
@@ -119,7 +131,7 @@ export class ApiServer {
     }
     const id = this.verdicts.open(targets, true, done);
     if (id === null) {
-      this.log.warn("item dropped: too many verdicts pending", { type: dataType, pending: this.verdicts.size });
+      this.fullLog.hit();
       return done("overloaded");
     }
     this.notifyAll(id, targets, dataType, data);
@@ -188,7 +200,10 @@ export class ApiServer {
       }
       case "validation": {
         const r = this.verdicts.answer(msg.id, client, msg.valid);
-        if (r !== "accepted") client.log.info("validation ignored", { id: msg.id, valid: msg.valid, why: r });
+        if (r !== "accepted") {
+          client.lastIgnored = { id: msg.id, valid: msg.valid, why: r };
+          client.ignoredLog.hit();
+        }
         return;
       }
     }
@@ -214,7 +229,7 @@ export class ApiServer {
     if (targets.length === 0) return;
     const id = this.verdicts.open(targets, false, ignoreVerdict);
     if (id === null) {
-      this.log.warn("local delivery skipped: too many verdicts pending", { type: dataType });
+      this.skippedLog.hit();
       return;
     }
     this.notifyAll(id, targets, dataType, data);

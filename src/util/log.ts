@@ -7,7 +7,13 @@ export type Level = (typeof LEVELS)[number];
 const RANK: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 export type Fields = Record<string, string | number | boolean | bigint | null | undefined>;
-export type Sink = (line: string) => void;
+/**
+ * Where finished lines go. Returning false means the line was dropped because the output is
+ * backed up (nobody reads stderr); the logger counts such lines and reports the count in a
+ * warning of its own once a line gets through again, so a stalled reader costs lines, never
+ * unbounded memory.
+ */
+export type Sink = (line: string) => unknown;
 export const LOG_FORMATS = ["text", "json"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
@@ -27,10 +33,12 @@ export class Logger {
     private readonly sink: Sink = stderrSink,
     private readonly base: Fields = {},
     readonly format: LogFormat = "text",
+    /** Lines the sink dropped and not yet reported; shared with every child. */
+    private readonly dropped = { lines: 0 },
   ) {}
 
   child(scope: string, fields: Fields = {}): Logger {
-    return new Logger(this.level, scope, this.sink, { ...this.base, ...fields }, this.format);
+    return new Logger(this.level, scope, this.sink, { ...this.base, ...fields }, this.format, this.dropped);
   }
 
   enabled(level: Level): boolean {
@@ -52,14 +60,28 @@ export class Logger {
 
   private write(level: Level, msg: string, fields?: Fields): void {
     if (!this.enabled(level)) return;
-    if (this.format === "json") return this.sink(this.json(level, msg, fields));
+    if (this.dropped.lines > 0) {
+      const note = new Logger(this.level, "log", this.sink, {}, this.format).line("warn", "log lines dropped: the log output was not being read", {
+        dropped: this.dropped.lines,
+      });
+      if (this.sink(note) === false) {
+        this.dropped.lines++;
+        return;
+      }
+      this.dropped.lines = 0;
+    }
+    if (this.sink(this.line(level, msg, fields)) === false) this.dropped.lines++;
+  }
+
+  private line(level: Level, msg: string, fields?: Fields): string {
+    if (this.format === "json") return this.json(level, msg, fields);
     let line = `${new Date().toISOString()} ${level.toUpperCase()} ${this.scope} ${msg}`;
     const all = fields ? { ...this.base, ...fields } : this.base;
     for (const k in all) {
       const v = all[k];
       if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
     }
-    this.sink(line);
+    return line;
   }
 
   private json(level: Level, msg: string, fields?: Fields): string {

@@ -54,7 +54,7 @@ describe("validation_timeout_s and max_pending_validations: a module that never 
     expect(target.api.pendingCount).toBeLessThanOrEqual(16);
     await until(() => target.api.pendingCount === 0, 3000, "timeouts release the table");
     expect(mute.notifications.length).toBeLessThanOrEqual(16 + 2);
-    expect(logged(lines, "item dropped: too many verdicts pending").length).toBeGreaterThan(0);
+    expect(logged(lines, "items dropped: too many verdicts pending").length).toBeGreaterThan(0);
     expect(logged(lines, "item not forwarded", "verdict=timeout").length).toBeGreaterThanOrEqual(16 - 2);
     // Not answering is not a violation: the module stays connected.
     expect(mute.closed).toBe(false);

@@ -232,6 +232,17 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
     expect(await verdictOf(server, T, hex("01"))).toBe("valid");
   });
 
+  test("ignored VALIDATIONs are logged at most once a second per connection: the first at once, the rest as a count", async () => {
+    start();
+    const [a] = await subs(T, "valid");
+    // 2000 bytes of VALIDATIONs must not become 2000 log lines (about 12 times the bytes).
+    for (let i = 0; i < 250; i++) a!.client.validate(5000 + i, true);
+    await waitLog(/validation ignored .*id=5000 .*why=unknown-id count=1/);
+    await until(() => logged(/validation ignored/).length === 2, 3000, "the count of the rest");
+    expect(logged(/validation ignored/)[1]).toMatch(/id=5249 valid=true why=unknown-id count=249/);
+    expect(a!.client.closed).toBe(false);
+  });
+
   test("an already-answered VALIDATION is ignored and logged, and changes nothing", async () => {
     start();
     const [a, b] = await subs(T, "none", "none");
@@ -265,7 +276,11 @@ describe("NOTIFICATION and VALIDATION (items from peers)", () => {
     const [a] = await subs(T, "none");
     const first = [verdictOf(server, T, hex("01")), verdictOf(server, T, hex("02"))];
     expect(await verdictOf(server, T, hex("03"))).toBe("overloaded");
-    await waitLog(/too many verdicts pending/);
+    expect(await verdictOf(server, T, hex("04"))).toBe("overloaded");
+    // Logged at once, and the second drop within the second only counted, in a line to come.
+    expect(logged(/too many verdicts pending/)).toEqual([expect.stringMatching(/items dropped: too many verdicts pending dropped=1 /)]);
+    await until(() => logged(/too many verdicts pending/).length === 2, 3000, "the count");
+    expect(logged(/too many verdicts pending/)[1]).toMatch(/dropped=1 /);
     await until(() => a!.received.length === 2, 2000, "two notifications");
     for (const n of a!.received) a!.client.validate(n.id, true);
     expect(await Promise.all(first)).toEqual(["valid", "valid"]);
@@ -344,6 +359,22 @@ describe("local ANNOUNCE", () => {
     await barrier(c!);
     expect([announcer!.received, c!.received]).toEqual([[], []]);
     expect(got).toEqual([T]);
+  });
+
+  test("with the verdict table full, local ANNOUNCEs are spread but not shown: logged at once, then counted once a second", async () => {
+    start({ maxPending: 2 });
+    let spread = 0;
+    server.setAnnounceSink(() => spread++);
+    const announcer = await mod();
+    const [silent] = await subs(T, "none");
+    void verdictOf(server, T, hex("01"));
+    void verdictOf(server, T, hex("02"));
+    for (let i = 0; i < 3; i++) announcer.client.announce(1, T, hex("0a0" + i));
+    await until(() => spread === 3, 2000, "all three spread");
+    expect(logged(/local deliveries skipped/)).toEqual([expect.stringMatching(/skipped=1 /)]);
+    await until(() => logged(/local deliveries skipped/).length === 2, 3000, "the count");
+    expect(logged(/local deliveries skipped/)[1]).toMatch(/skipped=2 /);
+    expect(silent!.received.length).toBe(2);
   });
 
   test("VALIDATION replies to a local announce are accepted and gate nothing", async () => {
