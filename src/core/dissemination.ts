@@ -78,6 +78,8 @@ export interface DisseminationStats {
   badIds: number;
   /** Item copies not sent because the peer's queue was over the soft limit. */
   queueDropped: number;
+  /** Item copies not sent because the link had carried peer_items_per_s copies in the last second. */
+  paced: number;
   /** GRAFT timers that fired late (this node was busy) and waited once more instead. */
   graftDeferred: number;
   /** Ids GRAFTed from us that we no longer held, past the knowledge base and the GRAFT hold (no copy could be sent). */
@@ -154,11 +156,13 @@ interface RepairPush {
 export class Dissemination {
   readonly stats: DisseminationStats = {
     announced: 0, received: 0, duplicates: 0, delivered: 0, rejected: 0, dropped: 0,
-    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, badIds: 0, queueDropped: 0, graftDeferred: 0, graftMissed: 0,
+    gossipSent: 0, ihaveSent: 0, graftSent: 0, pruneSent: 0, rateLimited: 0, badIds: 0, queueDropped: 0, paced: 0, graftDeferred: 0, graftMissed: 0,
   };
   private lastQueueDrop = "";
   private lastRateDrop = "";
+  private lastPacedDrop = "";
   private readonly queueLog: LogThrottle;
+  private readonly pacedLog: LogThrottle;
   private readonly rateLog: LogThrottle;
   private readonly eager = new Set<Peer>();
   private readonly lazy = new Set<Peer>();
@@ -199,6 +203,10 @@ export class Dissemination {
     this.cache = new ItemCache(opts.cacheSize, graftHoldMs(opts), opts.graftBufferBytes);
     this.queueLog = new LogThrottle(
       (n) => this.log.warn("item copies dropped: peer send queue full", { peer: this.lastQueueDrop, dropped: n }),
+      this.env,
+    );
+    this.pacedLog = new LogThrottle(
+      (n) => this.log.warn("item copies dropped: link at peer_items_per_s", { peer: this.lastPacedDrop, dropped: n }),
       this.env,
     );
     this.rateLog = new LogThrottle(
@@ -355,7 +363,7 @@ export class Dissemination {
       if (this.debug) this.log.debug("item dropped", { item: idKey(msg.id), reason: "rate_limited", from: peer.addr });
       this.lastRateDrop = peer.addr;
       this.rateLog.hit();
-      this.deps.penalize(peer, Points.rateLimited, "item flood");
+      if (!peer.itemSlack.take(now)) this.deps.penalize(peer, Points.rateLimited, "item flood");
       return;
     }
     this.stats.received++;
@@ -504,6 +512,17 @@ export class Dissemination {
       if (this.debug) this.log.debug("item copy dropped", { item: idKey(msg.id), reason: "queue_full", to: peer.addr });
       this.lastQueueDrop = peer.addr;
       this.queueLog.hit();
+      return;
+    }
+    // Never more copies a second on one link than a neighbour on our settings accepts: past
+    // its peer_items_per_s it would drop them and count them against our score, and a burst
+    // from a local module, or the sum of many origins' items at a relay, would get this node
+    // banned. The copy is skipped, as for a full queue; the lazy links repair what the tree lost.
+    if (!peer.outItems.take(now)) {
+      this.stats.paced++;
+      if (this.debug) this.log.debug("item copy dropped", { item: idKey(msg.id), reason: "paced", to: peer.addr });
+      this.lastPacedDrop = peer.addr;
+      this.pacedLog.hit();
       return;
     }
     if (peer.send(msg, now)) this.stats.gossipSent++;

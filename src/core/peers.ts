@@ -40,7 +40,16 @@ export class Peer {
   since: number;
   lastReceived: number;
   lastSent: number;
+  /** Items (GOSSIP) we accept from it: peer_items_per_s a second (§6.8). */
   readonly items: TokenBucket;
+  /**
+   * Items over `items` it may cost us without losing score: one second's worth, refilled at a
+   * tenth of that a second. A neighbour that paces itself still arrives bunched now and then
+   * (the network, or our own busy event loop, held its items back); a flood overruns this at once.
+   */
+  readonly itemSlack: TokenBucket;
+  /** Copies we send it: at most peer_items_per_s a second, what it accepts if it runs our setting. */
+  readonly outItems: TokenBucket;
   // The bucket of control messages (peer_control_per_s) in the peer's own fields, not an
   // object of its own: it is checked for every message but GOSSIP (see takeControl).
   private controlTokens: number;
@@ -86,6 +95,8 @@ export class Peer {
     this.state = state;
     this.since = this.lastReceived = this.lastSent = env.now();
     this.items = new TokenBucket(limits.itemsPerS, env);
+    this.itemSlack = new TokenBucket(limits.itemsPerS / 10, env, limits.itemsPerS);
+    this.outItems = new TokenBucket(limits.itemsPerS, env);
     this.controlRate = this.controlTokens = limits.controlPerS;
     this.controlLast = this.lastReceived;
   }

@@ -20,7 +20,7 @@ export function nodeCounters(node: GossipNode) {
     itemsDuplicate: s.duplicates,
     itemsDelivered: s.delivered,
     itemsForwarded: s.gossipSent,
-    itemsDropped: { rejected: s.rejected, unvalidated: s.dropped, rate_limited: s.rateLimited, queue_full: s.queueDropped, bad_id: s.badIds },
+    itemsDropped: { rejected: s.rejected, unvalidated: s.dropped, rate_limited: s.rateLimited, queue_full: s.queueDropped, paced: s.paced, bad_id: s.badIds },
     verdicts: Object.fromEntries(VERDICTS.map((v) => [v, node.counts.verdicts[v] ?? 0])) as Record<(typeof VERDICTS)[number], number>,
     controlSent: { ihave: s.ihaveSent, graft: s.graftSent, prune: s.pruneSent },
     graftsDeferred: s.graftDeferred,

@@ -1,6 +1,7 @@
 import type { Env, Timer } from "../core/env.ts";
 
-// Token bucket: `rate` tokens per second, holding at most `rate` (a one-second burst).
+// Token bucket: `rate` tokens per second, holding at most `burst` (by default `rate`: a
+// one-second burst), full at start.
 
 export class TokenBucket {
   private tokens: number;
@@ -8,14 +9,15 @@ export class TokenBucket {
   constructor(
     private readonly rate: number,
     private readonly clock: { now(): number },
+    private readonly burst = rate,
   ) {
-    this.tokens = rate;
+    this.tokens = burst;
     this.last = clock.now();
   }
 
   /** Takes a token if there is one. `now`: the caller's reading of the clock, if it has one. */
   take(now = this.clock.now()): boolean {
-    this.tokens = refill(this.tokens, this.last, this.rate, now);
+    this.tokens = refill(this.tokens, this.last, this.rate, now, this.burst);
     this.last = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
@@ -23,9 +25,9 @@ export class TokenBucket {
   }
 }
 
-/** A bucket's tokens at `now`, refilled at `rate` a second since `last`, holding at most `rate`. */
-export function refill(tokens: number, last: number, rate: number, now: number): number {
-  return Math.min(rate, tokens + ((now - last) * rate) / 1000);
+/** A bucket's tokens at `now`, refilled at `rate` a second since `last`, holding at most `burst`. */
+export function refill(tokens: number, last: number, rate: number, now: number, burst = rate): number {
+  return Math.min(burst, tokens + ((now - last) * rate) / 1000);
 }
 
 /**

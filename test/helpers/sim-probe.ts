@@ -152,11 +152,16 @@ export const LATENCY = 5;
  * the periodic work a rule test does not look at turned off (own SHUFFLE walks once an
  * hour, no refresh), so every message a probe sees comes from what the test did.
  */
-export function quietWorld(settings: Readonly<Record<string, string>> = {}, o: { seed?: number; latencyMs?: number } = {}): World {
+export function quietWorld(
+  settings: Readonly<Record<string, string>> = {},
+  o: { seed?: number; latencyMs?: number; /** Collects the nodes' log lines (info and up). */ lines?: string[] } = {},
+): World {
+  const lines = o.lines;
   return new World({
     seed: o.seed ?? 1,
     mode: "plumtree",
     latency: Latency.constant(o.latencyMs ?? LATENCY),
     settings: { shuffle_interval_ms: "3600000", refresh_interval_ms: "0", ...settings },
+    ...(lines ? { logLevel: "info" as const, logSink: (l: string) => void lines.push(l) } : {}),
   });
 }
