@@ -184,6 +184,19 @@ describe("gossip config check", () => {
 });
 
 describe("help", () => {
+  test("help that was asked for exits 0 on stdout; help instead of a missing or unknown command exits 2 on stderr", async () => {
+    for (const args of [["--help"], ["help"], ["help", "config"], ["config", "--help"], ["config", "help"], ["config", "keygen", "--help"]]) {
+      const r = await gossip(...args);
+      expect([args, r.code, r.err]).toEqual([args, 0, []]);
+      expect(r.out.join("\n")).toContain("Usage: gossip");
+    }
+    for (const args of [["config"], ["help", "nosuch"], ["config", "help", "nosuch"], []]) {
+      const r = await gossip(...args);
+      expect([args, r.code, r.out]).toEqual([args, 2, []]);
+      expect(r.err.join("\n")).toContain("Usage: gossip");
+    }
+  });
+
   for (const sub of ["keygen", "node", "network", "check"]) {
     test(`config ${sub} --help shows examples`, async () => {
       const r = await gossip("config", sub, "--help");
