@@ -211,7 +211,7 @@ function registerCheck(config: Command, io: CliIo): void {
       const warn = (w: string) => io.err(`gossip: warning: ${w}`);
       warnings.forEach(warn);
       const id =
-        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config, warn))).idHex;
+        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config, warn, config.hostkeyLine))).idHex;
       io.out(`ok id=${id} p2p=${formatAddress(config.p2pAddress)} api=${formatAddress(config.apiAddress)}`);
     });
 }

@@ -105,7 +105,7 @@ export function parseConfig(text: string, file: string | null): ParsedConfig {
   for (const spec of GOSSIP_KEYS) fields[spec.field] = parseValue(spec, section.get(spec.key), where, file);
   crossCheck(fields, section, where);
   // Safe: the loop above filled every field of the table, and the table covers Config.
-  const config = { ...fields, file, hostkey: parseHostkey(hostkey, file, where) } as unknown as Config;
+  const config = { ...fields, file, hostkey: parseHostkey(hostkey, file, where), hostkeyLine: hostkey?.line ?? null } as unknown as Config;
   return { config, warnings };
 }
 

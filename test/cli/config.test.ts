@@ -177,9 +177,15 @@ describe("gossip config check", () => {
     const k = await gossip("config", "check", "-c", join(sub, "n.ini"));
     expect(k.code).toBe(2);
     expect(k.err).toEqual([
-      `gossip: ${join(sub, "n.ini")} [global] hostkey: cannot read "${join(sub, "n.pem")}": no such file (ENOENT) ` +
+      `gossip: ${join(sub, "n.ini")} line 1 [global] hostkey: cannot read "${join(sub, "n.pem")}": no such file (ENOENT) ` +
         `(create one with: gossip config keygen --out ${join(sub, "n.pem")})`,
     ]);
+    // A file that exists but is no key: named with its line, and no keygen hint (keygen would
+    // refuse it, or with --force overwrite it).
+    await writeFile(join(sub, "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+    await writeFile(join(sub, "p.ini"), "; shared config\nhostkey = passwd\n[gossip]\n");
+    const p = await gossip("config", "check", "-c", join(sub, "p.ini"));
+    expect([p.code, p.err]).toEqual([2, [`gossip: ${join(sub, "p.ini")} line 2 [global] hostkey: "${join(sub, "passwd")}": not a PEM private key`]]);
   });
 });
 
