@@ -167,7 +167,7 @@ function documented(s: KeySpec, value: string | undefined): string[] {
   const doc = `; ${s.doc}`;
   if (value !== undefined) return [doc, entry(s.key, value)];
   // Absent keys are shown commented out, so the file doubles as a reference of what exists.
-  return [doc, `;${s.key} = ${s.default ?? "HOST:PORT"}`];
+  return [doc, `;${s.key} = ${s.default ?? (s.kind.type === "path" ? "PATH" : "HOST:PORT")}`];
 }
 
 function entry(key: string, value: string): string {

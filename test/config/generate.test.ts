@@ -33,6 +33,12 @@ describe("nodeIni", () => {
     expect(config.bootstrappers).toEqual([]);
   });
 
+  test("keys without a default are shown commented out with a placeholder of their kind", () => {
+    const text = nodeIni({ p2p: "127.0.0.1:6001", api: "127.0.0.1:7001" });
+    expect(text).toContain("\n;admin_address = HOST:PORT\n");
+    expect(text).toContain("\n;state_dir = PATH\n");
+  });
+
   test("values ini would cut or unescape are quoted", () => {
     const text = nodeIni({ hostkey: "keys/a#1;x\\y.pem", p2p: "127.0.0.1:1", api: "127.0.0.1:2" });
     expect(parseConfig(text, "/d/c.ini").config.hostkey).toBe("/d/keys/a#1;x\\y.pem");
