@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { formatAddress } from "../config/address.ts";
-import { nodeIni, writeNetwork, writeNewFile, API_PORT_OFFSET } from "../config/generate.ts";
+import { checkWritable, nodeIni, writeNetwork, writeNewFile, API_PORT_OFFSET } from "../config/generate.ts";
 import {
   DEFAULT_HOSTKEY_BITS,
   DEFAULT_HOSTKEY_FORMAT,
@@ -75,6 +75,8 @@ function registerKeygen(config: Command, io: CliIo): void {
     .action(async (opts: { out: string; bits: string; format: string; force?: boolean }) => {
       const bits = intOption("--bits", opts.bits, MIN_BITS, MAX_BITS);
       const format = formatOption(opts.format);
+      // Before the key, which takes seconds at 8192 bits: a refusal must not come after the wait.
+      await writableOrFail(opts.out, opts.force ?? false);
       const pem = await generateHostkeyPem(bits, format);
       await writeOrFail(opts.out, pem, opts.force ?? false, 0o600);
       io.out(`id=${hostkeyFromPem(pem).idHex} file=${opts.out}`);
@@ -273,8 +275,17 @@ async function asUsage<T>(step: () => T | Promise<T>, options: Readonly<Record<s
 }
 
 async function writeOrFail(path: string, text: string, force: boolean, mode?: number): Promise<void> {
+  await orFail(path, () => writeNewFile(path, text, { force, ...(mode === undefined ? {} : { mode }) }));
+}
+
+/** The errors writeOrFail would end with, before any slow work. */
+async function writableOrFail(path: string, force: boolean): Promise<void> {
+  await orFail(path, () => checkWritable(path, force));
+}
+
+async function orFail(path: string, step: () => Promise<void>): Promise<void> {
   try {
-    await writeNewFile(path, text, { force, ...(mode === undefined ? {} : { mode }) });
+    await step();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
     throw failure(`cannot write ${path}: ${osReason(e)}`);

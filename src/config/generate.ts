@@ -3,8 +3,9 @@
 // shared by every module of a peer, and other modules open a relative path from their own
 // working directory, not from the config file's (gossip itself would read either).
 
-import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { constants } from "node:fs";
+import { access, chmod, mkdir, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { generateHostkeyPem, hostkeyFromPem, DEFAULT_HOSTKEY_BITS, type HostkeyFormat } from "./hostkey.ts";
 import { parseConfig } from "./load.ts";
 import { GOSSIP_KEYS, type KeySpec } from "./schema.ts";
@@ -145,6 +146,27 @@ export async function writeNewFile(
     throw e;
   }
   if (o.force && o.mode !== undefined) await chmod(path, o.mode);
+}
+
+/**
+ * Throws what writeNewFile(path, ..., { force }) would, without writing: EEXIST for a file that
+ * exists without `force` (existsError), else the fs error (EISDIR, ENOENT or ENOTDIR for a
+ * missing parent, EACCES). For callers with slow work to do before they write.
+ */
+export async function checkWritable(path: string, force: boolean): Promise<void> {
+  const found = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return null;
+    throw e;
+  });
+  if (found !== null) {
+    if (found.isDirectory()) throw Object.assign(new Error(`${path} is a directory`), { code: "EISDIR" });
+    if (!force) throw existsError(path);
+    await access(path, constants.W_OK);
+    return;
+  }
+  const parent = await stat(dirname(path));
+  if (!parent.isDirectory()) throw Object.assign(new Error(`${dirname(path)} is not a directory`), { code: "ENOTDIR" });
+  await access(dirname(path), constants.W_OK);
 }
 
 async function refuseExisting(path: string): Promise<void> {

@@ -54,6 +54,25 @@ describe("gossip config keygen", () => {
     expect((await stat(out)).mode & 0o777).toBe(0o600);
   });
 
+  test("--out is checked before the key is generated (no wait for an 8192-bit key that cannot be written)", async () => {
+    const exists = join(dir, "exists.pem");
+    await writeFile(exists, "keep");
+    const nodir = join(dir, "nodir", "k.pem");
+    const cases: [string, number, string][] = [
+      [exists, 2, `gossip: ${exists} already exists (pass --force to overwrite)`],
+      [nodir, 1, `gossip: cannot write ${nodir}: no such file (ENOENT)`],
+      [dir, 1, `gossip: cannot write ${dir}: is a directory (EISDIR)`],
+      [join(exists, "k.pem"), 1, `gossip: cannot write ${join(exists, "k.pem")}: a parent is not a directory (ENOTDIR)`],
+    ];
+    for (const [out, code, message] of cases) {
+      const t0 = performance.now();
+      const r = await gossip("config", "keygen", "--out", out, "--bits", "8192");
+      expect([r.code, r.err]).toEqual([code, [message]]);
+      expect(performance.now() - t0).toBeLessThan(1000); // an 8192-bit key takes seconds
+    }
+    expect(await readFile(exists, "utf8")).toBe("keep");
+  });
+
   test("bad --bits is a usage error; an unwritable path a failure", async () => {
     const bits = await gossip("config", "keygen", "--out", join(dir, "k3.pem"), "--bits", "512");
     expect([bits.code, bits.err]).toEqual([2, [`gossip: --bits: expected an integer 1024-16384, got "512"`]]);
