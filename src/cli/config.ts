@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { formatAddress } from "../config/address.ts";
-import { checkWritable, nodeIni, writeNetwork, writeNewFile, API_PORT_OFFSET } from "../config/generate.ts";
+import { checkWritable, nodeIni, NotADirectoryError, writeNetwork, writeNewFile, API_PORT_OFFSET } from "../config/generate.ts";
 import {
   DEFAULT_HOSTKEY_BITS,
   DEFAULT_HOSTKEY_FORMAT,
@@ -182,6 +182,7 @@ function registerNetwork(config: Command, io: CliIo): void {
             return await writeNetwork({ nodes, dir: opts.dir, basePort, bits, format, extra, force: opts.force ?? false });
           } catch (e) {
             if (e instanceof ConfigError) throw e;
+            if (e instanceof NotADirectoryError) throw usage(`--dir: ${e.message}; give a directory (created if missing)`);
             if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
             throw failure(`cannot write the network into ${opts.dir}: ${osReason(e)}`);
           }

@@ -114,6 +114,8 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
     parseConfig(text, configPath);
     return { name, p2p, api, configPath, hostkeyPath: join(o.dir, `${name}.pem`), text };
   });
+  const found = await stat(o.dir).catch(() => null);
+  if (found !== null && !found.isDirectory()) throw new NotADirectoryError(o.dir);
   if (!o.force) {
     for (const n of plan) for (const p of [n.configPath, n.hostkeyPath]) await refuseExisting(p);
   }
@@ -128,6 +130,15 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
       return { ...node, idHex: hostkeyFromPem(pem).idHex };
     }),
   );
+}
+
+/** The network directory exists as something else than a directory (--force cannot help). */
+export class NotADirectoryError extends Error {
+  readonly code = "ENOTDIR";
+  constructor(readonly path: string) {
+    super(`${path} exists and is not a directory`);
+    this.name = "NotADirectoryError";
+  }
 }
 
 /**

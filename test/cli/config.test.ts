@@ -154,6 +154,16 @@ describe("gossip config network + check", () => {
     expect(again.err[0]).toContain("already exists (pass --force to overwrite)");
   });
 
+  test("--dir naming a file that is not a directory is a usage error naming --dir (no --force hint)", async () => {
+    const afile = join(dir, "afile");
+    await writeFile(afile, "keep");
+    for (const force of [[], ["--force"]]) {
+      const r = await gossip("config", "network", "--nodes", "2", "--dir", afile, "--bits", "1024", ...force);
+      expect([r.code, r.out, r.err]).toEqual([2, [], [`gossip: --dir: ${afile} exists and is not a directory; give a directory (created if missing)`]]);
+    }
+    expect(await readFile(afile, "utf8")).toBe("keep");
+  });
+
   const bad: [string[], string][] = [
     [["--nodes", "0"], `--nodes: expected an integer 1-1000, got "0"`],
     [["--nodes", "2", "--base-port", "65000"], `--base-port: expected an integer 1-64534, got "65000"`],
