@@ -64,14 +64,25 @@ export interface NetworkOptions {
   readonly bits?: number;
   /** PEM encoding of the generated keys (default: DEFAULT_HOSTKEY_FORMAT). */
   readonly format?: HostkeyFormat;
+  /** admin_address of node k: 127.0.0.1:adminBasePort+k-1; absent: no admin listener. */
+  readonly adminBasePort?: number;
+  /** More [gossip] keys for every node; not the PER_NODE_KEYS. */
   readonly extra?: Readonly<Record<string, string>>;
   readonly force?: boolean;
 }
+
+/**
+ * Keys whose value must differ between the nodes of one host (listeners, what peers dial) or
+ * that writeNetwork sets per node: one value copied into every config would break the network.
+ * (state_dir may be shared: each node's state file is named after its config.)
+ */
+export const PER_NODE_KEYS = ["p2p_address", "api_address", "bootstrapper", "admin_address", "advertise_address"] as const;
 
 export interface NetworkNode {
   readonly name: string;
   readonly p2p: string;
   readonly api: string;
+  readonly admin: string | null;
   readonly configPath: string;
   readonly hostkeyPath: string;
   readonly idHex: string;
@@ -94,12 +105,21 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
   if (!Number.isInteger(basePort) || basePort < 1 || maxPort > 65535) {
     throw new RangeError(`base port must leave room for ${o.nodes} p2p and api ports, got ${basePort}`);
   }
+  const adminBase = o.adminBasePort;
+  if (adminBase !== undefined) {
+    const clash = adminPortsClash(adminBase, o.nodes, basePort);
+    if (clash !== null) throw new RangeError(`admin base port ${adminBase}: ${clash}`);
+  }
+  for (const key of PER_NODE_KEYS) {
+    if (o.extra?.[key] !== undefined) throw new RangeError(`${key} differs per node; it cannot be one extra key for every node`);
+  }
   // A network smaller than the default degree cannot fill it; ask only for what exists.
   const degree = Math.max(1, Math.min(Number(defaultOf("degree")), o.nodes - 1));
   const plan = Array.from({ length: o.nodes }, (_, i) => {
     const name = `node${i + 1}`;
     const p2p = `127.0.0.1:${basePort + i}`;
     const api = `127.0.0.1:${basePort + API_PORT_OFFSET + i}`;
+    const admin = adminBase === undefined ? null : `127.0.0.1:${adminBase + i}`;
     const configPath = join(o.dir, `${name}.ini`);
     const text = nodeIni({
       hostkey: resolve(o.dir, `${name}.pem`),
@@ -109,10 +129,10 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
       degree,
       // Every peer of a local network shares 127.0.0.1: the per-address limits meant
       // against one host posing as many peers would cut it apart.
-      extra: { max_conns_per_ip: "0", view_prefix_limit: "0", ...o.extra },
+      extra: { max_conns_per_ip: "0", view_prefix_limit: "0", ...o.extra, ...(admin === null ? {} : { admin_address: admin }) },
     });
     parseConfig(text, configPath);
-    return { name, p2p, api, configPath, hostkeyPath: join(o.dir, `${name}.pem`), text };
+    return { name, p2p, api, admin, configPath, hostkeyPath: join(o.dir, `${name}.pem`), text };
   });
   const found = await stat(o.dir).catch(() => null);
   if (found !== null && !found.isDirectory()) throw new NotADirectoryError(o.dir);
@@ -130,6 +150,22 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
       return { ...node, idHex: hostkeyFromPem(pem).idHex };
     }),
   );
+}
+
+/**
+ * Why admin ports adminBase..adminBase+nodes-1 do not fit next to the p2p and api ports of a
+ * network at basePort, or null if they do.
+ */
+export function adminPortsClash(adminBase: number, nodes: number, basePort: number): string | null {
+  const last = adminBase + nodes - 1;
+  if (!Number.isInteger(adminBase) || adminBase < 1 || last > 65535) return `ports ${adminBase}-${last} do not fit in 1-65535`;
+  const ranges: [string, number][] = [["p2p", basePort], ["api", basePort + API_PORT_OFFSET]];
+  for (const [what, first] of ranges) {
+    if (adminBase <= first + nodes - 1 && first <= last) {
+      return `ports ${adminBase}-${last} overlap the ${what} ports ${first}-${first + nodes - 1}`;
+    }
+  }
+  return null;
 }
 
 /** The network directory exists as something else than a directory (--force cannot help). */

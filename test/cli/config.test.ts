@@ -164,7 +164,31 @@ describe("gossip config network + check", () => {
     expect(await readFile(afile, "utf8")).toBe("keep");
   });
 
+  test("--admin-base-port gives every node its own admin_address; state_dir may be shared", async () => {
+    const net = join(dir, "net-admin");
+    const r = await gossip("config", "network", "--nodes", "3", "--dir", net, "--base-port", "16001", "--admin-base-port", "19001",
+      "--bits", "1024", "--set", "state_dir=states");
+    expect([r.code, r.err]).toEqual([0, []]);
+    expect(r.out).toEqual([1, 2, 3].map((k) =>
+      `node${k} p2p=127.0.0.1:${16000 + k} api=127.0.0.1:${17000 + k} admin=127.0.0.1:${19000 + k} config=${join(net, `node${k}.ini`)}`));
+    for (const k of [1, 2, 3]) {
+      const path = join(net, `node${k}.ini`);
+      const { config } = parseConfig(await readFile(path, "utf8"), path);
+      expect([config.adminAddress, config.stateDir]).toEqual([{ host: "127.0.0.1", port: 19000 + k }, join(net, "states")]);
+    }
+  });
+
   const bad: [string[], string][] = [
+    // Keys that differ per node: one value for all would make node 2 fail to bind. The message
+    // names what network offers (it has no --p2p, --api or --bootstrapper).
+    [["--nodes", "2", "--set", "admin_address=127.0.0.1:9001"], `--set admin_address: differs per node; use --admin-base-port (node k: 127.0.0.1:<admin-base+k-1>)`],
+    [["--nodes", "2", "--set", "p2p_address=127.0.0.1:1"], `--set p2p_address: differs per node (node k: 127.0.0.1:<base+k-1>); use --base-port`],
+    [["--nodes", "2", "--set", "api_address=127.0.0.1:1"], `--set api_address: differs per node (node k: 127.0.0.1:<base+1000+k-1>); use --base-port`],
+    [["--nodes", "2", "--set", "bootstrapper=127.0.0.1:1"], `--set bootstrapper: node1 is the bootstrapper of every other node; for other bootstrappers write each config with gossip config node --bootstrapper`],
+    [["--nodes", "2", "--set", "advertise_address=h:1"], `--set advertise_address: differs per node (network nodes are dialed at their p2p_address); to set it, write each config with gossip config node --set advertise_address=HOST:PORT`],
+    [["--nodes", "3", "--base-port", "16001", "--admin-base-port", "16003"], `--admin-base-port: ports 16003-16005 overlap the p2p ports 16001-16003`],
+    [["--nodes", "3", "--base-port", "16001", "--admin-base-port", "16999"], `--admin-base-port: ports 16999-17001 overlap the api ports 17001-17003`],
+    [["--nodes", "3", "--admin-base-port", "65534"], `--admin-base-port: expected an integer 1-65533, got "65534"`],
     [["--nodes", "0"], `--nodes: expected an integer 1-1000, got "0"`],
     [["--nodes", "2", "--base-port", "65000"], `--base-port: expected an integer 1-64534, got "65000"`],
     [["--nodes", "2", "--set", "degree=0"], `--set degree=0: expected an integer 1-1000, got "0"`],

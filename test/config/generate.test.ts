@@ -127,6 +127,13 @@ describe("writeNetwork", () => {
     dir = await fresh();
     await expect(writeNetwork({ nodes: 2, dir, bits: 1024, extra: { degree: "x" } })).rejects.toBeInstanceOf(ConfigError);
     await expect(writeNetwork({ nodes: 0, dir })).rejects.toBeInstanceOf(RangeError);
+    // One listener address copied into every node would make node 2 fail to bind.
+    await expect(writeNetwork({ nodes: 2, dir, bits: 1024, extra: { admin_address: "127.0.0.1:9001" } })).rejects.toThrow(
+      "admin_address differs per node; it cannot be one extra key for every node",
+    );
+    await expect(writeNetwork({ nodes: 2, dir, basePort: 16001, adminBasePort: 16002 })).rejects.toThrow(
+      "admin base port 16002: ports 16002-16003 overlap the p2p ports 16001-16002",
+    );
     await expect(writeNetwork({ nodes: 2, dir, basePort: 64535 })).rejects.toBeInstanceOf(RangeError);
   });
 });
