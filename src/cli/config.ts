@@ -9,9 +9,11 @@ import {
   adminPortsClash,
   API_PORT_OFFSET,
   checkWritable,
+  InterruptedError,
   nodeIni,
   NotADirectoryError,
   PER_NODE_KEYS,
+  untilAborted,
   writeNetwork,
   writeNewFile,
 } from "../config/generate.ts";
@@ -26,7 +28,7 @@ import {
 } from "../config/hostkey.ts";
 import { ConfigError, loadConfig, osReason, parseConfig } from "../config/load.ts";
 import { GOSSIP_KEYS } from "../config/schema.ts";
-import { failure, intOption, usage, type CliIo } from "./io.ts";
+import { failure, interrupted, intOption, usage, type CliIo } from "./io.ts";
 
 const MIN_BITS = 1024;
 const MAX_BITS = 16384;
@@ -102,7 +104,13 @@ function registerKeygen(config: Command, io: CliIo): void {
       const format = formatOption(opts.format);
       // Before the key, which takes seconds at 8192 bits: a refusal must not come after the wait.
       await writableOrFail(opts.out, opts.force ?? false);
-      const pem = await generateHostkeyPem(bits, format);
+      let pem: string;
+      try {
+        pem = await untilAborted(generateHostkeyPem(bits, format), io.signal);
+      } catch (e) {
+        if (e instanceof InterruptedError) throw interrupted(`interrupted: ${opts.out} not written`);
+        throw e;
+      }
       await writeOrFail(opts.out, pem, opts.force ?? false, 0o600);
       io.out(`id=${hostkeyFromPem(pem).idHex} file=${opts.out}`);
     });
@@ -221,9 +229,11 @@ function registerNetwork(config: Command, io: CliIo): void {
               format,
               extra,
               force: opts.force ?? false,
+              signal: io.signal,
             });
           } catch (e) {
             if (e instanceof ConfigError) throw e;
+            if (e instanceof InterruptedError) throw interrupted(`interrupted while generating keys: nothing written into ${opts.dir}`);
             if (e instanceof NotADirectoryError) throw usage(`--dir: ${e.message}; give a directory (created if missing)`);
             if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
             throw failure(`cannot write the network into ${opts.dir}: ${osReason(e)}`);

@@ -7,7 +7,7 @@ import { formatAddress, parseAddress } from "../config/address.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import type { Address } from "../config/schema.ts";
 import type { NodeStatus } from "../node/admin.ts";
-import { failure, usage, type CliIo } from "./io.ts";
+import { failure, interrupted, usage, type CliIo } from "./io.ts";
 
 interface StatusOptions {
   admin?: string;
@@ -33,8 +33,9 @@ export function registerStatus(program: Command, io: CliIo): void {
       const url = `http://${formatAddress(addr)}/status`;
       let res: Response;
       try {
-        res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+        res = await fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), io.signal]) });
       } catch (e) {
+        if (io.signal.aborted) throw interrupted(`interrupted while waiting for ${url}`);
         throw failure(`cannot reach the gossip admin listener at ${formatAddress(addr)}: ${(e as Error).message}`);
       }
       if (!res.ok) throw failure(`${url}: HTTP ${res.status} (is ${formatAddress(addr)} a gossip admin_address?)`);

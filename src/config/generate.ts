@@ -3,7 +3,7 @@
 // shared by every module of a peer, and other modules open a relative path from their own
 // working directory, not from the config file's (gossip itself would read either).
 
-import { constants } from "node:fs";
+import { constants, rmSync } from "node:fs";
 import { access, chmod, mkdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { generateHostkeyPem, hostkeyFromPem, DEFAULT_HOSTKEY_BITS, type HostkeyFormat } from "./hostkey.ts";
@@ -69,6 +69,8 @@ export interface NetworkOptions {
   /** More [gossip] keys for every node; not the PER_NODE_KEYS. */
   readonly extra?: Readonly<Record<string, string>>;
   readonly force?: boolean;
+  /** Aborting it while keys are generated stops with InterruptedError, having written nothing. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -139,8 +141,17 @@ export async function writeNetwork(o: NetworkOptions): Promise<NetworkNode[]> {
   if (!o.force) {
     for (const n of plan) for (const p of [n.configPath, n.hostkeyPath]) await refuseExisting(p);
   }
-  await mkdir(o.dir, { recursive: true });
-  const pems = await Promise.all(plan.map(() => generateHostkeyPem(o.bits ?? DEFAULT_HOSTKEY_BITS, o.format)));
+  // Made before the keys, so a directory that cannot be made fails at once; removed again if
+  // the keys are interrupted. Files are written only once every key exists.
+  const made = await mkdir(o.dir, { recursive: true });
+  let pems: string[];
+  try {
+    pems = await untilAborted(Promise.all(plan.map(() => generateHostkeyPem(o.bits ?? DEFAULT_HOSTKEY_BITS, o.format))), o.signal);
+  } catch (e) {
+    // Sync: the thread pool that async fs calls need is busy with the keys still being made.
+    if (e instanceof InterruptedError && made !== undefined) rmSync(made, { recursive: true, force: true });
+    throw e;
+  }
   return Promise.all(
     plan.map(async (n, i) => {
       const pem = pems[i] ?? "";
@@ -166,6 +177,32 @@ export function adminPortsClash(adminBase: number, nodes: number, basePort: numb
     }
   }
   return null;
+}
+
+/** Slow work (key generation) was stopped by an abort signal (SIGINT/SIGTERM in the binary). */
+export class InterruptedError extends Error {
+  readonly code = "ERR_INTERRUPTED";
+  constructor() {
+    super("interrupted");
+    this.name = "InterruptedError";
+  }
+}
+
+/**
+ * `work`, or InterruptedError as soon as `signal` aborts. The work itself runs on (key
+ * generation cannot be cancelled); its result is dropped, and the binary exits meanwhile.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(new InterruptedError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new InterruptedError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** The network directory exists as something else than a directory (--force cannot help). */
