@@ -5,7 +5,18 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { formatAddress } from "../config/address.ts";
-import { nodeIni, writeNetwork, writeNewFile, API_PORT_OFFSET } from "../config/generate.ts";
+import {
+  adminPortsClash,
+  API_PORT_OFFSET,
+  checkWritable,
+  InterruptedError,
+  nodeIni,
+  NotADirectoryError,
+  PER_NODE_KEYS,
+  untilAborted,
+  writeNetwork,
+  writeNewFile,
+} from "../config/generate.ts";
 import {
   DEFAULT_HOSTKEY_BITS,
   DEFAULT_HOSTKEY_FORMAT,
@@ -17,7 +28,7 @@ import {
 } from "../config/hostkey.ts";
 import { ConfigError, loadConfig, osReason, parseConfig } from "../config/load.ts";
 import { GOSSIP_KEYS } from "../config/schema.ts";
-import { failure, intOption, usage, type CliIo } from "./io.ts";
+import { failure, interrupted, intOption, usage, type CliIo } from "./io.ts";
 
 const MIN_BITS = 1024;
 const MAX_BITS = 16384;
@@ -27,6 +38,22 @@ const ADDRESS_OPTIONS: Readonly<Record<string, string>> = {
   p2p_address: "--p2p",
   api_address: "--api",
   bootstrapper: "--bootstrapper",
+};
+const NODE_SET_REFUSED: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(ADDRESS_OPTIONS).map(([key, option]) => [key, `use ${option} instead`]),
+);
+
+/**
+ * Why `config network --set` refuses each of PER_NODE_KEYS: one value copied into every node
+ * would make node 2 fail to bind (or all nodes claim one address), so say what network offers.
+ */
+const NETWORK_SET_REFUSED: Readonly<Record<(typeof PER_NODE_KEYS)[number], string>> = {
+  p2p_address: `differs per node (node k: 127.0.0.1:<base+k-1>); use --base-port`,
+  api_address: `differs per node (node k: 127.0.0.1:<base+${API_PORT_OFFSET}+k-1>); use --base-port`,
+  bootstrapper: "node1 is the bootstrapper of every other node; for other bootstrappers write each config with gossip config node --bootstrapper",
+  admin_address: "differs per node; use --admin-base-port (node k: 127.0.0.1:<admin-base+k-1>)",
+  advertise_address:
+    "differs per node (network nodes are dialed at their p2p_address); to set it, write each config with gossip config node --set advertise_address=HOST:PORT",
 };
 
 // No default array for --set: commander would print "(default: [])" in the help.
@@ -75,7 +102,15 @@ function registerKeygen(config: Command, io: CliIo): void {
     .action(async (opts: { out: string; bits: string; format: string; force?: boolean }) => {
       const bits = intOption("--bits", opts.bits, MIN_BITS, MAX_BITS);
       const format = formatOption(opts.format);
-      const pem = await generateHostkeyPem(bits, format);
+      // Before the key, which takes seconds at 8192 bits: a refusal must not come after the wait.
+      await writableOrFail(opts.out, opts.force ?? false);
+      let pem: string;
+      try {
+        pem = await untilAborted(generateHostkeyPem(bits, format), io.signal);
+      } catch (e) {
+        if (e instanceof InterruptedError) throw interrupted(`interrupted: ${opts.out} not written`);
+        throw e;
+      }
       await writeOrFail(opts.out, pem, opts.force ?? false, 0o600);
       io.out(`id=${hostkeyFromPem(pem).idHex} file=${opts.out}`);
     });
@@ -117,7 +152,7 @@ function registerNode(config: Command, io: CliIo): void {
     )
     .action(async (opts: NodeOptions) => {
       if (opts.hostkey !== undefined && opts.hostkey.trim() === "") throw usage(`--hostkey: expected a path, got ""`);
-      const extra = parseSets(opts.set ?? []);
+      const extra = parseSets(opts.set ?? [], NODE_SET_REFUSED);
       const text = buildIni(() =>
         nodeIni({
           p2p: opts.p2p,
@@ -150,41 +185,61 @@ function registerNetwork(config: Command, io: CliIo): void {
     .requiredOption("--nodes <n>", `number of nodes, 1-${API_PORT_OFFSET}`)
     .requiredOption("--dir <dir>", "directory for node<k>.ini and node<k>.pem (created if missing)")
     .option("--base-port <p>", `p2p port of node1; api ports start at base+${API_PORT_OFFSET}`, "6001")
+    .option("--admin-base-port <p>", "admin_address port of node1 (node k: p+k-1); omit: no admin listener")
     .option("--bits <n>", `RSA modulus size in bits, ${MIN_BITS}-${MAX_BITS}`, String(DEFAULT_HOSTKEY_BITS))
     .option("--format <f>", FORMAT_HELP, DEFAULT_HOSTKEY_FORMAT)
-    .option("--set <key=value>", "another [gossip] key for every node; repeatable", collect)
+    .option("--set <key=value>", "another [gossip] key for every node (not the addresses, which differ per node); repeatable", collect)
     .option("--force", "overwrite existing files")
     .addHelpText(
       "after",
       [
         "",
-        "node<k> listens on p2p 127.0.0.1:<base+k-1> and api 127.0.0.1:<base+1000+k-1>; node1 is the",
-        "bootstrapper of all others; degree is lowered to nodes-1 when the network is that small.",
-        "Configs name their hostkey by absolute path (other modules open it from their own directory).",
-        "Prints one line per node: node<k> p2p=HOST:PORT api=HOST:PORT config=PATH",
+        "node<k> listens on p2p 127.0.0.1:<base+k-1> and api 127.0.0.1:<base+1000+k-1> (and admin",
+        "127.0.0.1:<admin-base+k-1> with --admin-base-port); node1 is the bootstrapper of all others;",
+        "degree is lowered to nodes-1 when the network is that small. --set refuses the keys that",
+        `differ per node (${PER_NODE_KEYS.join(", ")}); state_dir may be shared (state files are`,
+        "named after their config). Configs name their hostkey by absolute path (other modules open",
+        "it from their own directory).",
+        "Prints one line per node: node<k> p2p=HOST:PORT api=HOST:PORT [admin=HOST:PORT] config=PATH",
         "",
         "Examples:",
         "  $ gossip config network --nodes 5 --dir ./net",
         "  $ gossip config network --nodes 20 --dir /tmp/net --base-port 16001 --bits 1024 --set pow_bits=4",
+        "  $ gossip config network --nodes 3 --dir ./net --admin-base-port 9001",
       ].join("\n"),
     )
     .action(
-      async (opts: { nodes: string; dir: string; basePort: string; bits: string; format: string; set?: string[]; force?: boolean }) => {
+      async (opts: NetworkCliOptions) => {
         const nodes = intOption("--nodes", opts.nodes, 1, API_PORT_OFFSET);
         const basePort = intOption("--base-port", opts.basePort, 1, 65535 - API_PORT_OFFSET - (nodes - 1));
+        const adminBasePort = opts.adminBasePort === undefined ? undefined : intOption("--admin-base-port", opts.adminBasePort, 1, 65535 - (nodes - 1));
+        const clash = adminBasePort === undefined ? null : adminPortsClash(adminBasePort, nodes, basePort);
+        if (clash !== null) throw usage(`--admin-base-port: ${clash}`);
         const bits = intOption("--bits", opts.bits, MIN_BITS, MAX_BITS);
         const format = formatOption(opts.format);
-        const extra = parseSets(opts.set ?? []);
+        const extra = parseSets(opts.set ?? [], NETWORK_SET_REFUSED);
         const written = await asUsage(async () => {
           try {
-            return await writeNetwork({ nodes, dir: opts.dir, basePort, bits, format, extra, force: opts.force ?? false });
+            return await writeNetwork({
+              nodes,
+              dir: opts.dir,
+              basePort,
+              ...(adminBasePort === undefined ? {} : { adminBasePort }),
+              bits,
+              format,
+              extra,
+              force: opts.force ?? false,
+              signal: io.signal,
+            });
           } catch (e) {
             if (e instanceof ConfigError) throw e;
+            if (e instanceof InterruptedError) throw interrupted(`interrupted while generating keys: nothing written into ${opts.dir}`);
+            if (e instanceof NotADirectoryError) throw usage(`--dir: ${e.message}; give a directory (created if missing)`);
             if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
             throw failure(`cannot write the network into ${opts.dir}: ${osReason(e)}`);
           }
         }, setOptions(extra));
-        for (const n of written) io.out(`${n.name} p2p=${n.p2p} api=${n.api} config=${n.configPath}`);
+        for (const n of written) io.out(`${n.name} p2p=${n.p2p} api=${n.api}${n.admin === null ? "" : ` admin=${n.admin}`} config=${n.configPath}`);
       },
     );
 }
@@ -211,20 +266,31 @@ function registerCheck(config: Command, io: CliIo): void {
       const warn = (w: string) => io.err(`gossip: warning: ${w}`);
       warnings.forEach(warn);
       const id =
-        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config, warn))).idHex;
+        config.hostkey === null ? "in-memory" : (await asUsage(() => loadHostkey(config.hostkey ?? "", opts.config, warn, config.hostkeyLine))).idHex;
       io.out(`ok id=${id} p2p=${formatAddress(config.p2pAddress)} api=${formatAddress(config.apiAddress)}`);
     });
 }
 
-/** `--set key=value` pairs; keys must be [gossip] keys without an option of their own. */
-function parseSets(sets: readonly string[]): Record<string, string> {
+interface NetworkCliOptions {
+  nodes: string;
+  dir: string;
+  basePort: string;
+  adminBasePort?: string;
+  bits: string;
+  format: string;
+  set?: string[];
+  force?: boolean;
+}
+
+/** `--set key=value` pairs; keys must be [gossip] keys, and not one of `refused` (key: why). */
+function parseSets(sets: readonly string[], refused: Readonly<Record<string, string>>): Record<string, string> {
   const extra: Record<string, string> = {};
   for (const s of sets) {
     const eq = s.indexOf("=");
     if (eq <= 0) throw usage(`--set: expected key=value, got ${JSON.stringify(s)}`);
     const key = s.slice(0, eq).trim();
-    const own = ADDRESS_OPTIONS[key];
-    if (own !== undefined) throw usage(`--set ${key}: use ${own} instead`);
+    const why = refused[key];
+    if (why !== undefined) throw usage(`--set ${key}: ${why}`);
     if (!GOSSIP_KEYS.some((k) => k.key === key)) {
       throw usage(`--set: unknown [gossip] key ${JSON.stringify(key)} (see gossip config node --help)`);
     }
@@ -273,8 +339,17 @@ async function asUsage<T>(step: () => T | Promise<T>, options: Readonly<Record<s
 }
 
 async function writeOrFail(path: string, text: string, force: boolean, mode?: number): Promise<void> {
+  await orFail(path, () => writeNewFile(path, text, { force, ...(mode === undefined ? {} : { mode }) }));
+}
+
+/** The errors writeOrFail would end with, before any slow work. */
+async function writableOrFail(path: string, force: boolean): Promise<void> {
+  await orFail(path, () => checkWritable(path, force));
+}
+
+async function orFail(path: string, step: () => Promise<void>): Promise<void> {
   try {
-    await writeNewFile(path, text, { force, ...(mode === undefined ? {} : { mode }) });
+    await step();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") throw usage((e as Error).message);
     throw failure(`cannot write ${path}: ${osReason(e)}`);

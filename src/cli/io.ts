@@ -10,7 +10,8 @@ export interface CliIo {
   readonly signal: AbortSignal;
 }
 
-export const Exit = { Ok: 0, Failure: 1, Usage: 2 } as const;
+/** Interrupted: SIGINT/SIGTERM stopped a command before it finished its work (128 + SIGINT, as shells report it). */
+export const Exit = { Ok: 0, Failure: 1, Usage: 2, Interrupted: 130 } as const;
 export type ExitCode = (typeof Exit)[keyof typeof Exit];
 
 /** Thrown by a subcommand to end with a message and an exit code. */
@@ -26,6 +27,7 @@ export class CliExit extends Error {
 
 export const usage = (message: string): CliExit => new CliExit(Exit.Usage, message);
 export const failure = (message: string): CliExit => new CliExit(Exit.Failure, message);
+export const interrupted = (message: string): CliExit => new CliExit(Exit.Interrupted, message);
 
 /** Parses a decimal integer option within bounds, or throws a usage error naming the option. */
 export function intOption(name: string, text: string, min: number, max: number): number {

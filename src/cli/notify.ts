@@ -3,7 +3,7 @@
 
 import type { Command } from "commander";
 import { toHex } from "../wire/bytes.ts";
-import { failure, intOption, usage, type CliIo } from "./io.ts";
+import { failure, interrupted, intOption, usage, type CliIo } from "./io.ts";
 import { addTargetOptions, connectApi, resolveApi, sleep, type TargetOptions } from "./target.ts";
 
 interface NotifyOptions extends TargetOptions {
@@ -28,8 +28,9 @@ export function registerNotify(program: Command, io: CliIo): void {
     [
       "",
       'Output: one line per notification, e.g. {"id":7,"type":540,"data":"deadbeef"}',
-      "Exit: 0 after --count notifications (or at --timeout / Ctrl-C without --count);",
-      "      1 if the timeout passes before --count, or the node closes the connection.",
+      "Exit: 0 after --count notifications (or at --timeout / Ctrl-C / SIGTERM without --count);",
+      "      1 if the timeout passes before --count, or the node closes the connection;",
+      "      130 if Ctrl-C / SIGTERM comes before --count notifications.",
       "",
       "Examples:",
       "  $ gossip notify --type 540",
@@ -70,8 +71,10 @@ export function registerNotify(program: Command, io: CliIo): void {
     if (closedByNode !== null) throw failure(`the node closed the connection (${closedByNode}) after ${seen} notification(s)`);
     await client.end();
     if (count !== null && seen < count) {
-      const why = io.signal.aborted ? "interrupted" : `timed out after ${timeoutS} s`;
-      throw failure(`${why} with ${seen} of ${count} notification(s)`);
+      // Stopped before the count it was asked to wait for: an interrupted run (130), told apart
+      // from a timeout (1). Without --count a signal is the normal end (0).
+      if (io.signal.aborted) throw interrupted(`interrupted with ${seen} of ${count} notification(s)`);
+      throw failure(`timed out after ${timeoutS} s with ${seen} of ${count} notification(s)`);
     }
   });
 }

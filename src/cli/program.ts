@@ -48,7 +48,7 @@ function applyInProcess(cmd: Command, io: CliIo): void {
 export async function runCli(args: readonly string[], io: CliIo): Promise<number> {
   const program = buildProgram(io);
   if (args.length === 0) {
-    program.outputHelp();
+    program.outputHelp({ error: true }); // a usage error: help on stderr, like `gossip config`
     return Exit.Usage;
   }
   try {
@@ -60,10 +60,11 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
       return e.code;
     }
     if (e instanceof CommanderError) {
-      // Help and version are successes; everything else commander rejects is a usage error
-      // (commander already printed its message).
+      // Help asked for (--help, `help CMD`) and version are successes; help shown because the
+      // command line was incomplete or wrong (`gossip config`, `gossip help nosuch`: commander
+      // sets exitCode 1) and everything else commander rejects are usage errors (commander
+      // already printed its message).
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return Exit.Ok;
-      if (e.code === "commander.help") return Exit.Ok;
       return Exit.Usage;
     }
     io.err(`gossip: unexpected error: ${(e as Error)?.stack ?? String(e)}`);

@@ -66,7 +66,7 @@ export function registerRun(program: Command, io: CliIo): void {
         });
       } else {
         try {
-          hostkey = await loadHostkey(config.hostkey, config.file, (w) => log.warn(w));
+          hostkey = await loadHostkey(config.hostkey, config.file, (w) => log.warn(w), config.hostkeyLine);
         } catch (e) {
           if (e instanceof ConfigError) throw usage(e.message);
           throw e;

@@ -7,7 +7,7 @@ import { formatAddress, parseAddress } from "../config/address.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import type { Address } from "../config/schema.ts";
 import type { NodeStatus } from "../node/admin.ts";
-import { failure, usage, type CliIo } from "./io.ts";
+import { failure, interrupted, usage, type CliIo } from "./io.ts";
 
 interface StatusOptions {
   admin?: string;
@@ -33,18 +33,23 @@ export function registerStatus(program: Command, io: CliIo): void {
       const url = `http://${formatAddress(addr)}/status`;
       let res: Response;
       try {
-        res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+        res = await fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), io.signal]) });
       } catch (e) {
+        if (io.signal.aborted) throw interrupted(`interrupted while waiting for ${url}`);
         throw failure(`cannot reach the gossip admin listener at ${formatAddress(addr)}: ${(e as Error).message}`);
       }
       if (!res.ok) throw failure(`${url}: HTTP ${res.status} (is ${formatAddress(addr)} a gossip admin_address?)`);
       const text = await res.text();
-      let status: NodeStatus;
+      let json: unknown;
       try {
-        status = JSON.parse(text) as NodeStatus;
+        json = JSON.parse(text);
       } catch {
         throw failure(`${url}: not JSON (is ${formatAddress(addr)} a gossip admin_address?)`);
       }
+      // Checked for --json too: a script must not take another server's 200 for a node's status.
+      const problem = statusProblem(json);
+      if (problem !== null) throw failure(`${url}: not a gossip status: ${problem} (is ${formatAddress(addr)} a gossip admin_address?)`);
+      const status = json as NodeStatus;
       if (opts.json) io.out(text);
       else for (const line of formatStatus(status)) io.out(line);
     });
@@ -69,6 +74,62 @@ async function resolveAdmin(opts: StatusOptions): Promise<Address> {
   if (admin === null) throw usage(`${opts.config} [gossip] admin_address is not set: the node has no admin listener (set it, e.g. admin_address = 127.0.0.1:9001, and restart the node)`);
   if (admin.port === 0) throw usage(`${opts.config} [gossip] admin_address has port 0: the bound port is only known to the node (give --admin HOST:PORT)`);
   return admin;
+}
+
+type Shape = "string" | "number" | { readonly [field: string]: Shape } | { readonly each: Shape } | { readonly values: Shape };
+
+const NEIGHBOUR_SHAPE: Shape = { address: "string", id: "string", direction: "string", ageMs: "number", mode: "string", queuedBytes: "number" };
+/** What formatStatus reads of a NodeStatus; other fields may come and go between versions. */
+const STATUS_SHAPE: Shape = {
+  id: "string",
+  p2pAddress: "string",
+  apiAddress: "string",
+  uptimeS: "number",
+  neighbours: { each: NEIGHBOUR_SHAPE },
+  passiveViewSize: "number",
+  apiConnections: "number",
+  apiSubscriptions: "number",
+  counters: {
+    itemsAnnounced: "number",
+    itemsReceived: "number",
+    itemsDuplicate: "number",
+    itemsDelivered: "number",
+    itemsForwarded: "number",
+    itemsDropped: { values: "number" },
+    bans: "number",
+  },
+};
+
+/** Why `v` is not a gossip status (the first field that is missing or of the wrong type), or null. */
+export function statusProblem(v: unknown, shape: Shape = STATUS_SHAPE, path = ""): string | null {
+  const at = path === "" ? "the body" : path;
+  const describe = (x: unknown) => (x === null ? "null" : Array.isArray(x) ? "an array" : typeof x === "object" ? "an object" : JSON.stringify(x));
+  if (typeof shape === "string") {
+    const ok = shape === "number" ? typeof v === "number" && Number.isFinite(v) : typeof v === shape;
+    return ok ? null : `${at}: expected a ${shape}, got ${describe(v)}`;
+  }
+  if ("each" in shape) {
+    if (!Array.isArray(v)) return `${at}: expected an array, got ${describe(v)}`;
+    for (const [i, x] of v.entries()) {
+      const p = statusProblem(x, shape.each as Shape, `${path}[${i}]`);
+      if (p !== null) return p;
+    }
+    return null;
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return `${at}: expected an object, got ${describe(v)}`;
+  const obj = v as Record<string, unknown>;
+  if ("values" in shape) {
+    for (const [k, x] of Object.entries(obj)) {
+      const p = statusProblem(x, shape.values as Shape, `${path}.${k}`);
+      if (p !== null) return p;
+    }
+    return null;
+  }
+  for (const [k, s] of Object.entries(shape)) {
+    const p = statusProblem(obj[k], s, path === "" ? k : `${path}.${k}`);
+    if (p !== null) return p;
+  }
+  return null;
 }
 
 /** A short table for humans. */

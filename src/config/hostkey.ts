@@ -10,6 +10,8 @@
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
 import { toHex } from "../wire/bytes.ts";
+import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { ConfigError, osReason, readSmallFile } from "./load.ts";
 
 export interface Hostkey {
@@ -49,27 +51,33 @@ export function hostkeyFromPem(pem: string): Hostkey {
 }
 
 /**
- * Loads the hostkey named by a config; errors name the config, the key path and the fix.
+ * Loads the hostkey named by a config (`line`: where the config sets it); errors name the
+ * config, the line, the key path and, when there is no such file, how to make one.
  * A key file that group or others may read is loaded, with a warning through `warn`.
  */
 export async function loadHostkey(
   path: string,
   configFile: string | null,
   warn: (message: string) => void = () => {},
+  line: number | null = null,
 ): Promise<Hostkey> {
-  const where = `${configFile ?? "<defaults>"} [global] hostkey`;
-  const fix = `create one with: gossip config keygen --out ${path}`;
+  const where = `${configFile ?? "<defaults>"}${line === null ? "" : ` line ${line}`} [global] hostkey`;
+  const fail = (detail: string) => new ConfigError(`${where}: ${detail}`, "global", "hostkey", detail, line);
   let file: { bytes: Uint8Array; mode: number };
   try {
     file = await readSmallFile(path);
   } catch (e) {
-    throw new ConfigError(`${where}: cannot read ${JSON.stringify(path)}: ${osReason(e)} (${fix})`, "global", "hostkey");
+    // keygen only helps where it can write: not over an existing file (it would refuse, or
+    // with --force overwrite it), not in a directory that does not exist.
+    const missing = (e as NodeJS.ErrnoException).code === "ENOENT" && (await isDirectory(dirname(path)));
+    const fix = missing ? ` (create one with: gossip config keygen --out ${path})` : "";
+    throw fail(`cannot read ${JSON.stringify(path)}: ${osReason(e)}${fix}`);
   }
   let key: Hostkey;
   try {
     key = hostkeyFromPem(new TextDecoder().decode(file.bytes));
   } catch (e) {
-    throw new ConfigError(`${where}: ${JSON.stringify(path)}: ${(e as Error).message} (${fix})`, "global", "hostkey");
+    throw fail(`${JSON.stringify(path)}: ${(e as Error).message}`);
   }
   const mode = file.mode & 0o777;
   if ((mode & 0o077) !== 0) {
@@ -96,6 +104,13 @@ export function generateHostkeyPem(bits = DEFAULT_HOSTKEY_BITS, format: HostkeyF
 
 export async function generateHostkey(bits = DEFAULT_HOSTKEY_BITS): Promise<Hostkey> {
   return hostkeyFromPem(await generateHostkeyPem(bits));
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 function pemReason(pem: string, e: unknown): string {

@@ -105,7 +105,7 @@ export function parseConfig(text: string, file: string | null): ParsedConfig {
   for (const spec of GOSSIP_KEYS) fields[spec.field] = parseValue(spec, section.get(spec.key), where, file);
   crossCheck(fields, section, where);
   // Safe: the loop above filled every field of the table, and the table covers Config.
-  const config = { ...fields, file, hostkey: parseHostkey(hostkey, file, where) } as unknown as Config;
+  const config = { ...fields, file, hostkey: parseHostkey(hostkey, file, where), hostkeyLine: hostkey?.line ?? null } as unknown as Config;
   return { config, warnings };
 }
 
@@ -259,9 +259,14 @@ function crossCheck(fields: Partial<Record<keyof Config, Value>>, section: Reado
     boots.push(boot);
   }
   fields.bootstrappers = boots;
-  if (api.port !== 0 && sameAddress(api, p2p)) {
-    throw expected(where, SECTION, "api_address", "an address other than p2p_address", formatAddress(api), line("api_address"));
-  }
+  // Two listeners on one address: blame the key the file sets (the later one if it sets
+  // both), since a key at its default is not something the user wrote.
+  const clash = (a: string, b: string, addr: Address): ConfigError => {
+    const [la, lb] = [line(a), line(b)];
+    const [key, other] = la === null || (lb !== null && lb > la) ? [b, a] : [a, b];
+    return expected(where, SECTION, key, `an address other than ${other}`, formatAddress(addr), line(key));
+  };
+  if (api.port !== 0 && sameAddress(api, p2p)) throw clash("p2p_address", "api_address", api);
   const adv = fields.advertiseAddress as Address | null;
   if (adv && (adv.port === 0 || isWildcard(adv.host))) {
     throw expected(where, SECTION, "advertise_address", "a host and port peers can dial (not a wildcard, not port 0)", formatAddress(adv), line("advertise_address"));
@@ -271,8 +276,10 @@ function crossCheck(fields: Partial<Record<keyof Config, Value>>, section: Reado
     throw expected(where, SECTION, "p2p_address", "a concrete host, or advertise_address set to the address peers dial", formatAddress(p2p), line("p2p_address"));
   }
   const admin = fields.adminAddress as Address | null;
-  if (admin && admin.port !== 0 && (sameAddress(admin, p2p) || sameAddress(admin, api))) {
-    throw expected(where, SECTION, "admin_address", "an address other than p2p_address and api_address", formatAddress(admin), line("admin_address"));
+  if (admin && admin.port !== 0) {
+    for (const [key, addr] of [["p2p_address", p2p], ["api_address", api]] as const) {
+      if (sameAddress(admin, addr)) throw clash(key, "admin_address", admin);
+    }
   }
 }
 

@@ -18,6 +18,8 @@ export interface Config {
   readonly file: string | null;
   /** Global `hostkey`: path of the PEM RSA key, or null for an in-memory key. */
   readonly hostkey: string | null;
+  /** Line of the global `hostkey` in the file, for messages about the key file; null without one. */
+  readonly hostkeyLine: number | null;
   readonly cacheSize: number;
   readonly degree: number;
   /** Peers to join through, in order; empty: we are the first peer (absent, or only our own p2p_address). */

@@ -89,22 +89,28 @@ export class ApiClient {
   }
 
   private onData(chunk: Uint8Array): void {
-    let frames: Uint8Array[];
+    // feed, not push: push throws away the frames it already cut from this chunk when a later
+    // size field is bad; feed hands each one over first, so every good frame before the bad
+    // part is handled, then the bad part is reported.
     try {
-      frames = this.decoder.push(chunk);
+      this.decoder.feed(chunk, (f) => {
+        this.onDecoded(f);
+        return !this.closed;
+      });
     } catch (e) {
       if (!isWireError(e)) throw e;
-      this.onFrame({ raw: chunk, error: e.message });
+      // What is left from the bad size field on (its start may lie in an earlier chunk).
+      this.onFrame({ raw: copyOf(chunk.subarray(Math.max(0, chunk.byteLength - this.decoder.pending))), error: e.message });
       this.conn.close(`bad frame from gossip: ${e.message}`);
-      return;
     }
-    for (const f of frames) {
-      try {
-        this.onFrame({ msg: decodeApi(f) });
-      } catch (e) {
-        if (!isWireError(e)) throw e;
-        this.onFrame({ raw: copyOf(f), error: e.message });
-      }
+  }
+
+  private onDecoded(f: Uint8Array): void {
+    try {
+      this.onFrame({ msg: decodeApi(f) });
+    } catch (e) {
+      if (!isWireError(e)) throw e;
+      this.onFrame({ raw: copyOf(f), error: e.message });
     }
   }
 

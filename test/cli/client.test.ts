@@ -153,6 +153,15 @@ describe("gossip notify", () => {
     expect((await done).code).toBe(0);
   });
 
+  test("with --count, Ctrl-C/SIGTERM before K notifications exits 130 (interrupted), as --help and README say", async () => {
+    const { done, verdict, run, stop } = await feed("cafe04", "--count", "2", "--timeout", "30");
+    expect(await verdict).toBe("valid");
+    await until(() => run.out.length === 1, 2000, "one line printed");
+    stop.abort();
+    const r = await done;
+    expect([r.code, r.err]).toEqual([130, ["gossip: interrupted with 1 of 2 notification(s)"]]);
+  });
+
   test("exits 1 when --timeout passes before --count notifications", async () => {
     const r = await gossip("notify", "--type", "540", "--count", "1", "--timeout", "1", "--api", api);
     expect([r.code, r.out]).toEqual([1, []]);

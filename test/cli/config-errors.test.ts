@@ -70,7 +70,7 @@ describe("hostkey file permissions", () => {
     const r = await gossip("config", "check", "-c", path);
     expect(r.code).toBe(0);
     expect(r.err).toEqual([
-      `gossip: warning: ${path} [global] hostkey: "${open}" is readable or writable by group or others (mode 0644); restrict it: chmod 600 ${open}`,
+      `gossip: warning: ${path} line 1 [global] hostkey: "${open}" is readable or writable by group or others (mode 0644); restrict it: chmod 600 ${open}`,
     ]);
     const tight = await file(`hostkey = ${keyPath}\n[gossip]\n`);
     expect((await gossip("config", "check", "-c", tight)).err).toEqual([]);

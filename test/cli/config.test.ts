@@ -54,6 +54,25 @@ describe("gossip config keygen", () => {
     expect((await stat(out)).mode & 0o777).toBe(0o600);
   });
 
+  test("--out is checked before the key is generated (no wait for an 8192-bit key that cannot be written)", async () => {
+    const exists = join(dir, "exists.pem");
+    await writeFile(exists, "keep");
+    const nodir = join(dir, "nodir", "k.pem");
+    const cases: [string, number, string][] = [
+      [exists, 2, `gossip: ${exists} already exists (pass --force to overwrite)`],
+      [nodir, 1, `gossip: cannot write ${nodir}: no such file (ENOENT)`],
+      [dir, 1, `gossip: cannot write ${dir}: is a directory (EISDIR)`],
+      [join(exists, "k.pem"), 1, `gossip: cannot write ${join(exists, "k.pem")}: a parent is not a directory (ENOTDIR)`],
+    ];
+    for (const [out, code, message] of cases) {
+      const t0 = performance.now();
+      const r = await gossip("config", "keygen", "--out", out, "--bits", "8192");
+      expect([r.code, r.err]).toEqual([code, [message]]);
+      expect(performance.now() - t0).toBeLessThan(1000); // an 8192-bit key takes seconds
+    }
+    expect(await readFile(exists, "utf8")).toBe("keep");
+  });
+
   test("bad --bits is a usage error; an unwritable path a failure", async () => {
     const bits = await gossip("config", "keygen", "--out", join(dir, "k3.pem"), "--bits", "512");
     expect([bits.code, bits.err]).toEqual([2, [`gossip: --bits: expected an integer 1024-16384, got "512"`]]);
@@ -135,7 +154,41 @@ describe("gossip config network + check", () => {
     expect(again.err[0]).toContain("already exists (pass --force to overwrite)");
   });
 
+  test("--dir naming a file that is not a directory is a usage error naming --dir (no --force hint)", async () => {
+    const afile = join(dir, "afile");
+    await writeFile(afile, "keep");
+    for (const force of [[], ["--force"]]) {
+      const r = await gossip("config", "network", "--nodes", "2", "--dir", afile, "--bits", "1024", ...force);
+      expect([r.code, r.out, r.err]).toEqual([2, [], [`gossip: --dir: ${afile} exists and is not a directory; give a directory (created if missing)`]]);
+    }
+    expect(await readFile(afile, "utf8")).toBe("keep");
+  });
+
+  test("--admin-base-port gives every node its own admin_address; state_dir may be shared", async () => {
+    const net = join(dir, "net-admin");
+    const r = await gossip("config", "network", "--nodes", "3", "--dir", net, "--base-port", "16001", "--admin-base-port", "19001",
+      "--bits", "1024", "--set", "state_dir=states");
+    expect([r.code, r.err]).toEqual([0, []]);
+    expect(r.out).toEqual([1, 2, 3].map((k) =>
+      `node${k} p2p=127.0.0.1:${16000 + k} api=127.0.0.1:${17000 + k} admin=127.0.0.1:${19000 + k} config=${join(net, `node${k}.ini`)}`));
+    for (const k of [1, 2, 3]) {
+      const path = join(net, `node${k}.ini`);
+      const { config } = parseConfig(await readFile(path, "utf8"), path);
+      expect([config.adminAddress, config.stateDir]).toEqual([{ host: "127.0.0.1", port: 19000 + k }, join(net, "states")]);
+    }
+  });
+
   const bad: [string[], string][] = [
+    // Keys that differ per node: one value for all would make node 2 fail to bind. The message
+    // names what network offers (it has no --p2p, --api or --bootstrapper).
+    [["--nodes", "2", "--set", "admin_address=127.0.0.1:9001"], `--set admin_address: differs per node; use --admin-base-port (node k: 127.0.0.1:<admin-base+k-1>)`],
+    [["--nodes", "2", "--set", "p2p_address=127.0.0.1:1"], `--set p2p_address: differs per node (node k: 127.0.0.1:<base+k-1>); use --base-port`],
+    [["--nodes", "2", "--set", "api_address=127.0.0.1:1"], `--set api_address: differs per node (node k: 127.0.0.1:<base+1000+k-1>); use --base-port`],
+    [["--nodes", "2", "--set", "bootstrapper=127.0.0.1:1"], `--set bootstrapper: node1 is the bootstrapper of every other node; for other bootstrappers write each config with gossip config node --bootstrapper`],
+    [["--nodes", "2", "--set", "advertise_address=h:1"], `--set advertise_address: differs per node (network nodes are dialed at their p2p_address); to set it, write each config with gossip config node --set advertise_address=HOST:PORT`],
+    [["--nodes", "3", "--base-port", "16001", "--admin-base-port", "16003"], `--admin-base-port: ports 16003-16005 overlap the p2p ports 16001-16003`],
+    [["--nodes", "3", "--base-port", "16001", "--admin-base-port", "16999"], `--admin-base-port: ports 16999-17001 overlap the api ports 17001-17003`],
+    [["--nodes", "3", "--admin-base-port", "65534"], `--admin-base-port: expected an integer 1-65533, got "65534"`],
     [["--nodes", "0"], `--nodes: expected an integer 1-1000, got "0"`],
     [["--nodes", "2", "--base-port", "65000"], `--base-port: expected an integer 1-64534, got "65000"`],
     [["--nodes", "2", "--set", "degree=0"], `--set degree=0: expected an integer 1-1000, got "0"`],
@@ -177,13 +230,32 @@ describe("gossip config check", () => {
     const k = await gossip("config", "check", "-c", join(sub, "n.ini"));
     expect(k.code).toBe(2);
     expect(k.err).toEqual([
-      `gossip: ${join(sub, "n.ini")} [global] hostkey: cannot read "${join(sub, "n.pem")}": no such file (ENOENT) ` +
+      `gossip: ${join(sub, "n.ini")} line 1 [global] hostkey: cannot read "${join(sub, "n.pem")}": no such file (ENOENT) ` +
         `(create one with: gossip config keygen --out ${join(sub, "n.pem")})`,
     ]);
+    // A file that exists but is no key: named with its line, and no keygen hint (keygen would
+    // refuse it, or with --force overwrite it).
+    await writeFile(join(sub, "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+    await writeFile(join(sub, "p.ini"), "; shared config\nhostkey = passwd\n[gossip]\n");
+    const p = await gossip("config", "check", "-c", join(sub, "p.ini"));
+    expect([p.code, p.err]).toEqual([2, [`gossip: ${join(sub, "p.ini")} line 2 [global] hostkey: "${join(sub, "passwd")}": not a PEM private key`]]);
   });
 });
 
 describe("help", () => {
+  test("help that was asked for exits 0 on stdout; help instead of a missing or unknown command exits 2 on stderr", async () => {
+    for (const args of [["--help"], ["help"], ["help", "config"], ["config", "--help"], ["config", "help"], ["config", "keygen", "--help"]]) {
+      const r = await gossip(...args);
+      expect([args, r.code, r.err]).toEqual([args, 0, []]);
+      expect(r.out.join("\n")).toContain("Usage: gossip");
+    }
+    for (const args of [["config"], ["help", "nosuch"], ["config", "help", "nosuch"], []]) {
+      const r = await gossip(...args);
+      expect([args, r.code, r.out]).toEqual([args, 2, []]);
+      expect(r.err.join("\n")).toContain("Usage: gossip");
+    }
+  });
+
   for (const sub of ["keygen", "node", "network", "check"]) {
     test(`config ${sub} --help shows examples`, async () => {
       const r = await gossip("config", sub, "--help");

@@ -33,6 +33,12 @@ describe("nodeIni", () => {
     expect(config.bootstrappers).toEqual([]);
   });
 
+  test("keys without a default are shown commented out with a placeholder of their kind", () => {
+    const text = nodeIni({ p2p: "127.0.0.1:6001", api: "127.0.0.1:7001" });
+    expect(text).toContain("\n;admin_address = HOST:PORT\n");
+    expect(text).toContain("\n;state_dir = PATH\n");
+  });
+
   test("values ini would cut or unescape are quoted", () => {
     const text = nodeIni({ hostkey: "keys/a#1;x\\y.pem", p2p: "127.0.0.1:1", api: "127.0.0.1:2" });
     expect(parseConfig(text, "/d/c.ini").config.hostkey).toBe("/d/keys/a#1;x\\y.pem");
@@ -121,6 +127,13 @@ describe("writeNetwork", () => {
     dir = await fresh();
     await expect(writeNetwork({ nodes: 2, dir, bits: 1024, extra: { degree: "x" } })).rejects.toBeInstanceOf(ConfigError);
     await expect(writeNetwork({ nodes: 0, dir })).rejects.toBeInstanceOf(RangeError);
+    // One listener address copied into every node would make node 2 fail to bind.
+    await expect(writeNetwork({ nodes: 2, dir, bits: 1024, extra: { admin_address: "127.0.0.1:9001" } })).rejects.toThrow(
+      "admin_address differs per node; it cannot be one extra key for every node",
+    );
+    await expect(writeNetwork({ nodes: 2, dir, basePort: 16001, adminBasePort: 16002 })).rejects.toThrow(
+      "admin base port 16002: ports 16002-16003 overlap the p2p ports 16001-16002",
+    );
     await expect(writeNetwork({ nodes: 2, dir, basePort: 64535 })).rejects.toBeInstanceOf(RangeError);
   });
 });

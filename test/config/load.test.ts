@@ -183,7 +183,10 @@ describe("parseConfig: error messages", () => {
     ["bootstrapper = 10.0.0.1:70000", `node1.ini line 2 [gossip] bootstrapper: expected host:port or [IPv6]:port (port must be 0-65535), got "10.0.0.1:70000"`],
     ["bootstrapper = 10.0.0.1:0", `node1.ini line 2 [gossip] bootstrapper: expected a port 1-65535, got "10.0.0.1:0"`],
     ["api_address = 127.0.0.1:6001", `node1.ini line 2 [gossip] api_address: expected an address other than p2p_address, got "127.0.0.1:6001"`],
-    ["admin_address = 127.0.0.1:7001", `node1.ini line 2 [gossip] admin_address: expected an address other than p2p_address and api_address, got "127.0.0.1:7001"`],
+    ["admin_address = 127.0.0.1:7001", `node1.ini line 2 [gossip] admin_address: expected an address other than api_address, got "127.0.0.1:7001"`],
+    ["admin_address = 127.0.0.1:6001", `node1.ini line 2 [gossip] admin_address: expected an address other than p2p_address, got "127.0.0.1:6001"`],
+    // Only the key in the file is named, with its line (the other one is at its default).
+    ["p2p_address = 127.0.0.1:7001", `node1.ini line 2 [gossip] p2p_address: expected an address other than api_address, got "127.0.0.1:7001"`],
     ["admin_address = 127.0.0.1", `node1.ini line 2 [gossip] admin_address: expected host:port or [IPv6]:port (missing port), got "127.0.0.1"`],
   ];
   for (const [line, message] of cases) {
@@ -196,6 +199,19 @@ describe("parseConfig: error messages", () => {
       expect(e.line).toBe(2);
     });
   }
+
+  test("two listeners on one address: the later key in the file is named, with its line", () => {
+    const cases: [string, string][] = [
+      ["api_address = 127.0.0.1:5000\np2p_address = 127.0.0.1:5000", `node1.ini line 3 [gossip] p2p_address: expected an address other than api_address, got "127.0.0.1:5000"`],
+      ["p2p_address = 127.0.0.1:5000\napi_address = 127.0.0.1:5000", `node1.ini line 3 [gossip] api_address: expected an address other than p2p_address, got "127.0.0.1:5000"`],
+      ["admin_address = 127.0.0.1:5000\np2p_address = 127.0.0.1:5000", `node1.ini line 3 [gossip] p2p_address: expected an address other than admin_address, got "127.0.0.1:5000"`],
+      ["admin_address = 127.0.0.1:5000\napi_address = 127.0.0.1:5000", `node1.ini line 3 [gossip] api_address: expected an address other than admin_address, got "127.0.0.1:5000"`],
+    ];
+    for (const [body, message] of cases) {
+      const e = errorOf(gossip(body));
+      expect([e.message, e.key, e.line]).toEqual([message, message.split(" ")[4]?.replace(":", "") ?? "", 3]);
+    }
+  });
 
   test("without a file, messages say <defaults>", () => {
     expect(errorOf(gossip("degree = x"), null).message).toBe(`<defaults> line 2 [gossip] degree: expected an integer 1-1000, got "x"`);
