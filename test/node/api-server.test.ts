@@ -517,6 +517,23 @@ describe("TCP framing: split and coalesced reads are normal", () => {
 });
 
 describe("resource limits", () => {
+  test("subscriptions cost bounded memory: 8 connections subscribing to all 65536 types each", async () => {
+    start({ log: memoryLogger("info").log }); // not half a million "subscribed" lines kept in memory
+    const all = await Promise.all(Array.from({ length: 8 }, () => mod()));
+    Bun.gc(true);
+    const before = process.memoryUsage().heapUsed;
+    const notifies = new Uint8Array(65536 * 8);
+    for (let t = 0; t < 65536; t++) notifies.set(hex(`0008 01f5 0000 ${t.toString(16).padStart(4, "0")}`), t * 8);
+    for (const m of all) m.client.sendRaw(notifies);
+    await until(() => server.subscriptionCount === 8 * 65536, 20_000, "every subscription");
+    Bun.gc(true);
+    // A set and an index entry per subscription took about 100 bytes each (50 MB here).
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(16 << 20);
+    expect([server.subscriberCount(0), server.subscriberCount(65535)]).toEqual([8, 8]);
+    expect(await verdictOf(server, 65535, hex("01"))).toBe("valid");
+    expect(all.map((m) => m.received.length)).toEqual(Array(8).fill(1));
+  }, 30_000);
+
   test("a module that never reads is disconnected past the send high-water mark; others are served", async () => {
     start({ sendBufferBytes: 65536, maxPending: 4096, validationTimeoutMs: 30_000 });
     const [good] = await subs(U, "valid");
