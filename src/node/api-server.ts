@@ -79,7 +79,8 @@ export class ApiServer {
   private readonly verdicts: VerdictTable;
   private readonly log: Logger;
   private onAnnounce: AnnounceSink = () => {};
-  private readonly perModulePending: number;
+  /** Connections subscribed to at least one type (they split the verdict table: share()). */
+  private subscribedConns = 0;
   private readonly stuckLog: LogThrottle;
   private readonly fullLog: LogThrottle;
   private readonly skippedLog: LogThrottle;
@@ -87,10 +88,8 @@ export class ApiServer {
   constructor(private readonly opts: ApiServerOptions) {
     this.log = opts.log;
     this.verdicts = new VerdictTable(opts.validationTimeoutMs, opts.maxPending);
-    // Small tables (tests, tiny deployments) stay whole: the cap bites from 256 entries up.
-    this.perModulePending = Math.max(Math.floor(opts.maxPending / 4), Math.min(opts.maxPending, 64));
     this.stuckLog = new LogThrottle((n) =>
-      this.log.warn("items dropped: a subscriber owes too many verdicts", { dropped: n, limit: this.perModulePending }), realEnv,
+      this.log.warn("items dropped: a subscriber owes too many verdicts", { dropped: n, limit: this.share() }), realEnv,
     );
     this.fullLog = new LogThrottle((n) =>
       this.log.warn("items dropped: too many verdicts pending", { dropped: n, pending: this.verdicts.size }), realEnv,
@@ -148,7 +147,7 @@ export class ApiServer {
   validate(dataType: number, data: Uint8Array, done: (v: Verdict) => void): void {
     const targets = this.subscribersOf(dataType);
     if (targets.length === 0) return done("unsubscribed");
-    // A module that stops answering may hold at most a quarter of the table, so it cannot
+    // A module that stops answering may hold at most its share of the table, so it cannot
     // starve the other modules' data types of verdict slots.
     if (targets.some((t) => this.owesTooMany(t))) {
       this.stuckLog.hit();
@@ -203,7 +202,9 @@ export class ApiServer {
   private handle(client: ModuleConn, msg: ModuleMessage): void {
     switch (msg.kind) {
       case "notify": {
-        if (client.subscribe(msg.dataType)) client.log.debug("subscribed", { type: msg.dataType });
+        if (!client.subscribe(msg.dataType)) return;
+        if (client.subscriptions === 1) this.subscribedConns++;
+        client.log.debug("subscribed", { type: msg.dataType });
         return;
       }
       case "announce": {
@@ -230,9 +231,22 @@ export class ApiServer {
     }
   }
 
+  /**
+   * The verdicts one subscriber may owe: an equal share of the table among the subscribed
+   * connections plus one more share kept free for a module that subscribes next, and at most a
+   * quarter. So however many modules stop answering, together they leave room for the others.
+   */
+  private share(): number {
+    const max = this.opts.maxPending;
+    // Small tables (tests, tiny deployments) are not split that finely: the cap bites from 256 entries up.
+    if (max < 256) return Math.min(max, 64);
+    return Math.max(1, Math.floor(max / Math.max(4, this.subscribedConns + 1)));
+  }
+
   /** Whether `sub` already owes its share of the verdict table (the per-module cap). */
   private owesTooMany(sub: ModuleConn): boolean {
-    return this.perModulePending < this.opts.maxPending && this.verdicts.owedBy(sub) >= this.perModulePending;
+    const share = this.share();
+    return share < this.opts.maxPending && this.verdicts.owedBy(sub) >= share;
   }
 
   /**
@@ -267,6 +281,7 @@ export class ApiServer {
 
   private onClose(client: ModuleConn, reason: string): void {
     this.clients.delete(client);
+    if (client.subscriptions > 0) this.subscribedConns--;
     this.verdicts.forget(client);
     // A module we cut off is news; one that just went away is not.
     if (reason === "closed by remote") client.log.debug("module disconnected", { reason });

@@ -309,6 +309,31 @@ describe("a module that stops answering cannot starve the others", () => {
     expect(other!.received.length).toBe(1);
   });
 
+  test("rule: with more silent modules the share shrinks (the table split among the subscribed connections, one share kept free): four silent modules leave room for a fifth", async () => {
+    start({ maxPending: 256 });
+    const silent = await Promise.all([0, 1, 2, 3].map(() => mod("none")));
+    for (const [i, m] of silent.entries()) await subscribe(m, 600 + i, 1);
+    // Four subscribed connections: a share is 256 / 5 = 51, not a quarter (64, which four
+    // silent modules would use up entirely).
+    for (const i of [0, 1, 2, 3]) {
+      for (let k = 0; k < 51; k++) void verdictOf(server, 600 + i, hex(k.toString(16).padStart(2, "0")));
+      expect(await verdictOf(server, 600 + i, hex("ff"))).toBe("overloaded");
+    }
+    expect(server.pendingCount).toBe(4 * 51);
+    // A module that comes now finds room, for items from peers and for local ANNOUNCEs.
+    const [late] = await subs(T, "valid");
+    expect(await verdictOf(server, T, hex("aa"))).toBe("valid");
+    const announcer = await mod();
+    announcer.client.announce(1, T, hex("bb"));
+    await until(() => late!.received.length === 2, 2000, "the local ANNOUNCE shown");
+    // Modules that leave give the others a larger share: with three subscribed, a quarter (64).
+    late!.client.close();
+    silent[3]!.client.close();
+    await until(() => server.subscriberCount(T) + server.subscriberCount(603) === 0, 2000, "two gone");
+    void verdictOf(server, 601, hex("cc"));
+    await until(() => server.pendingCount === 3 * 51 + 1, 2000, "a slot for the silent module");
+  });
+
   test("rule: local ANNOUNCEs fall under the same cap: a fast announcer and a silent co-subscriber leave room for items from peers", async () => {
     start({ maxPending: 256 });
     let spread = 0;
