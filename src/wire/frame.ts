@@ -25,6 +25,11 @@ export function frameTooSmall(size: number, min: number): WireError {
   return new WireError(WireCode.FrameTooSmall, `declared frame size ${size} is below the minimum ${min}`);
 }
 
+/** Chunks below this size that continue a waiting frame are copied into the spill (append()). */
+const SMALL_CHUNK = 512;
+/** Size of each spill buffer. */
+const SPILL_BYTES = 4096;
+
 export class FrameDecoder {
   private chunks: Uint8Array[] = [];
   private head = 0; // bytes of chunks[0] already consumed
@@ -32,6 +37,8 @@ export class FrameDecoder {
   private need = 0; // total size of the frame being read; 0 while reading the size field
   private headerChecked = false; // the spec's header check passed for the frame being read
   private readonly scratch = new Uint8Array(8); // peeked header bytes
+  private spill: Uint8Array | null = null; // see append()
+  private spillUsed = 0;
 
   /** `spec` may change between frames (a peer link switches to sealed frames after its handshake). */
   constructor(public spec: FrameSpec) {}
@@ -58,7 +65,8 @@ export class FrameDecoder {
    */
   feed(chunk: Uint8Array, onFrame: (frame: Uint8Array) => boolean): void {
     if (chunk.byteLength === 0) return;
-    this.chunks.push(chunk);
+    if (chunk.byteLength < SMALL_CHUNK && this.chunks.length > 0) this.append(chunk);
+    else this.chunks.push(chunk);
     this.buffered += chunk.byteLength;
     for (;;) {
       if (this.need === 0) {
@@ -83,6 +91,27 @@ export class FrameDecoder {
       this.need = 0;
       if (!onFrame(frame)) return;
     }
+  }
+
+  /**
+   * Keeps a small chunk that continues a waiting frame by copying it into a buffer of our own
+   * (the spill), which the next small chunks fill too: a peer that dribbles a frame a byte per
+   * read then costs about its bytes, not an object per read (about 100 bytes each). Bytes
+   * once written to the spill never move, so frames handed out as views of it stay intact.
+   */
+  private append(chunk: Uint8Array): void {
+    const last = this.chunks.length - 1;
+    const spill = this.spill;
+    if (spill !== null && this.chunks[last]!.buffer === spill.buffer && this.spillUsed + chunk.byteLength <= spill.byteLength) {
+      spill.set(chunk, this.spillUsed);
+      this.spillUsed += chunk.byteLength;
+      this.chunks[last] = spill.subarray(0, this.spillUsed);
+      return;
+    }
+    this.spill = new Uint8Array(SPILL_BYTES);
+    this.spill.set(chunk);
+    this.spillUsed = chunk.byteLength;
+    this.chunks.push(this.spill.subarray(0, this.spillUsed));
   }
 
   private peekSize(): number {
