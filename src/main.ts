@@ -4,9 +4,9 @@ import { runCli } from "./cli/program.ts";
 import { lineWriter } from "./util/line-writer.ts";
 
 const stdout = lineWriter(process.stdout);
-// Logs wait for a slow stderr reader up to 4 MiB, then are dropped (and counted); stdout,
+// Logs wait for a slow stderr reader up to 1 MiB, then are dropped (and counted); stdout,
 // what scripts read, is never dropped.
-const stderr = lineWriter(process.stderr, 4 << 20);
+const stderr = lineWriter(process.stderr, 1 << 20);
 
 const controller = new AbortController();
 let signals = 0;
