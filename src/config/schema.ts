@@ -137,7 +137,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "peer_send_buffer_bytes", field: "peerSendBufferBytes", kind: int(65_536, 1 << 30), default: "8388608", spec: false,
     doc: "bytes queued for a peer that is not reading before it is dropped" },
   { key: "peer_items_per_s", field: "peerItemsPerS", kind: int(1, 1_000_000), default: "2000", spec: false,
-    doc: "items per second accepted from one peer (token bucket, burst of the same size); excess is dropped. Also the most item copies sent to one peer a second: past that a copy is skipped, so a local burst never gets this node banned by neighbours on the same setting" },
+    doc: "items per second accepted from one peer (token bucket, burst of the same size); excess is dropped. Also the most item copies sent to one peer a second: past that a copy waits (up to two seconds' worth), then is skipped, so a local burst never gets this node banned by neighbours on the same setting" },
   { key: "seen_cache_size", field: "seenCacheSize", kind: int(16, 10_000_000), default: "100000", spec: false,
     doc: "hard bound on remembered item ids (besides suppress_s expiry)" },
   { key: "peer_control_per_s", field: "peerControlPerS", kind: int(1, 1_000_000), default: "200", spec: false,

@@ -11,7 +11,7 @@ import { LogThrottle } from "../util/bucket.ts";
 import type { Logger } from "../util/log.ts";
 import { copyOf } from "../wire/bytes.ts";
 import { gossipItem, idMatches } from "../wire/item-id.ts";
-import { ITEM_SALT_BYTES, MAX_IHAVE, type Gossip, type IHave, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
+import { GOSSIP_FIXED, ITEM_SALT_BYTES, MAX_IHAVE, type Gossip, type IHave, type IHaveEntry, type P2pMessage } from "../wire/p2p.ts";
 import { ItemCache, SeenCache, idKey, type StoredItem } from "./caches.ts";
 import { PruneDeciders } from "./deciders.ts";
 import type { Env, Timer } from "./env.ts";
@@ -140,6 +140,8 @@ export const SILENT_AFTER_ITEMS = 5;
  * 82-120 to 162-197 ms (docs/BENCHMARKS.md: 25 nodes per process keep their items live).
  */
 export const GRAFT_HOLD_TIMEOUTS = 3;
+/** How often copies waiting for a link's budget (peer_items_per_s) are sent as it refills. */
+const PACED_TICK_MS = 20;
 
 /** How long an item stays GRAFTable past the knowledge base (flood: not at all; nobody GRAFTs it). */
 export function graftHoldMs(o: Pick<DisseminationOptions, "mode" | "ihaveBatchMs" | "graftTimeoutMs">): number {
@@ -182,6 +184,9 @@ export class Dissemination {
   /** Neighbours with an IHAVE batch queued, in the order their batches began (see queueIHave). */
   private lazyPeers: Peer[] = [];
   private lazyTimer: Timer | null = null;
+  /** Neighbours with copies waiting for their link's budget (see sendGossip). */
+  private pacedPeers: Peer[] = [];
+  private pacedTimer: Timer | null = null;
   private stopped = false;
   private readonly env: Env;
   /** opts.mode is plumtree (read for every message: a field, not a lookup in opts). */
@@ -250,8 +255,19 @@ export class Dissemination {
   }
 
   /** Sizes of the bounded tables (tests and the simulator check the bounds). */
-  get tableSizes(): { seen: number; cache: number; cacheBytes: number; missing: number; lazyQueue: number; deciders: number } {
-    return { seen: this.seen.size, cache: this.cache.size, cacheBytes: this.cache.bytes, missing: this.missing.size, deciders: this.deciders.size, lazyQueue: new Set(this.lazyPeers.filter((p) => p.ihave !== null)).size };
+  get tableSizes(): { seen: number; cache: number; cacheBytes: number; missing: number; lazyQueue: number; deciders: number; paced: number } {
+    let paced = 0;
+    for (const p of this.pacedPeers) paced += p.paced.length - p.pacedHead;
+    return {
+      seen: this.seen.size,
+      cache: this.cache.size,
+      cacheBytes: this.cache.bytes,
+      missing: this.missing.size,
+      deciders: this.deciders.size,
+      // Entries of the list the batch timer walks (a neighbour may be listed twice, see flushAllIHave).
+      lazyQueue: this.lazyPeers.length,
+      paced,
+    };
   }
 
   /**
@@ -295,6 +311,7 @@ export class Dissemination {
     this.eager.delete(peer);
     this.lazy.delete(peer);
     this.dropIHave(peer);
+    this.dropPaced(peer);
     for (const [key, m] of this.missing) {
       const i = m.announcers.indexOf(peer);
       if (i >= 0) m.announcers.splice(i, 1);
@@ -355,6 +372,9 @@ export class Dissemination {
     this.pulled.clear();
     for (const p of this.lazyPeers) this.dropIHave(p);
     this.lazyPeers = [];
+    this.pacedTimer?.cancel();
+    for (const p of this.pacedPeers) this.dropPaced(p);
+    this.pacedPeers = [];
   }
 
   private onGossip(peer: Peer, msg: Gossip, now: number): void {
@@ -517,15 +537,55 @@ export class Dissemination {
     // Never more copies a second on one link than a neighbour on our settings accepts: past
     // its peer_items_per_s it would drop them and count them against our score, and a burst
     // from a local module, or the sum of many origins' items at a relay, would get this node
-    // banned. The copy is skipped, as for a full queue; the lazy links repair what the tree lost.
-    if (!peer.outItems.take(now)) {
+    // banned. A copy over the budget waits for it (in order, behind any that wait already),
+    // up to two seconds' worth of copies and the soft queue limit in bytes; past that it is
+    // skipped, as for a full queue.
+    const waiting = peer.paced.length - peer.pacedHead;
+    if (waiting === 0 && peer.outItems.take(now)) {
+      if (peer.send(msg, now)) this.stats.gossipSent++;
+      return;
+    }
+    const bytes = msg.data.byteLength + GOSSIP_FIXED;
+    if (waiting >= peer.pacedMax || peer.pacedBytes + bytes > this.opts.softQueueBytes) {
       this.stats.paced++;
       if (this.debug) this.log.debug("item copy dropped", { item: idKey(msg.id), reason: "paced", to: peer.addr });
       this.lastPacedDrop = peer.addr;
       this.pacedLog.hit();
       return;
     }
-    if (peer.send(msg, now)) this.stats.gossipSent++;
+    peer.paced.push(msg);
+    peer.pacedBytes += bytes;
+    if (waiting === 0) this.pacedPeers.push(peer);
+    this.pacedTimer ??= this.env.after(PACED_TICK_MS, () => this.sendPaced());
+  }
+
+  /** Sends the copies that wait for their links' budgets, as far as the budgets have refilled. */
+  private sendPaced(): void {
+    this.pacedTimer = null;
+    const now = this.env.now();
+    const still: Peer[] = [];
+    for (const p of this.pacedPeers) {
+      while (p.pacedHead < p.paced.length && p.queuedBytes <= this.opts.softQueueBytes && p.outItems.take(now)) {
+        const msg = p.paced[p.pacedHead++]!;
+        p.pacedBytes -= msg.data.byteLength + GOSSIP_FIXED;
+        if (p.send(msg, now)) this.stats.gossipSent++;
+      }
+      if (p.pacedHead < p.paced.length) {
+        if (p.pacedHead > 1024) {
+          p.paced = p.paced.slice(p.pacedHead);
+          p.pacedHead = 0;
+        }
+        still.push(p);
+      } else this.dropPaced(p);
+    }
+    this.pacedPeers = still;
+    if (still.length > 0) this.pacedTimer = this.env.after(PACED_TICK_MS, () => this.sendPaced());
+  }
+
+  private dropPaced(peer: Peer): void {
+    peer.paced = [];
+    peer.pacedHead = 0;
+    peer.pacedBytes = 0;
   }
 
   // Only neighbours move between eager and lazy (setLazy): an item that arrives on a link being
@@ -566,7 +626,9 @@ export class Dissemination {
     if (peer.ihave === null) {
       q = peer.ihave = alone;
       peer.ihaveOwn = false;
-      this.lazyPeers.push(peer);
+      // For the batch timer; without batching the batch goes out below, and no timer would
+      // ever clear the list.
+      if (this.opts.ihaveBatchMs > 0) this.lazyPeers.push(peer);
     } else if (!peer.ihaveOwn) {
       q = peer.ihave = { kind: "ihave", entries: [...peer.ihave.entries, entry] };
       peer.ihaveOwn = true;

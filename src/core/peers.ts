@@ -14,7 +14,7 @@
 
 import { TokenBucket, refill } from "../util/bucket.ts";
 import { addressPrefix } from "./scores.ts";
-import type { IHave, P2pMessage } from "../wire/p2p.ts";
+import type { Gossip, IHave, P2pMessage } from "../wire/p2p.ts";
 import type { Env, Timer } from "./env.ts";
 import type { Link } from "./transport.ts";
 
@@ -50,6 +50,12 @@ export class Peer {
   readonly itemSlack: TokenBucket;
   /** Copies we send it: at most peer_items_per_s a second, what it accepts if it runs our setting. */
   readonly outItems: TokenBucket;
+  /** Dissemination's: copies waiting for `outItems` (oldest first, from `pacedHead`), and their bytes. */
+  paced: Gossip[] = [];
+  pacedHead = 0;
+  pacedBytes = 0;
+  /** At most this many copies wait for `outItems`: two seconds' worth. */
+  readonly pacedMax: number;
   // The bucket of control messages (peer_control_per_s) in the peer's own fields, not an
   // object of its own: it is checked for every message but GOSSIP (see takeControl).
   private controlTokens: number;
@@ -97,6 +103,7 @@ export class Peer {
     this.items = new TokenBucket(limits.itemsPerS, env);
     this.itemSlack = new TokenBucket(limits.itemsPerS / 10, env, limits.itemsPerS);
     this.outItems = new TokenBucket(limits.itemsPerS, env);
+    this.pacedMax = 2 * limits.itemsPerS;
     this.controlRate = this.controlTokens = limits.controlPerS;
     this.controlLast = this.lastReceived;
   }

@@ -247,6 +247,10 @@ function bounds(n: SimNode, cfg: World["config"]): string[] {
   if (d.cache > cfg.cacheSize) over("items held for GRAFTs, bytes", d.cacheBytes, cfg.graftBufferBytes);
   over("missing ids", d.missing, MAX_MISSING);
   over("prune deciders", d.deciders, MAX_DECIDERS);
+  // The batch timer clears the list every ihave_batch_ms; a neighbour is listed again only
+  // after a batch filled up early, or after it left and came back within one batch window.
+  over("IHAVE batches listed", d.lazyQueue, 4 * cfg.degree);
+  over("copies waiting for a link's budget", d.paced, 2 * cfg.peerItemsPerS * cfg.degree);
   over("failed addresses", t.failures, Math.max(MAX_FAILURES_KEPT, cfg.passiveSize));
   over("heard-of addresses", t.heard, MAX_HEARD);
   over("links", t.links, cfg.degree + cfg.passiveSize + cfg.maxHandshakes);

@@ -14,24 +14,44 @@ const RATE = 10; // peer_items_per_s
 const item = (n: number) => makeItem({ salt: n, ttl: 5, dataType: DATA_TYPE, data: new Uint8Array([n & 255, n >> 8]) });
 
 describe("peer_items_per_s", () => {
-  test("rule: a node sends at most peer_items_per_s copies a second on one link: a local burst beyond it is skipped (counted, logged), not sent", () => {
+  /** A node with one neighbour (a probe), and a local burst of n items. */
+  function burst(n: number) {
     const lines: string[] = [];
     const w = quietWorld({ peer_items_per_s: String(RATE), offer_recent_ms: "0" }, { lines });
     const a = w.addNode(null);
     const p = new Probe(w, 1);
     p.join(a);
-    const burst = () => {
-      for (let i = 0; i < 3 * RATE; i++) a.core!.announce(3, DATA_TYPE, new Uint8Array([i]));
-    };
-    burst();
-    w.run(100);
-    expect([p.of("gossip").length, a.core!.dissemination.stats.paced]).toEqual([RATE, 2 * RATE]);
-    expect(lines.filter((l) => l.includes("item copies dropped: link at peer_items_per_s"))).toHaveLength(1);
-    // The budget refills at the rate: half a second later, half a second's worth goes out.
-    w.run(400);
-    burst();
-    w.run(100);
-    expect(p.of("gossip").length).toBe(RATE + RATE / 2);
+    for (let i = 0; i < n; i++) a.core!.announce(3, DATA_TYPE, new Uint8Array([i]));
+    const got = () => p.of("gossip").map((g) => g.data[0]);
+    return { w, a, got, lines };
+  }
+
+  test("rule: a node sends at most peer_items_per_s copies a second on one link: a burst beyond it waits for the budget and goes out, in order, as it refills", () => {
+    const { w, a, got } = burst(3 * RATE);
+    w.run(50);
+    expect(got()).toEqual([...Array(RATE).keys()]);
+    w.run(1000);
+    expect(got().length).toBe(2 * RATE);
+    w.run(1000);
+    expect(got()).toEqual([...Array(3 * RATE).keys()]);
+    expect(a.core!.dissemination.stats.paced).toBe(0);
+  });
+
+  test("rule: at most two seconds' worth of copies wait; past that a copy is skipped (counted, logged)", () => {
+    const { w, a, got, lines } = burst(5 * RATE);
+    w.run(3000);
+    expect(got()).toEqual([...Array(3 * RATE).keys()]);
+    expect(a.core!.dissemination.stats.paced).toBe(2 * RATE);
+    expect(lines.filter((l) => l.includes("item copies dropped: link at peer_items_per_s"))).not.toHaveLength(0);
+  });
+
+  test("rule: copies waiting for a neighbour that goes away are dropped with it", () => {
+    const { w, a } = burst(3 * RATE);
+    w.run(50);
+    expect(a.core!.dissemination.tableSizes.paced).toBe(2 * RATE);
+    for (const peer of [...a.core!.membership.active.values()]) peer.link.close("test: gone", false);
+    w.run(10);
+    expect(a.core!.dissemination.tableSizes.paced).toBe(0);
   });
 
   test("rule: items over a neighbour's rate are dropped; the first second's worth of them costs it nothing, each one past that 2 points", () => {

@@ -213,6 +213,20 @@ describe("item ids bound to content", () => {
   });
 });
 
+describe("IHAVE batches", () => {
+  test("rule: with ihave_batch_ms = 0 each IHAVE goes out at once and nothing is left listed for a batch timer (that never runs)", () => {
+    const w = quietWorld({ ihave_batch_ms: "0", offer_recent_ms: "0" });
+    const a = w.addNode(null);
+    const lazies = [1, 2].map((i) => new Probe(w, i));
+    for (const p of lazies) p.send(p.join(a), { kind: "prune" });
+    w.run(50);
+    for (let i = 0; i < 50; i++) a.core!.announce(3, DATA_TYPE, new Uint8Array([i]));
+    w.run(50);
+    expect(lazies.map((p) => p.of("ihave").length)).toEqual([50, 50]);
+    expect(a.core!.dissemination.tableSizes.lazyQueue).toBe(0);
+  });
+});
+
 describe("bounded missing table", () => {
   test("rule: IHAVEs naming more than MAX_MISSING distinct ids leave at most MAX_MISSING awaited", () => {
     const { w, a, p1 } = twoNeighbours({ peer_control_per_s: "1000000" });
