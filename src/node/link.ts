@@ -52,6 +52,8 @@ export class PeerLink implements Link {
   /** Set when the handshake succeeds; from then on every frame is sealed. */
   private channel: SecureChannel | null = null;
   private closeReason: string | null = null;
+  /** A dial of ours waiting for a slot in the transport's dial queue (not connecting yet). */
+  waiting = false;
   /** The stable code of a failed handshake (ERR_HS_...), for the log line. */
   handshakeCode: string | null = null;
   /** Closed hard by us: frames still in the current chunk are not handled. */

@@ -6,7 +6,7 @@
 // (with or without the kernel closing the dead node's connections) and partitions (traffic
 // across the cut is held, as TCP would retransmit it, until the cut heals or the link dies).
 
-import type { Link, Transport, TransportEvents } from "../core/transport.ts";
+import type { DialKind, Link, Transport, TransportEvents } from "../core/transport.ts";
 import { idKey } from "../core/caches.ts";
 import { encodeP2p, type P2pMessage } from "../wire/p2p.ts";
 import { mulberry32 } from "../util/prng.ts";
@@ -124,6 +124,9 @@ export class MemLink implements Link {
   /** Who takes what arrives: the owner's events, kept here so a delivery does not go through the owner. */
   readonly sink: TransportEvents | null;
 
+  /** Dials start at once here (no dial slots): never held back. */
+  readonly waiting: boolean = false;
+
   constructor(
     readonly owner: MemTransport,
     readonly initiator: boolean,
@@ -205,7 +208,8 @@ export class MemTransport implements Transport {
     return this.links.size;
   }
 
-  dial(addr: string): Link {
+  /** Every kind of dial starts at once: the simulator has no dial slots (TCP's, dial-queue.ts). */
+  dial(addr: string, _kind?: DialKind): Link {
     const link = new MemLink(this, true, addr);
     this.links.add(link);
     this.net.connect(link, addr);
