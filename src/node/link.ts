@@ -162,7 +162,10 @@ export class PeerLink implements Link {
   onData(chunk: Uint8Array): void {
     if (this.deaf) return;
     // Whether the record being handled opened under the channel key: only then do we know the
-    // peer itself sent what we object to (an inner frame that is malformed, for one).
+    // peer itself sent what we object to (an inner frame that is malformed, for one). True
+    // only while that record's frames are handled: the next record's size field, read by the
+    // decoder before the callback runs, is not authenticated, and its failure must cost the
+    // same whether it came in this read or the next (an on-path attacker chooses the split).
     let authenticated = false;
     try {
       this.decoder.feed(chunk, (frame) => {
@@ -194,6 +197,7 @@ export class PeerLink implements Link {
           this.dispatch(decodeP2p(f, true));
           if (this.state === "closed" || this.deaf) return false;
         }
+        authenticated = false;
         return true;
       });
     } catch (e) {
