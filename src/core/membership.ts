@@ -443,7 +443,8 @@ export class Membership implements TransportEvents {
 
   /** Closes a link whose peer provably broke the protocol: a log line with a stable code, and the score. */
   violation(p: Peer, code: Violation, why: string): void {
-    this.log.warn("protocol violation, closing peer link", { code, why, peer: p.id.slice(0, 16), addr: p.addr });
+    // Named like the transport's own violation lines (decoding errors): link=N remote=HOST:PORT.
+    this.log.warn("protocol violation, closing peer link", { link: p.link.num || undefined, remote: p.link.remote, code, why, peer: p.id.slice(0, 16), addr: p.addr });
     this.penalize(p, Points.protocolViolation, why);
     p.link.close(`protocol violation: ${why}`, false);
   }

@@ -14,6 +14,11 @@ export interface Link {
   readonly addr: string;
   /** Where the connection really comes from (host:port seen on the socket). */
   readonly remote: string;
+  /**
+   * The transport's number of this connection, as its own log lines name it (`link=N`), so
+   * the core's lines about the link can too; 0 while it has none (a dial not connected yet).
+   */
+  readonly num: number;
   /** We dialed this link. */
   readonly initiator: boolean;
   /**

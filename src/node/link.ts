@@ -92,6 +92,10 @@ export class PeerLink implements Link {
   get remote(): string {
     return this.conn?.remote ?? this.target;
   }
+  /** The connection's number in log lines (link=N); 0 before a socket opened. */
+  get num(): number {
+    return this.conn?.id ?? 0;
+  }
   /** Shared by both ends of this link (from the session key): the duplicate-link tie-break. */
   get tieBreak(): string {
     return this.peer ? toHex(this.peer.sessionKey) : "";

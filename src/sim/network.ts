@@ -126,6 +126,8 @@ export class MemLink implements Link {
 
   /** Dials start at once here (no dial slots): never held back. */
   readonly waiting: boolean = false;
+  /** Numbered per network, in order of creation (log lines: link=N). */
+  readonly num: number;
 
   constructor(
     readonly owner: MemTransport,
@@ -133,6 +135,7 @@ export class MemLink implements Link {
     public remote: string,
   ) {
     this.sink = owner.events;
+    this.num = ++owner.net.linksMade;
   }
 
   send(msg: P2pMessage): boolean {
@@ -232,6 +235,8 @@ export class SimNet {
     lost: 0,
     dials: 0,
   };
+  /** Link ends made so far (each MemLink's num). */
+  linksMade = 0;
   /** Pairs of hosts whose traffic is cut: a function of the two addresses. */
   private cut: ((a: string, b: string) => boolean) | null = null;
   private readonly seed: number;
