@@ -37,7 +37,7 @@ export interface RepairHost {
   readonly activeSize: () => number;
   readonly isActive: (addr: string) => boolean;
   readonly isDialing: (addr: string) => boolean;
-  /** Our dials still connecting, handshaking or awaiting their reply. */
+  /** Our dials still waiting, connecting, handshaking or awaiting their reply (not those a walk asked for that the transport holds back). */
   readonly dialsInFlight: () => number;
   readonly joinInFlight: () => boolean;
   /** spare: a link for the overlay's sake (refresh), not to carry items. */

@@ -14,8 +14,18 @@ export interface Link {
   readonly addr: string;
   /** Where the connection really comes from (host:port seen on the socket). */
   readonly remote: string;
+  /**
+   * The transport's number of this connection, as its own log lines name it (`link=N`), so
+   * the core's lines about the link can too; 0 while it has none (a dial not connected yet).
+   */
+  readonly num: number;
   /** We dialed this link. */
   readonly initiator: boolean;
+  /**
+   * A dial the transport holds back and has not started (TCP: waiting for one of its dial
+   * slots, dial-queue.ts); false once it started, and for every other link.
+   */
+  readonly waiting: boolean;
   /** A value both ends of this link share and no other link has: the duplicate-link tie-break. */
   readonly tieBreak: string;
   /** The core's own record of this link (the transport never reads it): one lookup less per message. */
@@ -45,15 +55,24 @@ export interface TransportEvents {
   violated(link: Link, why: string): void;
 }
 
+/**
+ * Why we dial. own: for our own views (refill, rejoin, refresh, the bootstrapper). walk: a
+ * FORWARD_JOIN that ended here named the address (section 5.4). check: a JOIN's advertised
+ * address, to prove who answers there (section 5.3); the link carries nothing, so the transport
+ * may refuse to spend much on it (TCP: a proof of work harder than our own pow_bits). Walks
+ * and checks are dials a peer asked for.
+ */
+export type DialKind = "own" | "walk" | "check";
+
 export interface Transport {
   /** Starts accepting connections; returns the address peers are to dial. */
   start(events: TransportEvents): string;
   /**
    * Starts a connection; the link reports `established` or `closed` later, never at once.
-   * check: the link only proves who answers at addr and carries nothing, so the transport may
-   * refuse to spend much on it (TCP: a proof of work harder than our own pow_bits).
+   * kind (default "own"): what the dial is for (see DialKind); the transport may pace dials a
+   * peer asked for behind the node's own, and drop them rather than let them wait long.
    */
-  dial(addr: string, check?: boolean): Link;
+  dial(addr: string, kind?: DialKind): Link;
   /** Stops accepting; links already handed out stay open until their owner closes them. */
   stop(): void;
   /** Links handed out (dials included) whose connection is not closed yet. */

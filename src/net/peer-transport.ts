@@ -4,17 +4,20 @@
 // identities (at the handshake), handshakes in progress and connections per source IP, each
 // counted until the socket is really closed.
 
-import type { Link, Transport, TransportEvents } from "../core/transport.ts";
+import type { DialKind, Link, Transport, TransportEvents } from "../core/transport.ts";
 import { parseAddress } from "../config/address.ts";
 import type { Hostkey } from "../config/hostkey.ts";
 import { remoteHost } from "../core/scores.ts";
 import { PeerLink } from "../node/link.ts";
 import type { Logger } from "../util/log.ts";
 import type { Conn } from "./conn.ts";
+import { DialQueue, type QueuedDial } from "./dial-queue.ts";
 import { connect, listen, type Listener } from "./tcp.ts";
+import type { Env } from "../core/env.ts";
+import { LogThrottle } from "../util/bucket.ts";
+import { realEnv } from "../util/real-env.ts";
 
-/** Our dials connecting or in their handshake at once; more wait their turn. */
-export const MAX_DIALS_AT_ONCE = 3;
+export { MAX_ASKED_DIALS_AT_ONCE, MAX_ASKED_DIALS_QUEUED, MAX_DIALS_AT_ONCE } from "./dial-queue.ts";
 
 export interface TcpTransportOptions {
   readonly listenHost: string;
@@ -33,6 +36,8 @@ export interface TcpTransportOptions {
   readonly admit: (id: string, ip: string) => string | null;
   /** Opens outgoing connections (tcp.ts `connect`); tests pass one whose socket opens late. */
   readonly connect?: typeof connect;
+  /** Clock and timers of the dial queue (realEnv in the node; tests pass a virtual clock's). */
+  readonly env?: Env;
 }
 
 export class TcpTransport implements Transport {
@@ -41,17 +46,21 @@ export class TcpTransport implements Transport {
   /** Every link until its socket is closed (or its dial has failed). */
   private readonly links = new Set<PeerLink>();
   private stopped = false;
-  /** Our dials started and not yet established or closed. */
-  private readonly dialing = new Set<PeerLink>();
-  private outgoing = 0;
-  /** Dials waiting for a slot, oldest first. */
-  private queued: Array<() => void> = [];
+  /** Our dials, started or waiting for a slot, until established or closed. */
+  private readonly dialing = new Map<PeerLink, QueuedDial>();
+  private readonly dials: DialQueue;
+  /** Dials a peer asked for that were dropped, logged at most once a second. */
+  private readonly dropped: LogThrottle;
   /** Handshakes finished, by outcome (for metrics). */
   readonly handshakes = { ok: 0, failed: 0 };
   /** What links that are gone sealed (live links are added when `sealed` is read). */
   private readonly sealedGone = { records: 0, frames: 0 };
 
-  constructor(private readonly opts: TcpTransportOptions) {}
+  constructor(private readonly opts: TcpTransportOptions) {
+    const env = opts.env ?? realEnv;
+    this.dials = new DialQueue((ms, fn) => env.after(ms, fn), opts.handshakeTimeoutMs);
+    this.dropped = new LogThrottle((n) => opts.log.info("dials a peer asked for dropped: too many waiting, or waiting too long", { dropped: n }), env);
+  }
 
   /**
    * Sealed records sent on every link so far, and the plain frames in them: frames per record
@@ -99,21 +108,23 @@ export class TcpTransport implements Transport {
 
   /** Our dials connecting or in their handshake (each solving a proof of work). */
   get dialsInProgress(): number {
-    return this.outgoing;
+    return this.dials.inProgress;
   }
-  /** Our dials waiting for a slot (MAX_DIALS_AT_ONCE). */
+  /** Our dials waiting for a slot (dial-queue.ts). */
   get dialsQueued(): number {
-    return this.queued.length;
+    return this.dials.queued;
   }
 
   /**
    * Starts a connection, or queues it while MAX_DIALS_AT_ONCE are connecting or in their
    * handshake: each of those solves a proof of work on this one thread, and a node that
    * dialled every missing neighbour at once would have them all time out together. The
-   * handshake deadline runs from the connect, so a queued dial does not lose its time.
+   * handshake deadline runs from the connect, so a queued dial does not lose its time. Dials a
+   * peer asked for (walks, checks) wait behind ours, never take the last slot, and are dropped
+   * (the dial fails) when too many wait or one waits past the handshake deadline.
    */
-  dial(addr: string, check = false): Link {
-    const link = this.newLink(true, addr, check);
+  dial(addr: string, kind: DialKind = "own"): Link {
+    const link = this.newLink(true, addr, kind === "check");
     let host: string, port: number;
     try {
       ({ host, port } = parseAddress(addr));
@@ -121,16 +132,28 @@ export class TcpTransport implements Transport {
       queueMicrotask(() => link.onClose(`bad address: ${(e as Error).message}`));
       return link;
     }
-    if (this.outgoing >= MAX_DIALS_AT_ONCE) this.queued.push(() => this.connect(link, host, port));
-    else this.connect(link, host, port);
+    const d: QueuedDial = {
+      asked: kind !== "own",
+      start: () => this.connect(link, host, port),
+      drop: (why) => {
+        this.dropped.hit();
+        link.onClose(`dial dropped: ${why}`);
+      },
+    };
+    this.dialing.set(link, d);
+    link.waiting = true;
+    if (!this.dials.submit(d)) {
+      this.dialing.delete(link);
+      this.dropped.hit();
+      queueMicrotask(() => link.onClose("dial dropped: too many dials a peer asked for are waiting"));
+    }
     return link;
   }
 
   private connect(link: PeerLink, host: string, port: number): void {
-    // Given up (closed by the core, node stopped) while queued: nothing to start.
+    link.waiting = false;
+    // Node stopped while queued: nothing to start (the core closes the link).
     if (link.state === "closed" || this.stopped) return;
-    this.outgoing++;
-    this.dialing.add(link);
     (this.opts.connect ?? connect)(host, port, { highWater: this.opts.sendBufferBytes, timeoutMs: this.opts.handshakeTimeoutMs }, (conn) => {
       if (link.state === "closed" || this.stopped) {
         // The dial was given up (timed out, cancelled, node stopped) before its socket
@@ -143,11 +166,12 @@ export class TcpTransport implements Transport {
     }).catch((e: Error) => link.onClose(e.message));
   }
 
-  /** A dial of ours finished its handshake or ended: the next queued one may start. */
+  /** A dial of ours finished its handshake or ended (also while it waited): the next may start. */
   private dialDone(link: PeerLink): void {
-    if (!this.dialing.delete(link)) return;
-    this.outgoing--;
-    while (this.outgoing < MAX_DIALS_AT_ONCE && this.queued.length > 0) this.queued.shift()!();
+    const d = this.dialing.get(link);
+    if (d === undefined) return;
+    this.dialing.delete(link);
+    this.dials.finish(d);
   }
 
   private newLink(initiator: boolean, target = "", check = false): PeerLink {

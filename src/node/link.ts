@@ -52,6 +52,8 @@ export class PeerLink implements Link {
   /** Set when the handshake succeeds; from then on every frame is sealed. */
   private channel: SecureChannel | null = null;
   private closeReason: string | null = null;
+  /** A dial of ours waiting for a slot in the transport's dial queue (not connecting yet). */
+  waiting = false;
   /** The stable code of a failed handshake (ERR_HS_...), for the log line. */
   handshakeCode: string | null = null;
   /** Closed hard by us: frames still in the current chunk are not handled. */
@@ -89,6 +91,10 @@ export class PeerLink implements Link {
   }
   get remote(): string {
     return this.conn?.remote ?? this.target;
+  }
+  /** The connection's number in log lines (link=N); 0 before a socket opened. */
+  get num(): number {
+    return this.conn?.id ?? 0;
   }
   /** Shared by both ends of this link (from the session key): the duplicate-link tie-break. */
   get tieBreak(): string {
@@ -160,7 +166,10 @@ export class PeerLink implements Link {
   onData(chunk: Uint8Array): void {
     if (this.deaf) return;
     // Whether the record being handled opened under the channel key: only then do we know the
-    // peer itself sent what we object to (an inner frame that is malformed, for one).
+    // peer itself sent what we object to (an inner frame that is malformed, for one). True
+    // only while that record's frames are handled: the next record's size field, read by the
+    // decoder before the callback runs, is not authenticated, and its failure must cost the
+    // same whether it came in this read or the next (an on-path attacker chooses the split).
     let authenticated = false;
     try {
       this.decoder.feed(chunk, (frame) => {
@@ -192,6 +201,7 @@ export class PeerLink implements Link {
           this.dispatch(decodeP2p(f, true));
           if (this.state === "closed" || this.deaf) return false;
         }
+        authenticated = false;
         return true;
       });
     } catch (e) {

@@ -6,7 +6,7 @@
 // (with or without the kernel closing the dead node's connections) and partitions (traffic
 // across the cut is held, as TCP would retransmit it, until the cut heals or the link dies).
 
-import type { Link, Transport, TransportEvents } from "../core/transport.ts";
+import type { DialKind, Link, Transport, TransportEvents } from "../core/transport.ts";
 import { idKey } from "../core/caches.ts";
 import { encodeP2p, type P2pMessage } from "../wire/p2p.ts";
 import { mulberry32 } from "../util/prng.ts";
@@ -124,12 +124,18 @@ export class MemLink implements Link {
   /** Who takes what arrives: the owner's events, kept here so a delivery does not go through the owner. */
   readonly sink: TransportEvents | null;
 
+  /** Dials start at once here (no dial slots): never held back. */
+  readonly waiting: boolean = false;
+  /** Numbered per network, in order of creation (log lines: link=N). */
+  readonly num: number;
+
   constructor(
     readonly owner: MemTransport,
     readonly initiator: boolean,
     public remote: string,
   ) {
     this.sink = owner.events;
+    this.num = ++owner.net.linksMade;
   }
 
   send(msg: P2pMessage): boolean {
@@ -205,7 +211,8 @@ export class MemTransport implements Transport {
     return this.links.size;
   }
 
-  dial(addr: string): Link {
+  /** Every kind of dial starts at once: the simulator has no dial slots (TCP's, dial-queue.ts). */
+  dial(addr: string, _kind?: DialKind): Link {
     const link = new MemLink(this, true, addr);
     this.links.add(link);
     this.net.connect(link, addr);
@@ -228,6 +235,8 @@ export class SimNet {
     lost: 0,
     dials: 0,
   };
+  /** Link ends made so far (each MemLink's num). */
+  linksMade = 0;
   /** Pairs of hosts whose traffic is cut: a function of the two addresses. */
   private cut: ((a: string, b: string) => boolean) | null = null;
   private readonly seed: number;

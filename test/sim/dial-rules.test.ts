@@ -5,8 +5,10 @@
 
 import { describe, expect, test } from "bun:test";
 import { LEARNT_DIALS_PER_S, LEARNT_HOLD_MS } from "../../src/core/claims.ts";
+import type { DialKind } from "../../src/core/transport.ts";
+import { MemLink } from "../../src/sim/network.ts";
 import type { SimNode, World } from "../../src/sim/world.ts";
-import { Probe, nowhere, quietWorld, runTo } from "../helpers/sim-probe.ts";
+import { Probe, nowhere, quietWorld, runTo, runUntil } from "../helpers/sim-probe.ts";
 
 /** Counts the node's dials, by address. */
 function countDials(a: SimNode): Map<string, number> {
@@ -83,5 +85,77 @@ describe("FORWARD_JOIN dials", () => {
     runTo(w, t0 + 1100);
     // The bucket refilled over the second that passed.
     expect(dials.size).toBe(2 * LEARNT_DIALS_PER_S);
+  });
+});
+
+// Dials a walk asked for queue behind the few the TCP transport runs at once (dial-queue.ts),
+// and a neighbour can name as many addresses that accept and stay silent as the walk rate
+// allows: refill and rejoin must not wait for the walk dials still queued there (docs/
+// PROTOCOL.md 5.4, 5.9). The simulator's transport starts every dial at once, so here the
+// node's walk dials are held back as TCP's queue would hold them (waiting, never started).
+describe("walk dials held back by the transport and the node's own dials", () => {
+  class HeldLink extends MemLink {
+    override readonly waiting = true;
+  }
+  /** The node's walk dials wait in its transport for good; every other dial goes out as usual. */
+  function holdWalkDials(n: SimNode): HeldLink[] {
+    const held: HeldLink[] = [];
+    const t = n.transport;
+    const dial = t.dial.bind(t);
+    t.dial = (addr: string, kind?: DialKind) => {
+      if (kind !== "walk") return dial(addr, kind);
+      const l = new HeldLink(t, true, addr);
+      held.push(l);
+      return l;
+    };
+    return held;
+  }
+
+  test("rule: refill dials a passive peer at its next tick while walk dials wait in the transport", () => {
+    const { w, a, h, hl } = hostileNeighbour({ degree: "4" });
+    const held = holdWalkDials(a);
+    for (let k = 0; k < 6; k++) h.send(hl, { kind: "forward_join", ttl: 0, peer: { addr: nowhere(k) } });
+    w.run(100);
+    expect(held.length).toBe(6);
+    const r = new Probe(w, 2);
+    const t0 = w.clock.now();
+    // A one-hop SHUFFLE ends at the node: R goes into its passive view.
+    h.send(hl, { kind: "shuffle", id: 1n, ttl: 1, peers: [{ addr: r.addr }] });
+    runUntil(w, () => r.accepted.length > 0, 5000, "refill dials R");
+    // Ticks come every second; the dial follows the first tick after R arrived.
+    expect(w.clock.now() - t0).toBeLessThan(1100);
+  });
+
+  test("rule: a node left alone with nobody in reserve rejoins while walk dials wait in the transport", () => {
+    const w = quietWorld();
+    const boot = new Probe(w, 1);
+    const other = new Probe(w, 2); // a second bootstrapper
+    const a = w.addNode(null, { bootstrappers: [boot.addr, other.addr] });
+    const held = holdWalkDials(a);
+    runUntil(w, () => boot.accepted.length === 1 && boot.of("join").length === 1, 1000, "a joins through the first bootstrapper");
+    const bl = boot.accepted[0]!;
+    for (let k = 0; k < 6; k++) boot.send(bl, { kind: "forward_join", ttl: 0, peer: { addr: nowhere(k) } });
+    w.run(100);
+    expect(held.length).toBe(6);
+    // The bootstrapper goes: it stops listening and drops the link. a's redial is refused and
+    // backs off, so a is alone with nobody in reserve: a rejoin, through the other bootstrapper.
+    boot.transport.stop();
+    bl.close("gone", false);
+    const t0 = w.clock.now();
+    runUntil(w, () => other.accepted.length === 1, 9000, "a rejoins through the other bootstrapper");
+    expect(w.clock.now() - t0).toBeLessThan(2100);
+  });
+
+  test("rule: walk dials that started count as dials in flight (refill does not dial past the degree for them)", () => {
+    const { w, h, hl } = hostileNeighbour({ degree: "4" });
+    // Peers that take the connection and never answer its NEIGHBOR: each dial stays in flight.
+    const silent = [3, 4, 5].map((n) => new Probe(w, n));
+    for (const p of silent) h.send(hl, { kind: "forward_join", ttl: 0, peer: { addr: p.addr } });
+    w.run(100);
+    const r = new Probe(w, 2);
+    h.send(hl, { kind: "shuffle", id: 1n, ttl: 1, peers: [{ addr: r.addr }] });
+    w.run(3000);
+    // degree 4 = h + 3 walk dials in flight: no room for R.
+    expect(r.accepted.length).toBe(0);
   });
 });
