@@ -275,6 +275,16 @@ function crossCheck(fields: Partial<Record<keyof Config, Value>>, section: Reado
     // Peers would be told to dial 0.0.0.0 or ::, which reaches nobody.
     throw expected(where, SECTION, "p2p_address", "a concrete host, or advertise_address set to the address peers dial", formatAddress(p2p), line("p2p_address"));
   }
+  // A new neighbour is offered the items we hold (offer_recent_ms); one that saw them must
+  // still remember their ids, or it delivers and spreads them again, and so does everyone it
+  // offers them to. It remembers the last seen_cache_size ids, and we offer at least the last
+  // cache_size items.
+  const [seen, cache] = [fields.seenCacheSize as number, fields.cacheSize as number];
+  if (seen < cache) {
+    const key = line("seen_cache_size") !== null || line("cache_size") === null ? "seen_cache_size" : "cache_size";
+    const [want, got] = key === "seen_cache_size" ? [`at least cache_size (${cache})`, seen] : [`at most seen_cache_size (${seen})`, cache];
+    throw expected(where, SECTION, key, want, String(got), line(key));
+  }
   const admin = fields.adminAddress as Address | null;
   if (admin && admin.port !== 0) {
     for (const [key, addr] of [["p2p_address", p2p], ["api_address", api]] as const) {

@@ -139,7 +139,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "peer_items_per_s", field: "peerItemsPerS", kind: int(1, 1_000_000), default: "2000", spec: false,
     doc: "items per second accepted from one peer (token bucket, burst of the same size); excess is dropped. Also the most item copies sent to one peer a second: past that a copy waits (up to two seconds' worth), then is skipped, so a local burst never gets this node banned by neighbours on the same setting" },
   { key: "seen_cache_size", field: "seenCacheSize", kind: int(16, 10_000_000), default: "100000", spec: false,
-    doc: "hard bound on remembered item ids (besides suppress_s expiry)" },
+    doc: "hard bound on remembered item ids (besides suppress_s expiry); at least cache_size, since a new neighbour is offered the items held and must still know their ids" },
   { key: "peer_control_per_s", field: "peerControlPerS", kind: int(1, 1_000_000), default: "200", spec: false,
     doc: "membership and IHAVE/GRAFT/PRUNE messages per second accepted from one peer; excess is dropped and costs score" },
   { key: "ban_score", field: "banScore", kind: int(1, 1_000_000), default: "100", spec: false,

@@ -188,6 +188,9 @@ describe("parseConfig: error messages", () => {
     // Only the key in the file is named, with its line (the other one is at its default).
     ["p2p_address = 127.0.0.1:7001", `node1.ini line 2 [gossip] p2p_address: expected an address other than api_address, got "127.0.0.1:7001"`],
     ["admin_address = 127.0.0.1", `node1.ini line 2 [gossip] admin_address: expected host:port or [IPv6]:port (missing port), got "127.0.0.1"`],
+    // A new neighbour is offered the last cache_size items: it must still remember their ids.
+    ["seen_cache_size = 49", `node1.ini line 2 [gossip] seen_cache_size: expected at least cache_size (50), got "49"`],
+    ["cache_size = 100001", `node1.ini line 2 [gossip] cache_size: expected at most seen_cache_size (100000), got "100001"`],
   ];
   for (const [line, message] of cases) {
     test(line, () => {
