@@ -129,7 +129,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "graft_timeout_ms", field: "graftTimeoutMs", kind: int(10, 600_000), default: "200", spec: false,
     doc: "how long an IHAVE may go unanswered by the item before we GRAFT the announcer (once more, at most, when the node was too busy to run the timer on time)" },
   { key: "ihave_batch_ms", field: "ihaveBatchMs", kind: int(0, 60_000), default: "50", spec: false,
-    doc: "IHAVE announcements to a lazy peer are batched over this window" },
+    doc: "IHAVE announcements to a lazy peer are batched over this window (0: sent at once, up to half of peer_control_per_s a second per link, past that batched over 50 ms)" },
   { key: "graft_buffer_bytes", field: "graftBufferBytes", kind: int(0, 1 << 30), default: "16777216", spec: false,
     doc: "items past the knowledge base (cache_size) are still held while neighbours may GRAFT them (plumtree: ihave_batch_ms + 3 graft timeouts) and all items held weigh at most this many bytes; 0: only the knowledge base answers GRAFTs" },
   { key: "max_handshakes", field: "maxHandshakes", kind: int(1, 10_000), default: "64", spec: false,

@@ -142,6 +142,8 @@ export const SILENT_AFTER_ITEMS = 5;
 export const GRAFT_HOLD_TIMEOUTS = 3;
 /** How often copies waiting for a link's budget (peer_items_per_s) are sent as it refills. */
 const PACED_TICK_MS = 20;
+/** With ihave_batch_ms = 0, how long IHAVE entries over a link's budget wait to go out together. */
+const IHAVE_PACED_MS = 50;
 
 /** How long an item stays GRAFTable past the knowledge base (flood: not at all; nobody GRAFTs it). */
 export function graftHoldMs(o: Pick<DisseminationOptions, "mode" | "ihaveBatchMs" | "graftTimeoutMs">): number {
@@ -623,21 +625,26 @@ export class Dissemination {
   /** Adds entry to peer's batch; `alone` is the batch to share while it holds only this entry. */
   private queueIHave(peer: Peer, entry: IHaveEntry, alone: IHave): void {
     let q: IHave;
-    if (peer.ihave === null) {
+    const fresh = peer.ihave === null;
+    if (fresh) {
       q = peer.ihave = alone;
       peer.ihaveOwn = false;
-      // For the batch timer; without batching the batch goes out below, and no timer would
-      // ever clear the list.
-      if (this.opts.ihaveBatchMs > 0) this.lazyPeers.push(peer);
     } else if (!peer.ihaveOwn) {
-      q = peer.ihave = { kind: "ihave", entries: [...peer.ihave.entries, entry] };
+      q = peer.ihave = { kind: "ihave", entries: [...peer.ihave!.entries, entry] };
       peer.ihaveOwn = true;
     } else {
-      q = peer.ihave;
+      q = peer.ihave!;
       (q.entries as IHaveEntry[]).push(entry);
     }
-    if (q.entries.length >= MAX_IHAVE || this.opts.ihaveBatchMs === 0) this.flushIHave(peer);
-    else this.lazyTimer ??= this.env.after(this.opts.ihaveBatchMs, () => this.flushAllIHave());
+    if (q.entries.length >= MAX_IHAVE) return this.flushIHave(peer);
+    // Without batching an IHAVE goes out per item, unless that would spend more than half of
+    // the control messages a second a neighbour on our settings accepts (peer_control_per_s):
+    // past that it would drop them and count them against our score. Then the entries wait
+    // IHAVE_PACED_MS and go out together.
+    if (this.opts.ihaveBatchMs === 0 && fresh && peer.outIHaves.take()) return this.flushIHave(peer);
+    // Listed once per batch, for the timer (a batch flushed early when full is listed again).
+    if (fresh) this.lazyPeers.push(peer);
+    this.lazyTimer ??= this.env.after(this.opts.ihaveBatchMs || IHAVE_PACED_MS, () => this.flushAllIHave());
   }
 
   private flushAllIHave(): void {

@@ -50,6 +50,8 @@ export class Peer {
   readonly itemSlack: TokenBucket;
   /** Copies we send it: at most peer_items_per_s a second, what it accepts if it runs our setting. */
   readonly outItems: TokenBucket;
+  /** IHAVE messages we send it without batching (ihave_batch_ms 0): half of peer_control_per_s a second. */
+  readonly outIHaves: TokenBucket;
   /** Dissemination's: copies waiting for `outItems` (oldest first, from `pacedHead`), and their bytes. */
   paced: Gossip[] = [];
   pacedHead = 0;
@@ -104,6 +106,7 @@ export class Peer {
     this.itemSlack = new TokenBucket(limits.itemsPerS / 10, env, limits.itemsPerS);
     this.outItems = new TokenBucket(limits.itemsPerS, env);
     this.pacedMax = 2 * limits.itemsPerS;
+    this.outIHaves = new TokenBucket(limits.controlPerS / 2, env);
     this.controlRate = this.controlTokens = limits.controlPerS;
     this.controlLast = this.lastReceived;
   }

@@ -225,6 +225,22 @@ describe("IHAVE batches", () => {
     expect(lazies.map((p) => p.of("ihave").length)).toEqual([50, 50]);
     expect(a.core!.dissemination.tableSizes.lazyQueue).toBe(0);
   });
+
+  test("rule: with ihave_batch_ms = 0, IHAVEs past half of peer_control_per_s a second on one link are batched instead (a neighbour on our settings would drop them and charge us)", () => {
+    const CONTROL = 20;
+    const w = quietWorld({ ihave_batch_ms: "0", offer_recent_ms: "0", peer_control_per_s: String(CONTROL) });
+    const a = w.addNode(null);
+    const p = new Probe(w, 1);
+    p.send(p.join(a), { kind: "prune" });
+    w.run(1000); // the join's own messages have left the budget
+    for (let i = 0; i < 50; i++) a.core!.announce(3, DATA_TYPE, new Uint8Array([i]));
+    expect(a.core!.dissemination.tableSizes.lazyQueue).toBe(1); // one batch waits, listed once
+    w.run(100);
+    const ihaves = p.of("ihave");
+    // CONTROL / 2 went out one item each; the other 40 ids waited and went out in one message.
+    expect(ihaves.map((m) => m.entries.length)).toEqual([...Array(CONTROL / 2).fill(1), 50 - CONTROL / 2]);
+    expect(a.core!.dissemination.tableSizes.lazyQueue).toBe(0);
+  });
 });
 
 describe("bounded missing table", () => {
