@@ -139,7 +139,15 @@ export function addressPrefix(addr: string): string {
 function computePrefix(host: string): string {
   if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host.split(".").slice(0, 3).join(".") + ".0/24";
   if (host.includes(":")) {
+    // An IPv4 peer on a dual-stack ([::]) listener arrives as ::ffff:a.b.c.d: its /24, or
+    // every IPv4 peer would share one /48.
+    const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+    if (dotted) return computePrefix(dotted[1]!);
     const groups = expandV6(host);
+    if (groups.length === 8 && groups.slice(0, 5).every((g) => g === "0") && groups[5] === "ffff") {
+      const [hi, lo] = [parseInt(groups[6]!, 16), parseInt(groups[7]!, 16)];
+      return `${hi >> 8}.${hi & 255}.${lo >> 8}.0/24`;
+    }
     return groups.slice(0, 3).join(":") + "::/48";
   }
   return host.toLowerCase();

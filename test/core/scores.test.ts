@@ -136,6 +136,11 @@ describe("addressPrefix and remoteHost", () => {
     ["[::1]:6001", "0:0:0::/48"],
     ["Example.COM:80", "example.com"],
     ["localhost:6001", "localhost"],
+    // IPv4 peers on a dual-stack ([::]) listener: their own /24, not one /48 for them all.
+    ["[::ffff:10.1.2.3]:40000", "10.1.2.0/24"],
+    ["[::FFFF:192.168.7.9]:1", "192.168.7.0/24"],
+    ["[::ffff:c0a8:709]:1", "192.168.7.0/24"],
+    ["[::ffff:1:2]:1", "0.1.0.0/24"],
   ])("addressPrefix(%p) = %p", (addr, prefix) => {
     expect(addressPrefix(addr)).toBe(prefix);
   });
