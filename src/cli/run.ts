@@ -22,7 +22,7 @@ const EPHEMERAL_BITS = 2048;
 export function registerRun(program: Command, io: CliIo): void {
   program
     .command("run")
-    .description("run a Gossip node; prints `ready api=HOST:PORT p2p=HOST:PORT` once listening")
+    .description("run a Gossip node; prints `ready api=HOST:PORT p2p=HOST:PORT [advertise=HOST:PORT]` once listening")
     .option("-c, --config <file>", "VoidPhone INI config (default: built-in defaults, first peer on 127.0.0.1:6001/7001)")
     .option("--log-level <level>", `override log_level: ${LOG_LEVELS.join(", ")}`)
     .addHelpText(
@@ -83,7 +83,9 @@ export function registerRun(program: Command, io: CliIo): void {
         throw e;
       }
       log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, admin: node.adminAddress ?? "off", mode: config.dissemination });
-      io.out(`ready api=${node.apiAddress} p2p=${node.p2pAddress}`);
+      // The listeners' real addresses; what peers are told to dial, when it differs, after them.
+      const advertised = config.advertiseAddress ? ` advertise=${node.p2pAddress}` : "";
+      io.out(`ready api=${node.apiAddress} p2p=${node.p2pListenAddress}${advertised}`);
       await new Promise<void>((resolve) => {
         if (io.signal.aborted) return resolve();
         io.signal.addEventListener("abort", () => resolve(), { once: true });

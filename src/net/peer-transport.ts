@@ -101,6 +101,11 @@ export class TcpTransport implements Transport {
     return this.opts.advertise ?? this.listener.address;
   }
 
+  /** Where the p2p listener is bound (the real port when 0 was asked for), whatever we advertise. */
+  get listenAddress(): string {
+    return this.listener?.address ?? "";
+  }
+
   stop(): void {
     this.stopped = true;
     this.listener?.stop();

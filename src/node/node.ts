@@ -158,8 +158,13 @@ export class GossipNode {
   get apiAddress(): string {
     return this.api.address;
   }
+  /** The address peers are told to dial: advertise_address, else where the p2p listener is bound. */
   get p2pAddress(): string {
     return this.core.address;
+  }
+  /** Where the p2p listener is bound (the real port), also when advertise_address says otherwise. */
+  get p2pListenAddress(): string {
+    return this.transport instanceof TcpTransport ? this.transport.listenAddress : this.core.address;
   }
   /** The bound admin address, or null when admin_address is not configured. */
   get adminAddress(): string | null {

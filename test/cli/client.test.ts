@@ -219,6 +219,20 @@ describe("gossip run", () => {
     expect(run.out).toHaveLength(1);
   });
 
+  test("with advertise_address, the ready line still gives where it listens (the real port), then what it advertises", async () => {
+    const ini = join(dir, "adv.ini");
+    await writeFile(ini, "[gossip]\np2p_address = 127.0.0.1:0\napi_address = 127.0.0.1:0\nadvertise_address = 127.0.0.1:45999\nlog_level = warn\npow_bits = 4\n");
+    const { run, done, stop } = launch("run", "-c", ini);
+    await until(() => run.out.length > 0 || run.code !== -1, 10_000, "ready line");
+    const m = /^ready api=127\.0\.0\.1:(\d+) p2p=127\.0\.0\.1:(\d+) advertise=127\.0\.0\.1:45999$/.exec(run.out[0] ?? "");
+    expect(m, run.out[0]).not.toBeNull();
+    expect(Number(m![2])).not.toBe(45999);
+    const peer = await Bun.connect({ hostname: "127.0.0.1", port: Number(m![2]), socket: { data() {} } });
+    peer.end();
+    stop.abort();
+    expect((await done).code).toBe(0);
+  });
+
   test("a missing config file exits 2 naming the path", async () => {
     const missing = join(dir, "missing.ini");
     const r = await gossip("run", "-c", missing);
