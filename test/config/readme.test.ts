@@ -12,9 +12,28 @@ const readme = readFileSync(join(root, "README.md"), "utf8");
 /** Documents we own that a fresh clone shows to users. */
 const DOCS = ["README.md", "docs/API.md"];
 
+/** The README's configuration table: its header line through the last row. */
+function readmeConfigTable(): string[] {
+  const lines = readme.split("\n");
+  const start = lines.findIndex((l) => l.startsWith("| key | default | range | from | meaning |"));
+  expect(start, "README has the configuration table").toBeGreaterThanOrEqual(0);
+  const end = lines.findIndex((l, i) => i > start && !l.startsWith("|"));
+  return lines.slice(start, end < 0 ? undefined : end);
+}
+
+test("README's configuration table is exactly what scripts/config-table.ts prints (every row, every column)", () => {
+  const run = Bun.spawnSync([process.execPath, join(root, "scripts", "config-table.ts")], { timeout: 10_000 });
+  expect([run.exitCode, run.stderr.toString()]).toEqual([0, ""]);
+  const generated = run.stdout.toString().trimEnd().split("\n");
+  expect(generated.length).toBe(GOSSIP_KEYS.length + 2);
+  expect(readmeConfigTable()).toEqual(generated);
+  expect(readme).toContain("generated from `src/config/schema.ts` by `npx bun scripts/config-table.ts`");
+});
+
 test("README documents every [gossip] key with its default", () => {
+  const rows = readmeConfigTable();
   for (const k of GOSSIP_KEYS) {
-    const row = readme.split("\n").find((l) => l.startsWith(`| \`${k.key}\` |`));
+    const row = rows.find((l) => l.startsWith(`| \`${k.key}\` |`));
     expect(row, `README row for ${k.key}`).toBeDefined();
     expect(row!.split("|")[2]!.trim()).toBe(k.default ?? "(absent)");
   }
