@@ -3,14 +3,14 @@
 // dependency, not on the PATH: `npx bun ...` or an npm script).
 
 import { expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { GOSSIP_KEYS } from "../../src/config/schema.ts";
 
 const root = join(import.meta.dir, "..", "..");
 const readme = readFileSync(join(root, "README.md"), "utf8");
-/** Documents we own that a fresh clone shows to users. */
-const DOCS = ["README.md", "docs/API.md"];
+/** Documents we own that a fresh clone shows to users: the README and every docs/*.md. */
+const DOCS = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).sort().map((f) => `docs/${f}`)];
 
 /** The README's configuration table: its header line through the last row. */
 function readmeConfigTable(): string[] {
