@@ -67,6 +67,13 @@ for (const doc of DOCS) {
     }
   });
 
+  test(`${doc}: recorded figures name their commit by hash, not as "this commit"`, () => {
+    // "the commit that adds this sentence" means nothing once the text is read at a later commit.
+    const text = readFileSync(join(root, doc), "utf8").replace(/\s+/g, " ");
+    const vague = [...text.matchAll(/the commit that adds this \w+|\bthis commit\b/gi)].map((m) => m[0]);
+    expect(vague).toEqual([]);
+  });
+
   test(`${doc}: bun is only run through npx (it is not on the PATH after npm ci)`, () => {
     const text = readFileSync(join(root, doc), "utf8");
     const bare = [...text.matchAll(/(?<!npx )\bbun (?=[\w./-])/g)].map((m) => text.slice(m.index, m.index + 40).split("\n")[0]);
