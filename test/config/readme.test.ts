@@ -39,6 +39,18 @@ test("README documents every [gossip] key with its default", () => {
   }
 });
 
+/** GitHub's anchor for a heading: lower case, no punctuation (letters, digits, -, _ and spaces stay), spaces to -. */
+function headingSlug(heading: string): string {
+  return heading.replace(/\[([^\]]*)\]\([^)]*\)/g, "$1").toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/ /g, "-");
+}
+
+test("BENCHMARKS.md's intro links the newest section as the first one (newest first)", () => {
+  const text = readFileSync(join(root, "docs", "BENCHMARKS.md"), "utf8");
+  const sections = [...text.matchAll(/^## (.+)$/gm)].map((m) => m[1]!);
+  const first = sections[sections.indexOf("Summary") + 1]!;
+  expect(/\[the first section\]\(#([^)]+)\)/.exec(text)?.[1]).toBe(headingSlug(first));
+});
+
 /** Markdown link targets, without web links and in-page anchors. */
 function localLinks(text: string): string[] {
   return [...text.matchAll(/\]\(([^)\s]+)\)/g)]
@@ -58,6 +70,19 @@ for (const doc of DOCS) {
       expect(inside.startsWith("..") || inside === "", `${doc} links outside the repo: ${link}`).toBe(false);
       expect(existsSync(target), `${doc} links to a missing file: ${link}`).toBe(true);
     }
+  });
+
+  test(`${doc}: every in-page link (#anchor) names a heading of the page`, () => {
+    const text = readFileSync(join(root, doc), "utf8");
+    const anchors = new Set<string>();
+    for (const m of text.matchAll(/^#{1,6} (.+)$/gm)) {
+      const slug = headingSlug(m[1]!);
+      let unique = slug;
+      for (let k = 1; anchors.has(unique); k++) unique = `${slug}-${k}`;
+      anchors.add(unique);
+    }
+    const broken = [...text.matchAll(/\]\(#([^)\s]+)\)/g)].map((m) => m[1]!).filter((a) => !anchors.has(a));
+    expect(broken).toEqual([]);
   });
 
   test(`${doc}: no paths of a developer's machine`, () => {
