@@ -99,6 +99,11 @@ for (const doc of DOCS) {
     expect(vague).toEqual([]);
   });
 
+  test(`${doc}: commands name no branch (a clone's default branch need not be main)`, () => {
+    const text = readFileSync(join(root, doc), "utf8");
+    expect([...text.matchAll(/\b(?:origin\/)?main(?::|\.\.)|git (?:checkout|switch) main\b/g)].map((m) => m[0])).toEqual([]);
+  });
+
   test(`${doc}: bun is only run through npx (it is not on the PATH after npm ci)`, () => {
     const text = readFileSync(join(root, doc), "utf8");
     const bare = [...text.matchAll(/(?<!npx )\bbun (?=[\w./-])/g)].map((m) => text.slice(m.index, m.index + 40).split("\n")[0]);
