@@ -7,27 +7,58 @@
 //     reader included;
 //  3. the ways this platform offers to run AES-256-GCM per record (--ciphers).
 //
-//   bun scripts/bench-channel.ts [--ms 300] [--version 2|3] [--ciphers] [--rounds R]
+//   npx bun scripts/bench-channel.ts [--ms 300] [--version 2|3] [--ciphers] [--rounds R]
 //
 // It also runs in a checkout of a commit from before records (it then seals each frame on its
 // own and joins them as the Conn's write did): copy it there to measure the old code the same way.
 
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
 import * as channel from "../src/node/channel.ts";
 import { concat } from "../src/wire/bytes.ts";
 import { FrameDecoder, type FrameSpec } from "../src/wire/frame.ts";
 import { decodeP2p, encodeP2p, type P2pMessage } from "../src/wire/p2p.ts";
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const MS = opt("--ms", 300);
-const ROUNDS = opt("--rounds", 3);
 /** Records (splitRecord) exist from protocol version 3 on; before, one sealed frame per frame. */
 const RECORDS = "splitRecord" in channel;
-const VERSION = opt("--version", RECORDS ? 3 : 2);
+
+const USAGE = `usage: npx bun scripts/bench-channel.ts [options]
+  the secure channel's cost per frame, by item size and by frames per record (Markdown tables)
+  --ms MS        time per measured cell (default 300)
+  --rounds R     runs per cell, the median is printed (default 3)
+  --version V    link version: ${RECORDS ? "2 or 3 (default 3)" : "2 (this code has no records)"}
+  --ciphers      also time the ways this platform runs AES-256-GCM per record
+  -h, --help     this text`;
+
+function usage(msg: string): never {
+  console.error(`bench-channel: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+let values;
+try {
+  values = parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    allowPositionals: false,
+    options: { ms: { type: "string" }, rounds: { type: "string" }, version: { type: "string" }, ciphers: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  }).values;
+} catch (e) {
+  usage((e as Error).message);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+function int(name: string, text: string | undefined, dflt: number, min: number, max: number): number {
+  if (text === undefined) return dflt;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) usage(`--${name}: expected an integer ${min}-${max}, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+const MS = int("ms", values.ms, 300, 1, 600_000);
+const ROUNDS = int("rounds", values.rounds, 3, 1, 1000);
+const VERSION = int("version", values.version, RECORDS ? 3 : 2, 2, RECORDS ? 3 : 2);
+const CIPHERS = values.ciphers === true;
 
 /** µs per call of fn over one run of MS. */
 function once(fn: () => void): number {
@@ -106,7 +137,7 @@ for (const k of [1, 4, 16]) {
   console.log(`| ${k} | ${plain.toFixed(2)} | ${sealed.toFixed(2)} | ${(sealed - plain).toFixed(2)} | ${records} |`);
 }
 
-if (argv.includes("--ciphers")) {
+if (CIPHERS) {
   // node:crypto offers no way to re-key or re-nonce a GCM cipher object (createCipheriv is
   // one message), and WebCrypto's crypto.subtle is asynchronous. What each costs per record:
   const raw = Buffer.from(key);

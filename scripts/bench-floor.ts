@@ -130,9 +130,18 @@ export function floorTable(f: Floor): string {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { ms: { type: "string" }, payload: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
+  const USAGE = `usage: npx bun scripts/bench-floor.ts [--ms 500] [--payload 64] [--json] [-h, --help]
+  measures the CPU floor of one delivery on this machine (see docs/BENCHMARKS.md)`;
+  let values;
+  try {
+    values = parseArgs({ args: process.argv.slice(2), options: { ms: { type: "string" }, payload: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } }).values;
+  } catch (e) {
+    // an unknown flag, a missing value or a positional: a usage error naming it, not a stack trace
+    console.error(`bench-floor: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
   if (values.help) {
-    console.log("usage: bun scripts/bench-floor.ts [--ms 500] [--payload 64] [--json]\n  measures the CPU floor of one delivery on this machine (see docs/BENCHMARKS.md)");
+    console.log(USAGE);
     process.exit(0);
   }
   const ms = Number(values.ms ?? 500);

@@ -19,7 +19,7 @@ import { failureRun } from "./bench/failure.ts";
 import { deliveryChart, failureChart, goalsTable, machine, runsTable, throughputTable, type Machine } from "./bench/report.ts";
 import { type Floor, floorTable, measureFloor } from "./bench-floor.ts";
 
-const USAGE = `usage: bun scripts/bench.ts [options]
+const USAGE = `usage: npx bun scripts/bench.ts [options]
   --nodes N[,N..]          network sizes, one network per size and experiment (default 50)
   --messages M             items in the measured window (default 100)
   --mode M                 plumtree | flood | both (default both)
@@ -46,7 +46,8 @@ const USAGE = `usage: bun scripts/bench.ts [options]
   --replot DIR             only redraw the charts and results.md from DIR/results.json
   --cpu-prof DIR           run the workers under bun --cpu-prof, profiles (and .md summaries) into DIR
   --no-floor               skip measuring the machine's floor per delivery (scripts/bench-floor.ts)
-  --floor-ms MS            time spent on each of the floor's 7 parts (default 500)`;
+  --floor-ms MS            time spent on each of the floor's 7 parts (default 500)
+  -h, --help               this text`;
 
 function fail(msg: string): never {
   console.error(`bench: ${msg}\n${USAGE}`);
@@ -228,7 +229,15 @@ function render(out: string, m: Machine, command: readonly string[], runs: reado
 
 /** --replot DIR: charts and results.md again from DIR/results.json, with the options it was run with. */
 function replot(dir: string): void {
-  const data = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { machine: Machine; command: string[]; runs: Run[]; floor?: Floor | null };
+  const file = join(dir, "results.json");
+  let data: { machine: Machine; command: string[]; runs: Run[]; floor?: Floor | null };
+  try {
+    data = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    console.error(`bench: --replot: cannot read ${file}: ${why}`);
+    process.exit(2);
+  }
   const { o } = options(data.command);
   console.log(render(dir, data.machine, data.command, data.runs, o, data.floor ?? null));
 }
@@ -242,6 +251,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 const at = process.argv.indexOf("--replot");
+// --replot takes its options from the recorded command; anything else beside it would be ignored.
+const extra = process.argv.slice(2).filter((_, i) => i !== at - 2 && i !== at - 1);
+if (at >= 0 && extra.length > 0) fail(`--replot DIR takes no other option, got ${JSON.stringify(extra[0])}`);
 await (at >= 0 ? Promise.resolve(replot(resolve(process.argv[at + 1] ?? "bench-out"))) : main()).catch((e) => {
   console.error(`bench: ${(e as Error)?.stack ?? e}`);
   killAllWorkers();

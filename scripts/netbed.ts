@@ -19,7 +19,7 @@ import { MAX_HOSTS } from "./netbed/plan.ts";
 import { have, sh } from "./netbed/proc.ts";
 import { CI_SCENARIOS, LONG, SCENARIOS, scenarioNamed, SHORT, type Scenario, type Timing } from "./netbed/scenarios.ts";
 
-const USAGE = `usage: bun scripts/netbed.ts <scenario|all|ci|list|clean> [options]      (as root)
+const USAGE = `usage: npx bun scripts/netbed.ts <scenario|all|ci|list|clean> [options]      (as root)
 
   <scenario>           one of: ${SCENARIOS.map((s) => s.name).join(", ")}
   all                  every scenario, one after the other
@@ -45,7 +45,8 @@ options:
   --set key=value      a [gossip] key for every node (repeatable), over the bed's timers
   --log-level L        node log level (default debug)
   --bits B             RSA hostkey size (default 2048)
-  --gossip PATH        the binary (default dist/gossip; build: bun build --compile src/main.ts --outfile dist/gossip)`;
+  --gossip PATH        the binary (default dist/gossip; build: npx bun build --compile src/main.ts --outfile dist/gossip)
+  -h, --help           this text`;
 
 const root = resolve(import.meta.dir, "..");
 
@@ -54,7 +55,16 @@ function usage(msg: string): never {
   process.exit(2);
 }
 
-const { values: v, positionals } = parseArgs({
+/** Node's parseArgs throws on an unknown flag or a missing value: a usage error that names it. */
+function parseArgv<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    usage((e as Error).message);
+  }
+}
+
+const { values: v, positionals } = parseArgv(() => parseArgs({
   args: process.argv.slice(2),
   allowPositionals: true,
   options: {
@@ -78,7 +88,7 @@ const { values: v, positionals } = parseArgs({
     inner: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
-});
+}));
 
 function int(name: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;

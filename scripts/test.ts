@@ -2,7 +2,7 @@
 // against the compiled binary, then the CI set of the multi-host test bed (network
 // namespaces, as root: docs/TESTBED.md). Ends with one line `N passed, M failed` for CI.
 //
-//   bun scripts/test.ts [--skip-e2e] [--skip-netbed] [bun test filters...]
+//   npm test -- [--skip-e2e] [--skip-netbed] [bun test filters...]
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +10,27 @@ import { join } from "node:path";
 import { CI_SCENARIOS } from "./netbed/scenarios.ts";
 
 const root = join(import.meta.dir, "..");
+const HELP = `usage: npm test -- [--skip-e2e] [--skip-netbed] [FILTER ...]     (or: npx bun scripts/test.ts ...)
+  typecheck, bun test, then build dist/gossip, the e2e scripts and the test bed's CI set (as root);
+  the last line is "N passed, M failed"
+  --skip-e2e       skip the build, e2e and test bed tiers
+  --skip-netbed    skip the test bed tier
+  FILTER ...       other arguments are bun test file filters (e.g. test/wire): only those test files
+                   run, and the build, e2e and test bed tiers are skipped (bun test's own options:
+                   npx bun test [options] [FILTER ...], without the summary line)
+  -h, --help       this text`;
+
 const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(HELP);
+  process.exit(0);
+}
+// A mistyped flag (--skip-e2) would otherwise count as a filter, match no test file and skip tiers.
+const unknown = args.find((a) => a.startsWith("-") && a !== "--skip-e2e" && a !== "--skip-netbed");
+if (unknown !== undefined) {
+  console.error(`test: unknown option ${JSON.stringify(unknown)}\n${HELP}`);
+  process.exit(2);
+}
 const skipE2e = args.includes("--skip-e2e");
 const skipNetbed = args.includes("--skip-netbed");
 const filters = args.filter((a) => a !== "--skip-e2e" && a !== "--skip-netbed");
