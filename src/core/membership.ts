@@ -24,6 +24,8 @@ export const PRWL = 3;
 export const MAX_DECLINE_BACKOFF_MS = 300_000;
 /** Keepalive intervals a neighbour's send queue may stay above the soft limit before it is dropped. */
 export const STUCK_QUEUE_INTERVALS = 3;
+/** Why a handshaken link that sent no JOIN or NEIGHBOR (or no reply) in time is closed. */
+const NO_JOIN_OR_NEIGHBOR = "no JOIN or NEIGHBOR after the handshake";
 export interface MembershipOptions {
   /** Peers to join through (none: we are the first peer). */
   readonly bootstrappers: readonly string[];
@@ -367,10 +369,9 @@ export class Membership implements TransportEvents {
     this.peers.remove(link);
     if (p.role === "verify") return this.checkEnded(p, was, reason);
     this.dialDone(p);
-    if (p.dialed !== null && was === "handshaking") this.repair.dialFailed(p.dialed);
+    if (p.dialed !== null && (was === "handshaking" || (was === "pending" && this.hungUp(p, reason)))) this.repair.dialFailed(p.dialed);
     // A dial a walk asked for that was handshaken but got no neighbour (refused, no reply):
-    // not dialled for a walk again soon. Not a failed dial for repair, which would back off
-    // from a peer that merely lost a duplicate-link race.
+    // not dialled for a walk again soon.
     if (p.learnt && was === "pending") this.claims.hold(p.dialed!);
     const wasActive = this.active.get(p.id) === p;
     if (wasActive) {
@@ -393,6 +394,21 @@ export class Membership implements TransportEvents {
     if (wasActive) this.repair.refill();
     if (p.role === "join" && was !== "retiring") this.repair.maybeRejoin();
     if (p.role === "neighbor" && !wasActive) this.repair.refill();
+  }
+
+  /**
+   * Whether our NEIGHBOR dial, handshaken, closed before its reply because the peer hung up (or
+   * the connection broke): a failed dial for the back-off (section 5.9). Without it refill
+   * redialled such a peer at once, about 40 times a second (a proof of work each). Not when
+   * we gave up waiting for the reply ourselves (that paces the dials by handshake_timeout_ms
+   * already), and not when we hold another link to that identity: the peer then retired the
+   * loser of a duplicate-link race (section 5.11), and backing off would hold a neighbour's
+   * address back for nothing.
+   */
+  private hungUp(p: Peer, reason: string): boolean {
+    if (p.role !== "neighbor" || reason === NO_JOIN_OR_NEIGHBOR) return false;
+    for (const x of this.peers.values()) if (x.id === p.id && x.state !== "handshaking") return false;
+    return true;
   }
 
   private activeByAddr(addr: string): Peer | undefined {
@@ -655,7 +671,7 @@ export class Membership implements TransportEvents {
       if (now - p.lastReceived > silent) {
         p.link.close(`keepalive timeout: silent for ${Math.round(now - p.lastReceived)} ms`, false);
       } else if (p.state === "pending" && now - p.since > this.opts.handshakeTimeoutMs) {
-        p.link.close("no JOIN or NEIGHBOR after the handshake", false);
+        p.link.close(NO_JOIN_OR_NEIGHBOR, false);
       } else if (p.state === "active" && this.stuck(p, now)) {
         this.dropStuck(p, now);
       } else if (p.state === "active" && now - p.lastSent >= this.opts.keepaliveMs) {

@@ -18,6 +18,11 @@ export const DIAL_BACKOFF_MS = 1000;
 export const MAX_FAILURES_KEPT = 4096;
 /** Addresses heard of in SHUFFLE walks, kept as a last reserve, at most. */
 export const MAX_HEARD = 256;
+/**
+ * Ticks a node may spend alone before it joins through its bootstrapper even while its passive
+ * view still offers peers to dial (they may all be gone: a stale state file).
+ */
+export const BOOTSTRAP_AFTER_ALONE_TICKS = 5;
 /** Addresses that declined a low-priority NEIGHBOR lately, remembered at most. */
 export const MAX_DECLINED = 1024;
 /** Longest wait before asking a peer that keeps declining again. */
@@ -76,6 +81,8 @@ export class Repair {
   private lastEscalation = -Infinity;
   private escalationWait: number;
   private joinBackoff: number;
+  /** Since when the active view has been empty (null: it is not; set on ticks). */
+  private aloneSince: number | null = null;
 
   constructor(
     private readonly host: RepairHost,
@@ -105,6 +112,7 @@ export class Repair {
     if (dialed !== null) this.failures.delete(dialed);
     this.joinBackoff = this.tickMs;
     this.escalationWait = this.host.shuffleIntervalMs;
+    this.aloneSince = null;
   }
 
   /** addr declined our low-priority NEIGHBOR. */
@@ -208,29 +216,57 @@ export class Repair {
   /**
    * With no neighbour and nobody in reserve to dial, join again: through the bootstrapper, or, when
    * that is gone too, through any address we still remember, so a node whose bootstrapper
-   * left is not alone for good. Paced by a backoff that doubles up to MAX_JOIN_BACKOFF_MS and
-   * resets when a link comes up.
+   * left is not alone for good. Alone for BOOTSTRAP_AFTER_ALONE_TICKS ticks, the node joins
+   * through its bootstrapper alongside its passive view's dials: those may all go to hosts that
+   * are gone. Paced by a backoff that doubles up to MAX_JOIN_BACKOFF_MS and resets when a link
+   * comes up.
    */
   maybeRejoin(): void {
     const h = this.host;
+    if (h.stopped()) return;
+    if (h.activeSize() > 0) {
+      this.aloneSince = null;
+      return;
+    }
+    const now = h.env.now();
+    this.aloneSince ??= now;
+    if (now - this.lastJoin < this.joinBackoff) return;
+    if (this.candidates(true).length > 0) {
+      // Peers in reserve to dial, but alone a while: a stale state file (or a view of peers
+      // that all went away) can keep us dialing the dead for minutes, since a dial to a host
+      // that drops packets takes handshake_timeout_ms to fail, longer than its back-off (the
+      // audit: alone 176-398 s with the bootstrapper up). Try the bootstrapper alongside.
+      if (now - this.aloneSince < BOOTSTRAP_AFTER_ALONE_TICKS * this.tickMs) return;
+      const b = this.nextBootstrapper();
+      if (b !== undefined) this.join(b, now);
+      return;
+    }
     // Alone, with nobody in reserve we may dial now (an empty passive view, or every entry
     // backing off: peers that all went away while we were down).
-    if (h.stopped() || h.activeSize() > 0 || this.candidates(true).length > 0) return;
-    const now = h.env.now();
-    if (now - this.lastJoin < this.joinBackoff || h.dialsInFlight() > 0 || h.joinInFlight()) return;
+    if (h.dialsInFlight() > 0 || h.joinInFlight()) return;
     // Bootstrappers in turn (one that is down backs off like any address), else what we remember.
-    const n = h.bootstrappers.length;
-    let b: string | undefined;
-    for (let k = 0; k < n && b === undefined; k++) {
-      const a = h.bootstrappers[(this.nextBoot + k) % n]!;
-      if (a !== h.selfAddr() && !this.backingOff(a)) {
-        b = a;
-        this.nextBoot = (this.nextBoot + k + 1) % n;
-      }
-    }
+    const b = this.nextBootstrapper();
     const known = this.remembered();
     const target = b !== undefined && (known.length === 0 || h.env.random() < 0.5) ? b : pickRandom(h.env, known);
-    if (target === undefined) return;
+    if (target !== undefined) this.join(target, now);
+  }
+
+  /** The bootstrapper whose turn it is (they take turns): not our own address, not being dialed, not backing off. */
+  private nextBootstrapper(): string | undefined {
+    const h = this.host;
+    const n = h.bootstrappers.length;
+    for (let k = 0; k < n; k++) {
+      const a = h.bootstrappers[(this.nextBoot + k) % n]!;
+      if (a !== h.selfAddr() && !h.isDialing(a) && !this.backingOff(a)) {
+        this.nextBoot = (this.nextBoot + k + 1) % n;
+        return a;
+      }
+    }
+    return undefined;
+  }
+
+  private join(target: string, now: number): void {
+    const h = this.host;
     this.lastJoin = now;
     this.joinBackoff = Math.min(this.joinBackoff * 2, MAX_JOIN_BACKOFF_MS);
     h.log.info("joining", { via: target, bootstrapper: h.bootstrappers.includes(target) });

@@ -159,3 +159,68 @@ describe("walk dials held back by the transport and the node's own dials", () =>
     expect(r.accepted.length).toBe(0);
   });
 });
+
+describe("our NEIGHBOR dials that end before the reply", () => {
+  /** Virtual times of the node's dials to `addr`. */
+  function dialTimes(n: SimNode, addr: string): number[] {
+    const at: number[] = [];
+    const t = n.transport;
+    const dial = t.dial.bind(t);
+    t.dial = (to: string, kind?: DialKind) => {
+      if (to === addr) at.push(n.env.now());
+      return dial(to, kind);
+    };
+    return at;
+  }
+
+  /** Node a below its degree (one neighbour, b) with probe p, its former neighbour, in its passive view. */
+  function belowDegree() {
+    const w = quietWorld({ degree: "4", passive_size: "8" });
+    const a = w.addNode(null);
+    w.addNode(a);
+    w.run(2000);
+    const p = new Probe(w, 1);
+    const l = p.join(a);
+    w.run(100); // a's check of p's address is done
+    return { w, a, p, l };
+  }
+
+  test("rule: a passive peer that hangs up after the handshake, before NEIGHBOR_REPLY, backs off like a failed dial (1, 2, 4, 8, 16 s), then leaves the passive view", () => {
+    // The audit's probe: without the back-off the node redialled such a peer about 41 times a
+    // second (only the round trip limited it), each dial a proof of work in the real node.
+    const { w, a, p, l } = belowDegree();
+    p.transport.events!.established = (link) => {
+      p.established.add(link as MemLink);
+      link.close("hang up", false);
+    };
+    const at = dialTimes(a, p.addr);
+    l.close("bye", false);
+    w.run(60_000);
+    expect(at.length).toBe(6);
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    for (const [i, gap] of gaps.entries()) expect(gap).toBeGreaterThanOrEqual(1000 * 2 ** i);
+    expect(a.core!.membership.passive.has(p.addr)).toBe(false);
+  });
+
+  test("rule: a NEIGHBOR dial closed before its reply while the node holds another link to the same peer (a duplicate-link race it lost, section 5.11) sets no back-off", () => {
+    const { w, a, p, l } = belowDegree();
+    const before = p.accepted.length;
+    l.close("bye", false);
+    runUntil(w, () => p.accepted.length > before && p.established.has(p.accepted.at(-1)!), 1000, "a dials p");
+    const dialled = p.accepted.at(-1)!;
+    // p dials a too, and its link becomes a's neighbour first; p then retires a's dial as the loser.
+    const j = p.connect(a);
+    p.send(j, { kind: "join" });
+    runUntil(w, () => p.nodeEnd(a, j)?.state === "active", 1000, "a takes p in on p's own link");
+    const end = p.nodeEnd(a, dialled)!;
+    expect(end.state).toBe("pending");
+    dialled.close("duplicate link", false);
+    runUntil(w, () => end.state === "closed", 1000, "a sees its dial closed");
+    // The survivor goes too: a refills, and p's address is not backing off.
+    const at = dialTimes(a, p.addr);
+    const t0 = w.clock.now();
+    j.close("gone", false);
+    runUntil(w, () => at.length > 0, 5000, "a dials p again");
+    expect(at[0]! - t0).toBeLessThan(500);
+  });
+});

@@ -93,6 +93,21 @@ describe("restart with the saved state", () => {
     runUntil(w, () => membership(again).active.size > 0, 10_000, "the restarted node has a neighbour");
   });
 
+  test("rule: a node restarted with a stale state file (its peers' hosts drop every packet) rejoins through its bootstrapper within seconds", () => {
+    // The audit's probe: dials to such hosts take handshake_timeout_ms (10 s) each to fail, so
+    // some passive entry was always dialable, and the rejoin (which waited for every entry to
+    // back off) came after 176 s at this size, 398 s on defaults.
+    const w = quietWorld({ degree: "4", passive_size: "20" });
+    const boot = network(w, 6)[0]!;
+    const dead = Array.from({ length: 20 }, (_, k) => nowhere(k));
+    for (const [k, a] of dead.entries()) new Probe(w, 100 + k, { addr: a });
+    w.net.partition((x, y) => dead.includes(x) !== dead.includes(y));
+    const again = w.addNode(null, { addr: "10.99.0.1:6001", bootstrappers: [boot.addr], state: { peers: dead, seen: [] } });
+    const ms = runUntil(w, () => membership(again).active.size > 0, 600_000, "the restarted node has a neighbour");
+    expect(ms).toBeLessThan(8000);
+    expect(membership(again).active.has(boot.id)).toBe(true);
+  });
+
   test("rule: a restarted node does not deliver again what it delivered before (offers from new neighbours included)", () => {
     const w = quietWorld({ offer_recent_ms: "60000" });
     const nodes = network(w, 5);
