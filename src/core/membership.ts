@@ -18,6 +18,8 @@ import { PassiveView } from "./views.ts";
 
 export { ARWL };
 export { DIAL_BACKOFF_MS, MAX_DECLINED, MAX_DIAL_FAILURES, MAX_FAILURES_KEPT, MAX_HEARD, MAX_JOIN_BACKOFF_MS } from "./repair.ts";
+/** Other names of ours remembered (a bootstrapper list names each node at most a few times). */
+const MAX_SELF_ALIASES = 16;
 /** Passive random walk length: a FORWARD_JOIN at this TTL leaves the joiner in the passive view. */
 export const PRWL = 3;
 /** Longest wait before asking a peer that keeps declining again. */
@@ -96,6 +98,8 @@ export class Membership implements TransportEvents {
   private readonly repair: Repair;
   private stopped = false;
   private selfAddr = "";
+  /** Other names of ours that dials found us at (at most MAX_SELF_ALIASES, first ones kept). */
+  private readonly aliases = new Set<string>();
   private readonly env: Env;
   private readonly hooks: NeighbourHooks;
   private readonly log: Logger;
@@ -124,6 +128,7 @@ export class Membership implements TransportEvents {
         bootstrappers: opts.bootstrappers,
         passive: this.passive,
         selfAddr: () => this.selfAddr,
+        isSelf: (a) => this.isSelf(a),
         stopped: () => this.stopped,
         activeSize: () => this.active.size,
         isActive: (a) => this.activeAddrs.has(a),
@@ -235,7 +240,7 @@ export class Membership implements TransportEvents {
   // --- links ---
 
   private dial(addr: string, role: "join" | "neighbor", high = false, spare = false, learnt = false): void {
-    if (this.stopped || addr === this.selfAddr || this.dialing.has(addr) || this.activeByAddr(addr)) return;
+    if (this.stopped || this.isSelf(addr) || this.dialing.has(addr) || this.activeByAddr(addr)) return;
     const link = this.deps.transport.dial(addr, learnt ? "walk" : "own");
     const p = this.peers.add(link, role, "handshaking", addr, high);
     p.spare = spare;
@@ -362,6 +367,25 @@ export class Membership implements TransportEvents {
     this.peers.retire(victim, "evicted to make room", true, { kind: "disconnect" });
   }
 
+  /** Whether addr is ours: the address we advertise, or another name a dial found us at. */
+  private isSelf(addr: string): boolean {
+    return addr === this.selfAddr || this.aliases.has(addr);
+  }
+
+  /**
+   * Our dial to addr reached ourselves (the peer had our identity): addr is another name of
+   * ours. It is never dialled again, leaves the passive view and is skipped in the bootstrapper
+   * list, where dialling it backed off and retried for ever.
+   */
+  private reachedSelf(addr: string): void {
+    if (this.aliases.size < MAX_SELF_ALIASES) this.aliases.add(addr);
+    this.passive.delete(addr);
+    this.log.info("an address that reaches this node itself: not dialled again", { addr });
+    if (this.stopped) return;
+    this.repair.refill();
+    this.repair.maybeRejoin();
+  }
+
   closed(link: Link, reason: string): void {
     const p = this.peers.get(link);
     if (!p) return;
@@ -369,6 +393,7 @@ export class Membership implements TransportEvents {
     this.peers.remove(link);
     if (p.role === "verify") return this.checkEnded(p, was, reason);
     this.dialDone(p);
+    if (link.reachedSelf && p.dialed !== null) return this.reachedSelf(p.dialed);
     if (p.dialed !== null && (was === "handshaking" || (was === "pending" && this.hungUp(p, reason)))) this.repair.dialFailed(p.dialed);
     // A dial a walk asked for that was handshaken but got no neighbour (refused, no reply):
     // not dialled for a walk again soon.
@@ -426,7 +451,7 @@ export class Membership implements TransportEvents {
   }
 
   private addPassive(addr: string, evictFirst: readonly string[] = []): void {
-    if (!addr || addr === this.selfAddr || this.activeByAddr(addr) || this.deps.scores.isBanned(remoteHost(addr))) return;
+    if (!addr || this.isSelf(addr) || this.activeByAddr(addr) || this.deps.scores.isBanned(remoteHost(addr))) return;
     // A prefix at its limit gets more entries only while the view has room; a full view
     // makes room from its most crowded prefix first (PassiveView.add).
     const limit = this.opts.viewPrefixLimit;
@@ -551,7 +576,7 @@ export class Membership implements TransportEvents {
   private checkAddress(joiner: Peer): void {
     const addr = joiner.addr;
     if (joiner.verified) return this.forwardJoin(joiner);
-    if (addr === this.selfAddr || !this.claims.startCheck(addr, joiner)) {
+    if (this.isSelf(addr) || !this.claims.startCheck(addr, joiner)) {
       this.log.debug("joiner's address not checked: no walks", { peer: joiner.id.slice(0, 16), addr });
       return;
     }
@@ -603,7 +628,7 @@ export class Membership implements TransportEvents {
   }
 
   private onForwardJoin(from: Peer, ttl: number, addr: string): void {
-    if (addr === this.selfAddr) return;
+    if (this.isSelf(addr)) return;
     const walkOn = this.activePeers().filter((x) => x !== from && x.addr !== addr);
     if (ttl === 0 || walkOn.length === 0) return this.dialLearnt(addr);
     if (ttl === PRWL) this.addPassive(addr);

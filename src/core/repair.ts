@@ -38,6 +38,8 @@ export interface RepairHost {
   readonly bootstrappers: readonly string[];
   readonly passive: PassiveView;
   readonly selfAddr: () => string;
+  /** Our address, or another name of ours a dial found us at (a bootstrapper list naming us as localhost). */
+  readonly isSelf: (addr: string) => boolean;
   readonly stopped: () => boolean;
   readonly activeSize: () => number;
   readonly isActive: (addr: string) => boolean;
@@ -99,7 +101,7 @@ export class Repair {
   /** Addresses heard of (see heardOf). */
   heard(addrs: Iterable<string>): void {
     for (const a of addrs) {
-      if (!a || a === this.host.selfAddr()) continue;
+      if (!a || this.host.isSelf(a)) continue;
       this.heardOf.delete(a);
       this.heardOf.add(a);
       if (this.heardOf.size > MAX_HEARD) this.heardOf.delete(this.heardOf.keys().next().value as string);
@@ -206,7 +208,7 @@ export class Repair {
     else {
       // A peer that declined a low-priority request may be full: high priority gets in anyway.
       const near = this.candidates(true);
-      for (const b of h.bootstrappers) if (b !== h.selfAddr() && !h.isActive(b) && !h.isDialing(b) && !this.backingOff(b)) far.push(b);
+      for (const b of h.bootstrappers) if (!h.isSelf(b) && !h.isActive(b) && !h.isDialing(b) && !this.backingOff(b)) far.push(b);
       addr = far.length > 0 && (near.length === 0 || h.env.random() < 0.25) ? pickRandom(h.env, far) : pickRandom(h.env, near);
     }
     // A full node's refresh link is for the overlay's sake: it starts lazy (see Peer.spare).
@@ -257,7 +259,7 @@ export class Repair {
     const n = h.bootstrappers.length;
     for (let k = 0; k < n; k++) {
       const a = h.bootstrappers[(this.nextBoot + k) % n]!;
-      if (a !== h.selfAddr() && !h.isDialing(a) && !this.backingOff(a)) {
+      if (!h.isSelf(a) && !h.isDialing(a) && !this.backingOff(a)) {
         this.nextBoot = (this.nextBoot + k + 1) % n;
         return a;
       }

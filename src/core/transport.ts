@@ -26,6 +26,12 @@ export interface Link {
    * slots, dial-queue.ts); false once it started, and for every other link.
    */
   readonly waiting: boolean;
+  /**
+   * Our dial reached ourselves: the peer presented our own identity (TCP: ERR_HS_SELF). The
+   * address dialled is one of ours under another name (a bootstrapper list naming us as
+   * `localhost` or by another interface).
+   */
+  readonly reachedSelf: boolean;
   /** A value both ends of this link share and no other link has: the duplicate-link tie-break. */
   readonly tieBreak: string;
   /** The core's own record of this link (the transport never reads it): one lookup less per message. */

@@ -39,6 +39,8 @@ export { formatHostPort };
 export class Conn {
   readonly id = nextId++;
   readonly remote: string;
+  /** Our end's port (a dial's ephemeral port: how a node tells its own dial among its accepts). */
+  readonly localPort: number;
   private queue: Uint8Array[] = [];
   private queued = 0;
   private handler: ConnHandler | null = null;
@@ -56,6 +58,7 @@ export class Conn {
     readonly highWater: number,
   ) {
     this.remote = formatHostPort(sock.remoteAddress, sock.remotePort);
+    this.localPort = sock.localPort;
   }
 
   attach(handler: ConnHandler): void {

@@ -8,6 +8,7 @@ import type { DialKind, Link, Transport, TransportEvents } from "../core/transpo
 import { parseAddress } from "../config/address.ts";
 import type { Hostkey } from "../config/hostkey.ts";
 import { remoteHost } from "../core/scores.ts";
+import { HsCode } from "../node/handshake.ts";
 import { PeerLink } from "../node/link.ts";
 import type { Logger } from "../util/log.ts";
 import type { Conn } from "./conn.ts";
@@ -99,6 +100,17 @@ export class TcpTransport implements Transport {
       this.accept(conn),
     );
     return this.opts.advertise ?? this.listener.address;
+  }
+
+  /**
+   * An accepted connection presented our own identity: if it comes from one of our own dials
+   * (its source port is that dial's local port), that dial reached ourselves under another
+   * name. Marked before the dial's own end sees the close, which it may see only as a socket
+   * closed mid-handshake.
+   */
+  private selfDialFound(remote: string): void {
+    const port = Number(remote.slice(remote.lastIndexOf(":") + 1));
+    for (const d of this.links) if (d.initiator && d.conn !== null && d.conn.localPort === port) d.selfAccepted = true;
   }
 
   /** Where the p2p listener is bound (the real port when 0 was asked for), whatever we advertise. */
@@ -207,6 +219,7 @@ export class TcpTransport implements Transport {
           this.sealedGone.frames += frames;
         }
         this.dialDone(l);
+        if (!initiator && l.handshakeCode === HsCode.Self && l.conn !== null) this.selfDialFound(l.conn.remote);
         if (l.peer === null && l.conn !== null) this.handshakes.failed++;
         if (l.peer === null && l.conn !== null && !this.stopped) {
           // A handshake that failed is worth seeing; the core never heard of incoming ones.

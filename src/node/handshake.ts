@@ -71,6 +71,9 @@ export const HsCode = {
 } as const;
 export type HsCode = (typeof HsCode)[keyof typeof HsCode];
 
+/** The REFUSE reason for a peer that presents our own identity (also how a dialer learns it reached itself). */
+export const SELF_REASON = "peer claims our own identity";
+
 export class HandshakeError extends Error {
   constructor(
     readonly code: HsCode,
@@ -341,6 +344,8 @@ export class Handshake {
     if (this.settled) return;
     try {
       if (m.kind === "refuse") {
+        // Refused for having the acceptor's own identity: the address we dialled is ourselves.
+        if (m.reason === SELF_REASON) throw new HandshakeError(HsCode.Self, `refused by peer: the peer is this node (${JSON.stringify(m.reason)})`);
         throw new HandshakeError(HsCode.Refused, `refused by peer: ${JSON.stringify(m.reason)}`);
       }
       if (this.state === "await-hello" && m.kind === "hello") return this.onHello(m);
@@ -361,7 +366,7 @@ export class Handshake {
   /** Peer identity checks shared by both roles (the version is checked before). */
   private checkPeer(publicKey: Uint8Array, addr: string): PeerKey {
     const peer = parsePeerKey(publicKey);
-    if (equalBytes(peer.id, this.opts.hostkey.id)) throw new HandshakeError(HsCode.Self, "peer claims our own identity");
+    if (equalBytes(peer.id, this.opts.hostkey.id)) throw new HandshakeError(HsCode.Self, SELF_REASON);
     const refusal = this.opts.admit?.(peer.idHex, addr) ?? null;
     if (refusal !== null) throw new HandshakeError(HsCode.Admit, refusal);
     this.peer = peer;

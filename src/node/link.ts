@@ -13,7 +13,7 @@ import { isWireError } from "../wire/errors.ts";
 import { FrameDecoder, frameTooSmall } from "../wire/frame.ts";
 import { P2P_FRAME, decodeP2p, encodeP2p, type P2pMessage } from "../wire/p2p.ts";
 import { SecureChannel, splitRecord } from "./channel.ts";
-import { Handshake, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
+import { Handshake, HsCode, type HandshakeOptions, type HandshakeResult } from "./handshake.ts";
 
 export type LinkState = "connecting" | "handshake" | "open" | "closed";
 
@@ -56,6 +56,12 @@ export class PeerLink implements Link {
   waiting = false;
   /** The stable code of a failed handshake (ERR_HS_...), for the log line. */
   handshakeCode: string | null = null;
+  /** Our accept end of this dial found our own identity (set by the transport, see reachedSelf). */
+  selfAccepted = false;
+  /** Our dial reached ourselves: our acceptor saw our identity, or the peer refused us for it. */
+  get reachedSelf(): boolean {
+    return this.selfAccepted || this.handshakeCode === HsCode.Self;
+  }
   /** Closed hard by us: frames still in the current chunk are not handled. */
   private deaf = false;
   /** Sealed records opened so far (a late plaintext REFUSE can only come first). */

@@ -92,6 +92,8 @@ export class MemLink implements Link {
   slot: unknown = undefined;
   addr = "";
   tieBreak = "";
+  /** Simulated hosts have one address each: a dial never reaches its own node by another name. */
+  readonly reachedSelf = false;
   /** Bytes sent to an end that does not read (see `stalled`); 0 otherwise. */
   queuedBytes = 0;
   private isStalled = false;
