@@ -247,6 +247,10 @@ describe("handshake failures, continued", () => {
     const a = failed(await r.acceptorResult);
     expect(a.code).toBe(HsCode.Self);
     expect(a.message).toBe("peer claims our own identity");
+    // The joiner, refused for that reason, learns that it dialled itself.
+    const j = failed(await r.joinerResult);
+    expect(j.code).toBe(HsCode.Self);
+    expect(j.message).toContain("the peer is this node");
   });
 
   test("a REFUSE in any state fails the handshake with the peer's reason, and is not answered", async () => {
