@@ -12,7 +12,9 @@ import { describe, expect, test } from "bun:test";
 import { parseLatency } from "../../src/sim/network.ts";
 import { DEFAULT_PARAMS, type KillFigures, RECOVERY_TARGET_MS, type ScenarioParams, runScenario } from "../../src/sim/scenarios.ts";
 
-const LIMIT = 90_000;
+// Hang guards, not timing assertions: the slowest test takes about 40 s alone on this machine,
+// and more than twice that on a loaded one.
+const LIMIT = 300_000;
 const N = 1000;
 const base: ScenarioParams = { ...DEFAULT_PARAMS, nodes: N, latency: parseLatency(DEFAULT_PARAMS.latency) };
 /** Silent kills are noticed by keepalive (3 intervals of 5 s): the survivors must be one overlay again soon after. */
