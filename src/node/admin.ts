@@ -73,7 +73,8 @@ export class AdminServer {
         port: address.port,
         fetch: async (req) => {
           if (req.method !== "GET") return new Response("method not allowed\n", { status: 405, headers: { allow: "GET" } });
-          const path = new URL(req.url).pathname;
+          // An HTTP/1.0 request without a Host header has no absolute URL to parse.
+          const path = new URL(req.url, "http://admin.invalid").pathname;
           if (path === "/metrics") return new Response(await registry.metrics(), { headers: { "content-type": registry.contentType } });
           if (path === "/status") return Response.json(nodeStatus(node));
           return new Response("not found: GET /metrics or GET /status\n", { status: 404 });
