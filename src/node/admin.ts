@@ -1,6 +1,7 @@
 // The admin listener (admin_address): GET /metrics in the Prometheus text exposition format,
-// GET /status as JSON for `gossip status`. Read-only; anything else is 404. It is meant for
-// loopback: it is not authenticated, so another host is allowed but logged as a warning.
+// GET /status as JSON for `gossip status`. Read-only: HEAD is GET without the body, another
+// method is 405 (Allow: GET, HEAD), another path 404. It is meant for loopback: it is not
+// authenticated, so another host is allowed but logged as a warning.
 
 import { formatAddress } from "../config/address.ts";
 import type { Address } from "../config/schema.ts";
@@ -72,7 +73,10 @@ export class AdminServer {
         hostname: address.host,
         port: address.port,
         fetch: async (req) => {
-          if (req.method !== "GET") return new Response("method not allowed\n", { status: 405, headers: { allow: "GET" } });
+          // HEAD is GET without the body (Bun leaves the body out); so `curl -I` works.
+          if (req.method !== "GET" && req.method !== "HEAD") {
+            return new Response("method not allowed: GET or HEAD\n", { status: 405, headers: { allow: "GET, HEAD" } });
+          }
           // An HTTP/1.0 request without a Host header has no absolute URL to parse.
           const path = new URL(req.url, "http://admin.invalid").pathname;
           if (path === "/metrics") return new Response(await registry.metrics(), { headers: { "content-type": registry.contentType } });

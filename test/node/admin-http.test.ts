@@ -56,3 +56,21 @@ test("GET /metrics HTTP/1.0 without a Host header is served (no 500, no error lo
   expect(status).toContain(`"id":"${node.id}"`);
   expect(logged).toEqual([]);
 });
+
+test("HEAD is answered like GET without a body; other methods are 405 with Allow: GET, HEAD", async () => {
+  const node = await adminNode();
+  const addr = node.adminAddress!;
+  for (const path of ["/metrics", "/status"]) {
+    const res = await raw(addr, `HEAD ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(res).toMatch(/^HTTP\/1\.1 200 /);
+    expect(res.endsWith("\r\n\r\n")).toBe(true); // headers only
+  }
+  expect(await raw(addr, "HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).toMatch(/^HTTP\/1\.1 404 [^]*\r\n\r\n$/);
+  for (const method of ["POST", "PUT", "DELETE", "OPTIONS"]) {
+    const res = await raw(addr, `${method} /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    expect(res).toMatch(/^HTTP\/1\.1 405 /);
+    expect(res).toMatch(/\r\nallow: GET, HEAD\r\n/i);
+  }
+  expect((await fetch(`http://${addr}/metrics`, { method: "HEAD" })).status).toBe(200);
+  expect(logged).toEqual([]);
+});
