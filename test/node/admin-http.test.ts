@@ -2,9 +2,10 @@
 // never send (HTTP/1.0 without Host, HEAD, other methods) and what it does at its limits.
 
 import { afterEach, expect, test } from "bun:test";
+import { ADMIN_CONNECTION_MS, ADMIN_MAX_CONNECTIONS } from "../../src/node/admin.ts";
 import type { GossipNode } from "../../src/node/node.ts";
 import { Logger } from "../../src/util/log.ts";
-import { splitHostPort, startNode, testKeys } from "../helpers/testnet.ts";
+import { splitHostPort, startNode, testKeys, until } from "../helpers/testnet.ts";
 
 const ADMIN = { admin_address: "127.0.0.1:0", state_dir: "off" };
 const cleanups: (() => void)[] = [];
@@ -74,3 +75,24 @@ test("HEAD is answered like GET without a body; other methods are 405 with Allow
   expect((await fetch(`http://${addr}/metrics`, { method: "HEAD" })).status).toBe(200);
   expect(logged).toEqual([]);
 });
+
+test("at the cap a further admin connection is answered 503 and closed; held connections end after ADMIN_CONNECTION_MS; an oversized head is 431", async () => {
+  const node = await adminNode();
+  const [host, port] = splitHostPort(node.adminAddress!);
+  const held: { closed: boolean; sock: { end(): void } }[] = [];
+  for (let i = 0; i < ADMIN_MAX_CONNECTIONS; i++) {
+    const h = { closed: false, sock: null as unknown as { end(): void } };
+    h.sock = await Bun.connect({ hostname: host, port, socket: { data() {}, close: () => void (h.closed = true) } });
+    held.push(h);
+  }
+  cleanups.push(() => held.forEach((h) => h.sock.end()));
+  await Bun.sleep(50);
+  expect(await raw(node.adminAddress!, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n")).toMatch(/^HTTP\/1\.1 503 /);
+  expect(logged.some((l) => l.includes("admin connections refused") && l.includes(`max=${ADMIN_MAX_CONNECTIONS}`))).toBe(true);
+  expect(held.some((h) => h.closed)).toBe(false);
+  const t0 = performance.now();
+  await until(() => held.every((h) => h.closed), ADMIN_CONNECTION_MS + 2000, "idle admin connections are closed");
+  expect(performance.now() - t0).toBeGreaterThan(ADMIN_CONNECTION_MS - 1000);
+  expect(await raw(node.adminAddress!, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n")).toMatch(/^HTTP\/1\.1 200 /);
+  expect(await raw(node.adminAddress!, `GET /status HTTP/1.1\r\nX: ${"a".repeat(9000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+}, 15_000);
