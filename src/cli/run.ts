@@ -1,6 +1,8 @@
 // `gossip run`: run a node until SIGINT/SIGTERM.
 
 import type { Command } from "commander";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { formatAddress } from "../config/address.ts";
 import { generateHostkey, loadHostkey, type Hostkey } from "../config/hostkey.ts";
 import { ConfigError, defaultConfig, loadConfig } from "../config/load.ts";
@@ -56,6 +58,8 @@ export function registerRun(program: Command, io: CliIo): void {
       }
       const log = new Logger(level, "gossip", (line) => io.err(line), {}, config.logFormat);
       for (const w of warnings) log.warn(w);
+      const unresolved = await unresolvedListener(config);
+      if (unresolved !== null) throw failure(unresolved);
 
       let hostkey: Hostkey;
       if (config.hostkey === null) {
@@ -94,6 +98,34 @@ export function registerRun(program: Command, io: CliIo): void {
     });
 }
 
+/** The config's source in messages: `FILE [gossip]`, or the defaults. */
+function sourceOf(config: Config): string {
+  return config.file === null ? "built-in default (no -c given)" : `${config.file} [gossip]`;
+}
+
+/**
+ * A listener whose host name does not resolve, named by its key, or null. Checked before the
+ * node starts because Bun's listen failure does not say so (Bun.serve even reported it as
+ * EADDRINUSE, "Is port 0 in use?").
+ */
+async function unresolvedListener(config: Config): Promise<string | null> {
+  const listeners = [
+    ["p2p_address", config.p2pAddress],
+    ["api_address", config.apiAddress],
+    ["admin_address", config.adminAddress],
+  ] as const;
+  for (const [key, addr] of listeners) {
+    if (addr === null || isIP(addr.host) !== 0) continue;
+    try {
+      await lookup(addr.host);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      return `${sourceOf(config)} ${key}: cannot listen on ${formatAddress(addr)}: host ${JSON.stringify(addr.host)} does not resolve (${why})`;
+    }
+  }
+  return null;
+}
+
 /**
  * A listener that could not bind, named by the config key it came from, e.g.
  * `node1.ini [gossip] p2p_address: cannot listen on 127.0.0.1:6001: address already in use (EADDRINUSE)`.
@@ -109,6 +141,5 @@ function listenError(config: Config, e: NetError): string {
     .filter(([, addr]) => addr !== null && e.message.startsWith(`cannot listen on ${formatAddress(addr)}:`))
     .map(([key]) => key);
   if (keys.length === 0) return e.message;
-  const source = config.file === null ? "built-in default (no -c given)" : `${config.file} [gossip]`;
-  return `${source} ${keys.join(" / ")}: ${e.message}`;
+  return `${sourceOf(config)} ${keys.join(" / ")}: ${e.message}`;
 }
