@@ -9,7 +9,7 @@ import { ConfigError, defaultConfig, loadConfig } from "../config/load.ts";
 import { LOG_LEVELS, type Config, type LogLevel } from "../config/schema.ts";
 import { NetError } from "../net/tcp.ts";
 import { GossipNode } from "../node/node.ts";
-import { readState, statePath } from "../node/state.ts";
+import { makeStateDir, readState, statePath } from "../node/state.ts";
 import { Logger } from "../util/log.ts";
 import { failure, usage, type CliIo } from "./io.ts";
 
@@ -77,6 +77,8 @@ export function registerRun(program: Command, io: CliIo): void {
         }
       }
 
+      const cannot = makeStateDir(config);
+      if (cannot !== null) throw usage(`${sourceOf(config)} state_dir: ${cannot}`);
       const path = statePath(config);
       const state = path === null ? undefined : { path, saved: await readState(path, log.child("state")) };
       let node: GossipNode;

@@ -4,7 +4,7 @@
 // never delivers an item to its modules twice. JSON, rewritten atomically (a temporary file
 // renamed over the old one) every STATE_WRITE_MS when it changed, and at shutdown.
 
-import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { STATE_OFF } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
@@ -35,6 +35,21 @@ export function statePath(config: Config): string | null {
   if (dir === null) return null;
   const name = config.file === null ? "gossip" : basename(config.file).replace(/\.[^.]*$/, "") || "gossip";
   return join(dir, `${name}.state`);
+}
+
+/**
+ * Creates state_dir (and its parents) when the config names one that does not exist yet.
+ * Returns why it could not, or null. (A state_dir that exists but is no directory is a
+ * config error at load.)
+ */
+export function makeStateDir(config: Config): string | null {
+  if (config.stateDir === null || config.stateDir === STATE_OFF) return null;
+  try {
+    mkdirSync(config.stateDir, { recursive: true });
+    return null;
+  } catch (e) {
+    return `cannot create directory ${JSON.stringify(config.stateDir)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
 }
 
 /**
@@ -83,8 +98,20 @@ export class StateWriter {
     this.timer = setInterval(() => this.save(), STATE_WRITE_MS);
   }
 
-  /** Writes the state if it changed since the last write. Never throws: a failure is logged (once until it works again). */
+  /**
+   * Writes the state if it changed since the last write. Never throws (it runs from a timer
+   * and at shutdown): a failure is logged as a warning once until a write works again.
+   */
   save(now = Date.now()): void {
+    try {
+      this.write(now);
+    } catch (e) {
+      if (!this.failing) this.log.warn("cannot write the state file", { file: this.path, why: (e as Error)?.message ?? String(e) });
+      this.failing = true;
+    }
+  }
+
+  private write(now: number): void {
     const s = this.snapshot();
     const text = JSON.stringify({
       version: VERSION,
@@ -97,14 +124,16 @@ export class StateWriter {
     try {
       writeFileSync(tmp, text);
       renameSync(tmp, this.path);
-      this.last = text;
-      if (this.failing) this.log.info("state file written again", { file: this.path });
-      this.failing = false;
     } catch (e) {
-      rmSync(tmp, { force: true });
-      if (!this.failing) this.log.warn("cannot write the state file", { file: this.path, why: (e as Error).message });
-      this.failing = true;
+      // Bun's rmSync throws even with force when a parent is a regular file (EFAULT).
+      try {
+        rmSync(tmp, { force: true });
+      } catch {}
+      throw e;
     }
+    this.last = text;
+    if (this.failing) this.log.info("state file written again", { file: this.path });
+    this.failing = false;
   }
 
   stop(): void {
