@@ -6,6 +6,7 @@
 
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { formatAddress, parseAddress } from "../config/address.ts";
 import { STATE_OFF } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import type { CoreState } from "../core/core.ts";
@@ -62,12 +63,27 @@ export async function readState(path: string, log: Logger, now = Date.now()): Pr
   try {
     if (file.size > MAX_STATE_BYTES) throw new Error(`larger than ${MAX_STATE_BYTES >> 20} MiB`);
     const s = parse(await file.text());
+    // Peers spread by shuffles from every state file to every other: junk must stop here.
+    const peers = s.peers.filter(isPeerAddress);
+    if (peers.length < s.peers.length) {
+      log.warn("saved peers dropped: not host:port with a port 1-65535", { file: path, dropped: s.peers.length - peers.length, kept: peers.length });
+    }
     const seen = s.seen.filter(([, until]) => until > now).map(([id, until]) => [id, until - now] as const);
-    log.info("state read", { file: path, peers: s.peers.length, seen: seen.length });
-    return { peers: s.peers, seen };
+    log.info("state read", { file: path, peers: peers.length, seen: seen.length });
+    return { peers, seen };
   } catch (e) {
     log.warn("state file ignored: not readable as a gossip state file", { file: path, why: (e as Error).message });
     return null;
+  }
+}
+
+/** A peer address as the node writes it: host:port or [IPv6]:port (the config's parser), port 1-65535. */
+function isPeerAddress(text: string): boolean {
+  try {
+    const a = parseAddress(text);
+    return a.port !== 0 && formatAddress(a) === text;
+  } catch {
+    return false;
   }
 }
 

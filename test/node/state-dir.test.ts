@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config/load.ts";
-import { StateWriter } from "../../src/node/state.ts";
+import { readState, StateWriter } from "../../src/node/state.ts";
 import { Logger } from "../../src/util/log.ts";
 import { runGossip } from "../helpers/cli.ts";
 import { until } from "../helpers/testnet.ts";
@@ -69,4 +69,20 @@ test("a state_dir that does not exist is created at start (with its parents), an
   }
   expect((await run).code).toBe(0);
   expect(existsSync(join(dir, "var", "state", "n.state"))).toBe(true);
+});
+
+test("saved peers that are not host:port with a port 1-65535 are dropped with one warning naming the file and the count", async () => {
+  const dir = tmp();
+  const path = join(dir, "n.state");
+  const good = ["127.0.0.1:6001", "[::1]:6002", "peer.example:6003"];
+  const junk = ["garbage", "127.0.0.1:99999", "127.0.0.1:0", "a:b:c", "[1.2.3.4]:5", " 127.0.0.1:6004"];
+  writeFileSync(path, JSON.stringify({ version: 1, peers: [junk[0], good[0], ...junk.slice(1), ...good.slice(1)], seen: [] }));
+  const lines: string[] = [];
+  const back = await readState(path, new Logger("debug", "test", (l) => lines.push(l)));
+  expect(back?.peers).toEqual(good);
+  const warns = lines.filter((l) => l.includes("WARN"));
+  expect(warns.length).toBe(1);
+  expect(warns[0]).toContain("saved peers dropped: not host:port");
+  expect(warns[0]).toContain(`file=${path}`);
+  expect(warns[0]).toContain(`dropped=${junk.length}`);
 });
