@@ -9,7 +9,7 @@ import { ConfigError, defaultConfig, loadConfig } from "../config/load.ts";
 import { LOG_LEVELS, type Config, type LogLevel } from "../config/schema.ts";
 import { NetError } from "../net/tcp.ts";
 import { GossipNode } from "../node/node.ts";
-import { makeStateDir, readState, statePath } from "../node/state.ts";
+import { claimLegacyState, legacyStatePath, lockState, makeStateDir, readState, StateLockError, statePath } from "../node/state.ts";
 import { Logger } from "../util/log.ts";
 import { failure, usage, type CliIo } from "./io.ts";
 
@@ -80,23 +80,41 @@ export function registerRun(program: Command, io: CliIo): void {
       const cannot = makeStateDir(config);
       if (cannot !== null) throw usage(`${sourceOf(config)} state_dir: ${cannot}`);
       const path = statePath(config);
-      const state = path === null ? undefined : { path, saved: await readState(path, log.child("state")) };
-      let node: GossipNode;
-      try {
-        node = GossipNode.start({ config, hostkey, log, state });
-      } catch (e) {
-        if (e instanceof NetError) throw failure(listenError(config, e));
-        throw e;
+      let lock: ReturnType<typeof lockState> | null = null;
+      if (path !== null) {
+        try {
+          lock = lockState(path);
+        } catch (e) {
+          if (e instanceof StateLockError) throw failure(`${sourceOf(config)} state_dir: ${e.message}`);
+          throw failure(`${sourceOf(config)} state_dir: cannot lock the state file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
       }
-      log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, admin: node.adminAddress ?? "off", mode: config.dissemination });
-      io.out(`ready api=${node.apiAddress} p2p=${node.p2pAddress}`);
-      await new Promise<void>((resolve) => {
-        if (io.signal.aborted) return resolve();
-        io.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
-      log.info("shutting down", { signal: String(io.signal.reason ?? "abort") });
-      await node.leave();
-      log.info("stopped");
+      try {
+        if (path !== null) {
+          const legacy = claimLegacyState(path, legacyStatePath(config));
+          if (legacy !== null) log.info("state file renamed from its old name", { from: legacy, to: path });
+        }
+        const state = path === null ? undefined : { path, saved: await readState(path, log.child("state")) };
+        let node: GossipNode;
+        try {
+          node = GossipNode.start({ config, hostkey, log, state });
+        } catch (e) {
+          if (e instanceof NetError) throw failure(listenError(config, e));
+          throw e;
+        }
+        log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, admin: node.adminAddress ?? "off", mode: config.dissemination });
+        io.out(`ready api=${node.apiAddress} p2p=${node.p2pAddress}`);
+        await new Promise<void>((resolve) => {
+          if (io.signal.aborted) return resolve();
+          io.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        log.info("shutting down", { signal: String(io.signal.reason ?? "abort") });
+        await node.leave();
+        log.info("stopped");
+      } finally {
+        // After the last save (leave() saves); a kill -9 leaves it behind, stale for the next start.
+        lock?.release();
+      }
     });
 }
 

@@ -52,7 +52,7 @@ describe("state file", () => {
   test("statePath: next to the config, under state_dir, or none", () => {
     const cfg = (body: string, file: string | null) => parseConfig(`[gossip]\n${body}\n`, file).config;
     expect(statePath(cfg("degree = 4", "/etc/vp/node1.ini"))).toBe("/etc/vp/node1.state");
-    expect(statePath(cfg("state_dir = /var/lib/gossip", "/etc/vp/node1.ini"))).toBe("/var/lib/gossip/node1.state");
+    expect(statePath(cfg("state_dir = /var/lib/gossip", "/etc/vp/node1.ini"))).toMatch(/^\/var\/lib\/gossip\/node1-[0-9a-f]{8}\.state$/);
     expect(statePath(cfg("state_dir = off", "/etc/vp/node1.ini"))).toBeNull();
     expect(statePath(cfg("degree = 4", null))).toBeNull();
     expect(statePath(cfg("state_dir = /var/lib/gossip", null))).toBe("/var/lib/gossip/gossip.state");

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config/load.ts";
-import { readState, StateWriter } from "../../src/node/state.ts";
+import { readState, StateWriter, statePath } from "../../src/node/state.ts";
 import { Logger } from "../../src/util/log.ts";
 import { runGossip } from "../helpers/cli.ts";
 import { until } from "../helpers/testnet.ts";
@@ -68,7 +68,7 @@ test("a state_dir that does not exist is created at start (with its parents), an
     stop.abort();
   }
   expect((await run).code).toBe(0);
-  expect(existsSync(join(dir, "var", "state", "n.state"))).toBe(true);
+  expect(existsSync(statePath((await loadConfig(ini)).config)!)).toBe(true);
 });
 
 test("saved peers that are not host:port with a port 1-65535 are dropped with one warning naming the file and the count", async () => {
