@@ -1,8 +1,9 @@
 // The state file: what a node keeps across restarts (known peer addresses, and the ids of
 // items it has seen lately with how long each is still suppressed), so a restarted node
-// rejoins through peers it knew (its bootstrapper may be gone; the first peer has none) and
-// never delivers an item to its modules twice. JSON, rewritten atomically (a temporary file
-// renamed over the old one) every STATE_WRITE_MS when it changed, and at shutdown.
+// rejoins through peers it knew (its bootstrapper may be gone; the first peer has none) and,
+// after a clean shutdown, never delivers an item to its modules twice. JSON, rewritten
+// atomically (a temporary file renamed over the old one) every STATE_WRITE_MS when it
+// changed, and at shutdown; after a crash, ids seen in the last STATE_WRITE_MS are lost.
 
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
