@@ -1,13 +1,15 @@
 // `gossip run`: run a node until SIGINT/SIGTERM.
 
 import type { Command } from "commander";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { formatAddress } from "../config/address.ts";
 import { generateHostkey, loadHostkey, type Hostkey } from "../config/hostkey.ts";
 import { ConfigError, defaultConfig, loadConfig } from "../config/load.ts";
 import { LOG_LEVELS, type Config, type LogLevel } from "../config/schema.ts";
 import { NetError } from "../net/tcp.ts";
 import { GossipNode } from "../node/node.ts";
-import { readState, statePath } from "../node/state.ts";
+import { claimLegacyState, legacyStatePath, lockState, makeStateDir, readState, StateLockError, statePath } from "../node/state.ts";
 import { Logger } from "../util/log.ts";
 import { failure, usage, type CliIo } from "./io.ts";
 
@@ -56,6 +58,8 @@ export function registerRun(program: Command, io: CliIo): void {
       }
       const log = new Logger(level, "gossip", (line) => io.err(line), {}, config.logFormat);
       for (const w of warnings) log.warn(w);
+      const unresolved = await unresolvedListener(config);
+      if (unresolved !== null) throw failure(unresolved);
 
       let hostkey: Hostkey;
       if (config.hostkey === null) {
@@ -73,27 +77,75 @@ export function registerRun(program: Command, io: CliIo): void {
         }
       }
 
+      const cannot = makeStateDir(config);
+      if (cannot !== null) throw usage(`${sourceOf(config)} state_dir: ${cannot}`);
       const path = statePath(config);
-      const state = path === null ? undefined : { path, saved: await readState(path, log.child("state")) };
-      let node: GossipNode;
-      try {
-        node = GossipNode.start({ config, hostkey, log, state });
-      } catch (e) {
-        if (e instanceof NetError) throw failure(listenError(config, e));
-        throw e;
+      let lock: ReturnType<typeof lockState> | null = null;
+      if (path !== null) {
+        try {
+          lock = lockState(path);
+        } catch (e) {
+          if (e instanceof StateLockError) throw failure(`${sourceOf(config)} state_dir: ${e.message}`);
+          throw failure(`${sourceOf(config)} state_dir: cannot lock the state file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
       }
-      log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, admin: node.adminAddress ?? "off", mode: config.dissemination });
-      // The listeners' real addresses; what peers are told to dial, when it differs, after them.
-      const advertised = config.advertiseAddress ? ` advertise=${node.p2pAddress}` : "";
-      io.out(`ready api=${node.apiAddress} p2p=${node.p2pListenAddress}${advertised}`);
-      await new Promise<void>((resolve) => {
-        if (io.signal.aborted) return resolve();
-        io.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
-      log.info("shutting down", { signal: String(io.signal.reason ?? "abort") });
-      await node.leave();
-      log.info("stopped");
+      try {
+        if (path !== null) {
+          const legacy = claimLegacyState(path, legacyStatePath(config));
+          if (legacy !== null) log.info("state file renamed from its old name", { from: legacy, to: path });
+        }
+        const state = path === null ? undefined : { path, saved: await readState(path, log.child("state")) };
+        let node: GossipNode;
+        try {
+          node = GossipNode.start({ config, hostkey, log, state });
+        } catch (e) {
+          if (e instanceof NetError) throw failure(listenError(config, e));
+          throw e;
+        }
+        log.info("node started", { id: hostkey.idHex.slice(0, 16), api: node.apiAddress, p2p: node.p2pAddress, admin: node.adminAddress ?? "off", mode: config.dissemination });
+        // The listeners' real addresses; what peers are told to dial, when it differs, after them.
+        const advertised = config.advertiseAddress ? ` advertise=${node.p2pAddress}` : "";
+        io.out(`ready api=${node.apiAddress} p2p=${node.p2pListenAddress}${advertised}`);
+        await new Promise<void>((resolve) => {
+          if (io.signal.aborted) return resolve();
+          io.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        log.info("shutting down", { signal: String(io.signal.reason ?? "abort") });
+        await node.leave();
+        log.info("stopped");
+      } finally {
+        // After the last save (leave() saves); a kill -9 leaves it behind, stale for the next start.
+        lock?.release();
+      }
     });
+}
+
+/** The config's source in messages: `FILE [gossip]`, or the defaults. */
+function sourceOf(config: Config): string {
+  return config.file === null ? "built-in default (no -c given)" : `${config.file} [gossip]`;
+}
+
+/**
+ * A listener whose host name does not resolve, named by its key, or null. Checked before the
+ * node starts because Bun's listen failure does not say so (Bun.serve even reported it as
+ * EADDRINUSE, "Is port 0 in use?").
+ */
+async function unresolvedListener(config: Config): Promise<string | null> {
+  const listeners = [
+    ["p2p_address", config.p2pAddress],
+    ["api_address", config.apiAddress],
+    ["admin_address", config.adminAddress],
+  ] as const;
+  for (const [key, addr] of listeners) {
+    if (addr === null || isIP(addr.host) !== 0) continue;
+    try {
+      await lookup(addr.host);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      return `${sourceOf(config)} ${key}: cannot listen on ${formatAddress(addr)}: host ${JSON.stringify(addr.host)} does not resolve (${why})`;
+    }
+  }
+  return null;
 }
 
 /**
@@ -111,6 +163,5 @@ function listenError(config: Config, e: NetError): string {
     .filter(([, addr]) => addr !== null && e.message.startsWith(`cannot listen on ${formatAddress(addr)}:`))
     .map(([key]) => key);
   if (keys.length === 0) return e.message;
-  const source = config.file === null ? "built-in default (no -c given)" : `${config.file} [gossip]`;
-  return `${source} ${keys.join(" / ")}: ${e.message}`;
+  return `${sourceOf(config)} ${keys.join(" / ")}: ${e.message}`;
 }

@@ -16,6 +16,37 @@ interface StatusOptions {
 }
 
 const TIMEOUT_MS = 5000;
+/** A node's status is a few KiB per neighbour; a body past this is not one (or never ends). */
+const MAX_BODY_BYTES = 16 << 20;
+
+class BodyTooLarge extends Error {}
+
+/** The body as UTF-8, read until `max` bytes or until `signal` aborts (both throw, and cancel the stream). */
+async function readBody(res: Response, max: number, signal: AbortSignal): Promise<string> {
+  if (res.body === null) return "";
+  const reader = res.body.getReader();
+  const aborted = new Promise<never>((_, reject) => {
+    const fail = () => reject(signal.reason ?? new Error("aborted"));
+    if (signal.aborted) fail();
+    else signal.addEventListener("abort", fail, { once: true });
+  });
+  aborted.catch(() => {});
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) break;
+      size += value.length;
+      if (size > max) throw new BodyTooLarge();
+      parts.push(value);
+    }
+  } catch (e) {
+    void reader.cancel().catch(() => {});
+    throw e;
+  }
+  return new TextDecoder().decode(Buffer.concat(parts));
+}
 
 export function registerStatus(program: Command, io: CliIo): void {
   program
@@ -31,15 +62,29 @@ export function registerStatus(program: Command, io: CliIo): void {
     .action(async (opts: StatusOptions) => {
       const addr = await resolveAdmin(opts);
       const url = `http://${formatAddress(addr)}/status`;
+      // One deadline for the whole exchange: connecting, the headers and the body.
+      const deadline = AbortSignal.timeout(TIMEOUT_MS);
+      const signal = AbortSignal.any([deadline, io.signal]);
       let res: Response;
       try {
-        res = await fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), io.signal]) });
+        res = await fetch(url, { signal });
       } catch (e) {
         if (io.signal.aborted) throw interrupted(`interrupted while waiting for ${url}`);
         throw failure(`cannot reach the gossip admin listener at ${formatAddress(addr)}: ${(e as Error).message}`);
       }
-      if (!res.ok) throw failure(`${url}: HTTP ${res.status} (is ${formatAddress(addr)} a gossip admin_address?)`);
-      const text = await res.text();
+      if (!res.ok) {
+        void res.body?.cancel().catch(() => {});
+        throw failure(`${url}: HTTP ${res.status} (is ${formatAddress(addr)} a gossip admin_address?)`);
+      }
+      let text: string;
+      try {
+        text = await readBody(res, MAX_BODY_BYTES, signal);
+      } catch (e) {
+        if (io.signal.aborted) throw interrupted(`interrupted while waiting for ${url}`);
+        if (deadline.aborted) throw failure(`${url}: no complete answer within ${TIMEOUT_MS / 1000} s`);
+        if (e instanceof BodyTooLarge) throw failure(`${url}: answer larger than ${MAX_BODY_BYTES >> 20} MiB (is ${formatAddress(addr)} a gossip admin_address?)`);
+        throw failure(`${url}: cannot read the answer: ${(e as Error)?.message || String(e)}`);
+      }
       let json: unknown;
       try {
         json = JSON.parse(text);

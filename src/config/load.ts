@@ -7,6 +7,7 @@
 //   belong to other modules and are left alone (but a near miss of `hostkey` is warned about);
 // - an empty file, a binary file, or one too large to be a config is an error, not defaults.
 
+import { statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { formatAddress, parseAddress, sameAddress } from "./address.ts";
@@ -237,10 +238,30 @@ function parseValue(spec: KeySpec, entry: IniEntry | undefined, where: string, f
       }
       return out;
     }
-    case "path":
+    case "path": {
       if (text === "") return null;
       if (text === STATE_OFF) return STATE_OFF;
-      return file === null ? resolve(text) : resolve(dirname(file), text);
+      const path = file === null ? resolve(text) : resolve(dirname(file), text);
+      // state_dir is the only path key. One that does not exist is created at start; one that
+      // exists as something else could never hold the state file.
+      const kind = pathKind(path);
+      if (kind !== "directory" && kind !== "absent") throw fail(`a directory (it is ${kind})`);
+      return path;
+    }
+  }
+}
+
+/** What is at `path`: "directory", "absent", or what else ("a file", "under a file", ...). */
+function pathKind(path: string): string {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? "directory" : st.isFile() ? "a file" : "not a directory";
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return "absent";
+    if (code === "ENOTDIR") return "under a file, not a directory";
+    // Unreadable (EACCES, ...): left to the start, which reports it.
+    return "absent";
   }
 }
 

@@ -161,7 +161,7 @@ export const GOSSIP_KEYS: readonly KeySpec[] = [
   { key: "advertise_address", field: "advertiseAddress", kind: { type: "address", optional: true }, default: undefined, spec: false,
     doc: "host:port other peers are told to dial us at (behind NAT, or when p2p_address is a wildcard, which then requires it); absent: p2p_address" },
   { key: "state_dir", field: "stateDir", kind: { type: "path" }, default: undefined, spec: false,
-    doc: "directory of the state file `<config name>.state` (known peers and recently delivered item ids, rewritten atomically every few seconds and at shutdown; read at start so a restarted node rejoins through peers it knew and delivers nothing twice); absent: the config file's directory; off: no state file" },
+    doc: "directory of the state file `<config name>-<hash of the config's path>.state` (known peers and recently delivered item ids, rewritten atomically every few seconds and at shutdown; read at start so a restarted node rejoins through peers it knew and, after a clean stop, delivers nothing twice; after a crash, items delivered in the last 5 s may come again); may be shared by several nodes, and one state file is locked by the running node that writes it; created at start if absent; absent: the config file's directory (file `<config name>.state`); off: no state file" },
 ];
 
 /** Built-in defaults: `gossip run` without -c. */

@@ -60,3 +60,52 @@ describe("gossip status: JSON that is not a gossip status", () => {
     expect(r.out.at(-1)).toBe(`127.0.0.1:6002  ${"cd".repeat(8)}  in   1.5 s  eager  0 B`);
   });
 });
+
+describe("gossip status: an answer that stalls or never ends", () => {
+  /** A raw HTTP server: `serve` gets each connection once its request arrived. */
+  function rawServer(serve: (s: Bun.Socket<{ stop: boolean }>) => void) {
+    const l = Bun.listen<{ stop: boolean }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open: (s) => void (s.data = { stop: false }),
+        data: (s) => serve(s),
+        drain: (s) => serve(s),
+        close: (s) => void (s.data.stop = true),
+      },
+    });
+    return { addr: `127.0.0.1:${l.port}`, stop: () => l.stop(true) };
+  }
+
+  test("headers, then nothing: exit 1 naming the URL and the deadline", async () => {
+    const srv = rawServer((s) => void s.write("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"id\":"));
+    try {
+      const r = await runGossip(["status", "--admin", srv.addr]);
+      expect([r.code, r.out]).toEqual([1, []]);
+      expect(r.err).toEqual([`gossip: http://${srv.addr}/status: no complete answer within 5 s`]);
+    } finally {
+      srv.stop();
+    }
+  }, 15_000);
+
+  test("an endless chunked body: exit 1 naming the URL once 16 MiB are read", async () => {
+    const chunk = Buffer.from("ffff\r\n" + "x".repeat(0xffff) + "\r\n");
+    let pending = Buffer.from("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n");
+    const srv = rawServer((s) => {
+      // Until the kernel buffer is full (drain calls again); a partly written chunk goes first.
+      while (!s.data.stop) {
+        if (pending.length === 0) pending = chunk;
+        const n = s.write(pending);
+        pending = pending.subarray(Math.max(0, n));
+        if (pending.length > 0) return;
+      }
+    });
+    try {
+      const r = await runGossip(["status", "--admin", srv.addr]);
+      expect([r.code, r.out]).toEqual([1, []]);
+      expect(r.err).toEqual([`gossip: http://${srv.addr}/status: answer larger than 16 MiB (is ${srv.addr} a gossip admin_address?)`]);
+    } finally {
+      srv.stop();
+    }
+  }, 15_000);
+});

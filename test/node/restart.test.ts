@@ -8,9 +8,10 @@ import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
 import { LEAVE_GRACE_MS } from "../../src/core/core.ts";
 import type { GossipNode } from "../../src/node/node.ts";
-import { readState, StateWriter, statePath } from "../../src/node/state.ts";
+import { ApiClient } from "../../src/net/api-client.ts";
+import { readState, STATE_WRITE_MS, StateWriter, statePath } from "../../src/node/state.ts";
 import { Logger } from "../../src/util/log.ts";
-import { startNode, testKeys, until } from "../helpers/testnet.ts";
+import { splitHostPort, startNode, Subscriber, testKeys, until } from "../helpers/testnet.ts";
 
 const nodes: GossipNode[] = [];
 const dirs: string[] = [];
@@ -52,7 +53,7 @@ describe("state file", () => {
   test("statePath: next to the config, under state_dir, or none", () => {
     const cfg = (body: string, file: string | null) => parseConfig(`[gossip]\n${body}\n`, file).config;
     expect(statePath(cfg("degree = 4", "/etc/vp/node1.ini"))).toBe("/etc/vp/node1.state");
-    expect(statePath(cfg("state_dir = /var/lib/gossip", "/etc/vp/node1.ini"))).toBe("/var/lib/gossip/node1.state");
+    expect(statePath(cfg("state_dir = /var/lib/gossip", "/etc/vp/node1.ini"))).toMatch(/^\/var\/lib\/gossip\/node1-[0-9a-f]{8}\.state$/);
     expect(statePath(cfg("state_dir = off", "/etc/vp/node1.ini"))).toBeNull();
     expect(statePath(cfg("degree = 4", null))).toBeNull();
     expect(statePath(cfg("state_dir = /var/lib/gossip", null))).toBe("/var/lib/gossip/gossip.state");
@@ -109,5 +110,46 @@ describe("state file", () => {
     expect(saved?.peers).toContain(a.p2pAddress);
     const again = keep(startNode({ hostkey: kc!, bootstrapper, state: { path, saved } }));
     await until(() => again.membership.active.has(a.id), 5000, "the restarted node rejoins through a");
+  });
+});
+
+describe("state file: what a restart may deliver again", () => {
+  test("a clean stop saves at once: an item delivered less than STATE_WRITE_MS before leave() is not delivered again after the restart", async () => {
+    const [ka, kb] = await testKeys(2);
+    const dir = tmp();
+    const path = join(dir, "b.state");
+    const a = keep(startNode({ hostkey: ka! }));
+    const b = keep(startNode({ hostkey: kb!, bootstrapper: a.p2pAddress, state: { path, saved: null } }));
+    await until(() => b.membership.active.has(a.id), 5000, "b joins a");
+    const sub = new Subscriber("valid");
+    const client = await ApiClient.connect(...splitHostPort(b.apiAddress), { onFrame: (f) => sub.onFrame(f) });
+    sub.client = client;
+    client.notify(777);
+    await client.flushed();
+    await until(() => b.api.subscriberCount(777) === 1, 2000, "b's module subscribes");
+    const pub = await ApiClient.connect(...splitHostPort(a.apiAddress));
+    pub.announce(0, 777, new Uint8Array([7, 7]));
+    await until(() => b.dissemination.stats.delivered === 1, 3000, "b delivers the item");
+    const t0 = performance.now();
+    await b.leave();
+    // Well within one STATE_WRITE_MS: only the save at shutdown can have recorded the id.
+    expect(performance.now() - t0).toBeLessThan(STATE_WRITE_MS);
+    client.close();
+    const saved = await readState(path, new Logger("silent", "t"));
+    expect(saved?.seen.length).toBe(1);
+
+    const again = keep(startNode({ hostkey: kb!, bootstrapper: a.p2pAddress, state: { path, saved } }));
+    const sub2 = new Subscriber("valid");
+    const client2 = await ApiClient.connect(...splitHostPort(again.apiAddress), { onFrame: (f) => sub2.onFrame(f) });
+    sub2.client = client2;
+    client2.notify(777);
+    await client2.flushed();
+    await until(() => again.membership.active.has(a.id), 5000, "b rejoins a");
+    // a offers what it spread lately (offer_recent_ms) to its new neighbour: the saved id stops it.
+    await Bun.sleep(500);
+    expect(sub2.received.length).toBe(0);
+    expect(again.dissemination.stats.delivered).toBe(0);
+    client2.close();
+    pub.close();
   });
 });
