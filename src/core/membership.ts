@@ -394,7 +394,8 @@ export class Membership implements TransportEvents {
     if (p.role === "verify") return this.checkEnded(p, was, reason);
     this.dialDone(p);
     if (link.reachedSelf && p.dialed !== null) return this.reachedSelf(p.dialed);
-    if (p.dialed !== null && (was === "handshaking" || (was === "pending" && this.hungUp(p, reason)))) this.repair.dialFailed(p.dialed);
+    if (p.dialed !== null && was === "handshaking") this.repair.dialFailed(p.dialed);
+    else if (p.dialed !== null && was === "pending" && this.hungUp(p, reason)) this.repair.declinedBy(p.dialed);
     // A dial a walk asked for that was handshaken but got no neighbour (refused, no reply):
     // not dialled for a walk again soon.
     if (p.learnt && was === "pending") this.claims.hold(p.dialed!);
@@ -423,8 +424,12 @@ export class Membership implements TransportEvents {
 
   /**
    * Whether our NEIGHBOR dial, handshaken, closed before its reply because the peer hung up (or
-   * the connection broke): a failed dial for the back-off (section 5.9). Without it refill
-   * redialled such a peer at once, about 40 times a second (a proof of work each). Not when
+   * the connection broke): that counts as a decline (section 5.9: not asked again before
+   * shuffle_interval_ms, then at doubling gaps), not as a failed dial, since a live peer may
+   * do it for a reason of its own (our NEIGHBOR lost, its deadline passed) and a failed dial
+   * would soon drop it from the passive view (with message loss, the fuzzer's seed 137 cut a
+   * node off that way). Without it refill redialled such a peer at once, about 40 times a
+   * second (a proof of work each). Not when
    * we gave up waiting for the reply ourselves (that paces the dials by handshake_timeout_ms
    * already), and not when we hold another link to that identity: the peer then retired the
    * loser of a duplicate-link race (section 5.11), and backing off would hold a neighbour's

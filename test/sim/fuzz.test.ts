@@ -22,6 +22,11 @@ function settings(o: Record<string, number>): Record<string, string> {
 /** Cases the fuzzer failed on, and what each found. */
 const REGRESSIONS: Array<{ found: string; c: FuzzCase }> = [
   {
+    found: "with 5% message loss a node was cut off for good: peers that closed our NEIGHBOR dial before replying (our NEIGHBOR lost, their deadline passed) counted as failed dials and left its passive view (now: as declines)",
+    c: { seed: 137, nodes: 35, mode: "flood", latency: Latency.uniform(1, 63), loss: 0.05, hostile: 0, phases: ["quiet", "partition 6s", "crash 50%", "churn 17s"],
+      settings: settings({ degree: 4, passive_size: 14, keepalive_ms: 500, shuffle_interval_ms: 300, graft_timeout_ms: 400, ihave_batch_ms: 0, handshake_timeout_ms: 1000, offer_recent_ms: 5000, cache_size: 50 }) },
+  },
+  {
     found: "a dial's link was closed for silence right after its handshake (lastReceived ran from the dial)",
     c: { seed: 394, nodes: 42, mode: "flood", latency: Latency.wan(10, 150), loss: 0, hostile: 0, phases: ["churn 28s", "join 10"],
       settings: settings({ degree: 6, passive_size: 13, keepalive_ms: 200, graft_timeout_ms: 50, ihave_batch_ms: 50, handshake_timeout_ms: 1000 }) },
