@@ -120,6 +120,15 @@ export function registerRun(program: Command, io: CliIo): void {
     });
 }
 
+/** The node's listeners by config key (admin_address: null when off). */
+function listeners(config: Config) {
+  return [
+    ["p2p_address", config.p2pAddress],
+    ["api_address", config.apiAddress],
+    ["admin_address", config.adminAddress],
+  ] as const;
+}
+
 /** The config's source in messages: `FILE [gossip]`, or the defaults. */
 function sourceOf(config: Config): string {
   return config.file === null ? "built-in default (no -c given)" : `${config.file} [gossip]`;
@@ -131,12 +140,7 @@ function sourceOf(config: Config): string {
  * EADDRINUSE, "Is port 0 in use?").
  */
 async function unresolvedListener(config: Config): Promise<string | null> {
-  const listeners = [
-    ["p2p_address", config.p2pAddress],
-    ["api_address", config.apiAddress],
-    ["admin_address", config.adminAddress],
-  ] as const;
-  for (const [key, addr] of listeners) {
+  for (const [key, addr] of listeners(config)) {
     if (addr === null || isIP(addr.host) !== 0) continue;
     try {
       await lookup(addr.host);
@@ -153,13 +157,7 @@ async function unresolvedListener(config: Config): Promise<string | null> {
  * `node1.ini [gossip] p2p_address: cannot listen on 127.0.0.1:6001: address already in use (EADDRINUSE)`.
  */
 function listenError(config: Config, e: NetError): string {
-  const keys = (
-    [
-      ["p2p_address", config.p2pAddress],
-      ["api_address", config.apiAddress],
-      ["admin_address", config.adminAddress],
-    ] as const
-  )
+  const keys = listeners(config)
     .filter(([, addr]) => addr !== null && e.message.startsWith(`cannot listen on ${formatAddress(addr)}:`))
     .map(([key]) => key);
   if (keys.length === 0) return e.message;

@@ -127,7 +127,6 @@ export class Membership implements TransportEvents {
         shuffleIntervalMs: opts.shuffleIntervalMs,
         bootstrappers: opts.bootstrappers,
         passive: this.passive,
-        selfAddr: () => this.selfAddr,
         isSelf: (a) => this.isSelf(a),
         stopped: () => this.stopped,
         activeSize: () => this.active.size,
@@ -429,11 +428,10 @@ export class Membership implements TransportEvents {
    * do it for a reason of its own (our NEIGHBOR lost, its deadline passed) and a failed dial
    * would soon drop it from the passive view (with message loss, the fuzzer's seed 137 cut a
    * node off that way). Without it refill redialled such a peer at once, about 40 times a
-   * second (a proof of work each). Not when
-   * we gave up waiting for the reply ourselves (that paces the dials by handshake_timeout_ms
-   * already), and not when we hold another link to that identity: the peer then retired the
-   * loser of a duplicate-link race (section 5.11), and backing off would hold a neighbour's
-   * address back for nothing.
+   * second (a proof of work each). Not when we gave up waiting for the reply ourselves (that
+   * paces the dials by handshake_timeout_ms already), and not when we hold another link to
+   * that identity: the peer then retired the loser of a duplicate-link race (section 5.11),
+   * and backing off would hold a neighbour's address back for nothing.
    */
   private hungUp(p: Peer, reason: string): boolean {
     if (p.role !== "neighbor" || reason === NO_JOIN_OR_NEIGHBOR) return false;

@@ -37,7 +37,6 @@ export interface RepairHost {
   readonly shuffleIntervalMs: number;
   readonly bootstrappers: readonly string[];
   readonly passive: PassiveView;
-  readonly selfAddr: () => string;
   /** Our address, or another name of ours a dial found us at (a bootstrapper list naming us as localhost). */
   readonly isSelf: (addr: string) => boolean;
   readonly stopped: () => boolean;

@@ -40,7 +40,7 @@ interface StateFile {
  */
 export function statePath(config: Config): string | null {
   if (config.stateDir === STATE_OFF) return null;
-  const name = config.file === null ? "gossip" : basename(config.file).replace(/\.[^.]*$/, "") || "gossip";
+  const name = configName(config.file);
   if (config.stateDir === null) return config.file === null ? null : join(dirname(resolve(config.file)), `${name}.state`);
   if (config.file === null) return join(config.stateDir, `${name}.state`);
   const hash = new Bun.CryptoHasher("sha256").update(resolve(config.file)).digest("hex").slice(0, 8);
@@ -53,8 +53,12 @@ export function statePath(config: Config): string | null {
  */
 export function legacyStatePath(config: Config): string | null {
   if (config.stateDir === null || config.stateDir === STATE_OFF || config.file === null) return null;
-  const name = basename(config.file).replace(/\.[^.]*$/, "") || "gossip";
-  return join(config.stateDir, `${name}.state`);
+  return join(config.stateDir, `${configName(config.file)}.state`);
+}
+
+/** A config file's name without its extension ("gossip" without a file, or for ".ini"). */
+function configName(file: string | null): string {
+  return file === null ? "gossip" : basename(file).replace(/\.[^.]*$/, "") || "gossip";
 }
 
 /**
