@@ -5,6 +5,9 @@
 
 import { TcpTransport, type TcpTransportOptions } from "../../src/net/peer-transport.ts";
 import { afterEach } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Link, TransportEvents } from "../../src/core/transport.ts";
 import type { Hostkey } from "../../src/config/hostkey.ts";
 import { ApiClient } from "../../src/net/api-client.ts";
@@ -23,6 +26,11 @@ export function defer<T>(value: T, stop: (v: T) => void): T {
   cleanups.push(() => stop(value));
   return value;
 }
+/** A fresh directory under the system's temp dir, removed after the test (useCleanup). */
+export function tempDir(prefix: string): string {
+  return defer(mkdtempSync(join(tmpdir(), prefix)), (d) => rmSync(d, { recursive: true, force: true }));
+}
+
 export function useCleanup(): void {
   afterEach(() => {
     for (const f of cleanups.splice(0).reverse()) {

@@ -1,25 +1,18 @@
 // state_dir that is not a usable directory: a config error at load when it is a file, created
 // when it does not exist, and a state file that cannot be written never takes the node down.
 
-import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config/load.ts";
 import { readState, StateWriter, statePath } from "../../src/node/state.ts";
 import { Logger } from "../../src/util/log.ts";
 import { runGossip } from "../helpers/cli.ts";
+import { tempDir, useCleanup } from "../helpers/fake-module.ts";
 import { until } from "../helpers/testnet.ts";
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), "gossip-statedir-"));
-  dirs.push(d);
-  return d;
-}
+useCleanup();
+const tmp = () => tempDir("gossip-statedir-");
 
 test("StateWriter.save never throws: a state_dir that is a file, or a snapshot that fails, is one warning until it works again", () => {
   const dir = tmp();

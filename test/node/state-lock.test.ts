@@ -2,26 +2,17 @@
 // and a lock so that a second running node never writes the file of the first (the audit: two
 // networks merged through one shared gossip.state).
 
-import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, parseConfig } from "../../src/config/load.ts";
 import { lockState, StateLockError, statePath } from "../../src/node/state.ts";
 import { runGossip, type CliRun } from "../helpers/cli.ts";
+import { defer, tempDir, useCleanup } from "../helpers/fake-module.ts";
 import { until } from "../helpers/testnet.ts";
 
-const dirs: string[] = [];
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), "gossip-statelock-"));
-  dirs.push(d);
-  return d;
-}
+useCleanup();
+const tmp = () => tempDir("gossip-statelock-");
 
 test("statePath: configs of one name in different directories get different files under a shared state_dir", () => {
   const cfg = (file: string, body: string) => parseConfig(`[gossip]\n${body}\n`, file).config;
@@ -57,7 +48,7 @@ test("lockState: a second lock on one state file is refused until the first is r
 
   // A live node process (another bun) holds it.
   const live = Bun.spawn([process.execPath, "-e", "await Bun.sleep(30000)"]);
-  cleanups.push(() => live.kill("SIGKILL"));
+  defer(live, (p) => p.kill("SIGKILL"));
   writeFileSync(`${path}.lock`, `${live.pid}\n`);
   expect(() => lockState(path)).toThrow(`pid ${live.pid}`);
 });
@@ -74,7 +65,7 @@ test("gossip run: two networks' gossip.ini sharing a state_dir write a file each
   const start = (f: string): { stop: () => Promise<CliRun> } => {
     const ctl = new AbortController();
     const run = runGossip(["run", "-c", f, "--log-level", "silent"], ctl.signal);
-    cleanups.push(() => ctl.abort());
+    defer(ctl, (c) => c.abort());
     return { stop: () => (ctl.abort(), run) };
   };
   const [pa, pb] = [statePath((await loadConfig(a)).config)!, statePath((await loadConfig(b)).config)!];
@@ -104,7 +95,7 @@ test("upgrade: a state file under its old name (no hash) is taken over once", as
   const ctl = new AbortController();
   const lines: string[] = [];
   const run = runGossip(["run", "-c", f], ctl.signal);
-  cleanups.push(() => ctl.abort());
+  defer(ctl, (c) => c.abort());
   const path = statePath((await loadConfig(f)).config)!;
   await until(() => existsSync(path), 10_000, "the state file under its new name");
   ctl.abort();
